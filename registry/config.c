@@ -1,0 +1,408 @@
+/* config: the registry's settings, from the defaults, then the JSON config, then flags.
+ *
+ *   {"listen": "127.0.0.1:5000", "root": "/var/lib/microscale", "log_level": "info",
+ *    "tag_ttl_s": 60,
+ *    "upstreams": {"docker.io": {"url": "https://registry-1.docker.io",
+ *                                "credentials_file": "/etc/microscale/hub"}},
+ *    "http": {"max_connections": 1024, "header_timeout_s": 10, …},
+ *    "fetch": {"connect_timeout_ms": 10000, "low_speed_time_s": 30, "retries": 3}}
+ *
+ * Every error names the file, the key and the reason. Passwords never appear in a message. */
+#include "registry.h"
+#include "ref.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DOCKER_HUB "docker.io"
+#define DOCKER_HUB_URL "https://registry-1.docker.io"
+#define KEY_PATH_MAX 320 /* "upstreams." + host[:port] + "." + member */
+#define CRED_LINE_MAX 1024
+
+static const char *const top_keys[] = {
+    "listen", "root", "log_level", "tag_ttl_s", "upstreams", "http", "fetch", NULL,
+};
+static const char *const upstream_keys[] = {
+    "url", "username", "password", "credentials_file", "insecure_tls", NULL,
+};
+static const char *const http_keys[] = {
+    "max_connections", "max_header_bytes", "header_timeout_s",
+    "idle_timeout_s",  "send_timeout_s",   NULL,
+};
+static const char *const fetch_keys[] = {
+    "connect_timeout_ms",
+    "low_speed_time_s",
+    "retries",
+    NULL,
+};
+
+/* --- helpers --- */
+
+/* Replaces *dst by a copy of src. */
+static int set_str(char **dst, const char *src)
+{
+	char *p = strdup(src);
+
+	if (p == NULL)
+		return -1;
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+/* A base URL: "http://" or "https://", then something, no space or control character.
+ * *out is a copy without trailing slashes. -1 with errno EINVAL or ENOMEM. */
+static int url_dup(const char *url, char **out)
+{
+	size_t scheme, len;
+
+	if (strncmp(url, "http://", 7) == 0)
+		scheme = 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		scheme = 8;
+	else
+		goto invalid;
+	for (len = 0; url[len] != '\0'; len++) {
+		if ((unsigned char)url[len] <= ' ' || url[len] == 0x7f)
+			goto invalid;
+	}
+	while (len > scheme && url[len - 1] == '/')
+		len--;
+	if (len == scheme)
+		goto invalid;
+	*out = strndup(url, len);
+	return *out != NULL ? 0 : -1;
+invalid:
+	errno = EINVAL;
+	return -1;
+}
+
+static struct upstream_conf *uconf_find(struct registry_conf *rc, const char *host)
+{
+	for (size_t i = 0; i < rc->nupstreams; i++) {
+		if (strcasecmp(rc->upstreams[i].host, host) == 0)
+			return &rc->upstreams[i];
+	}
+	return NULL;
+}
+
+static struct upstream_conf *uconf_add(struct registry_conf *rc, const char *host)
+{
+	struct upstream_conf *u;
+
+	u = realloc(rc->upstreams, (rc->nupstreams + 1) * sizeof(*u));
+	if (u == NULL)
+		return NULL;
+	rc->upstreams = u;
+	u += rc->nupstreams;
+	memset(u, 0, sizeof(*u));
+	u->host = strdup(host);
+	if (u->host == NULL)
+		return NULL;
+	rc->nupstreams++;
+	return u;
+}
+
+static void uconf_free(struct upstream_conf *u)
+{
+	free(u->host);
+	free(u->url);
+	if (u->userpwd != NULL) {
+		explicit_bzero(u->userpwd, strlen(u->userpwd));
+		free(u->userpwd);
+	}
+}
+
+/* "PREFIX.NAME". A valid host keeps it well inside KEY_PATH_MAX; an invalid one is only
+ * named in a message, where a cut-off name does no harm. */
+static char *member_key(char out[KEY_PATH_MAX], const char *prefix, const char *name)
+{
+	if (snprintf(out, KEY_PATH_MAX, "%s.%s", prefix, name) >= KEY_PATH_MAX)
+		out[KEY_PATH_MAX - 1] = '\0';
+	return out;
+}
+
+/* --- upstreams --- */
+
+/* "user:password" with a non-empty user holding no ':' (libcurl splits at the first one). */
+static int userpwd_set(struct conf *c, const char *key, const char *user, const char *pass,
+		       char **out)
+{
+	size_t len;
+
+	if (user[0] == '\0' || strchr(user, ':') != NULL)
+		return conf_fail(c, key, "the user name must be non-empty and hold no ':'");
+	len = strlen(user) + 1 + strlen(pass) + 1;
+	*out = malloc(len);
+	if (*out == NULL)
+		return conf_fail(c, key, "out of memory");
+	snprintf(*out, len, "%s:%s", user, pass);
+	return 0;
+}
+
+/* The first line of FILE, "user:password". Read at load so a bad file stops the start-up. */
+static int read_credentials(struct conf *c, const char *key, const char *file, char **out)
+{
+	char line[CRED_LINE_MAX];
+	char *colon;
+	FILE *f;
+	int rc;
+
+	f = fopen(file, "re");
+	if (f == NULL)
+		return conf_fail(c, key, "cannot read %s: %s", file, strerror(errno));
+	if (fgets(line, sizeof(line), f) == NULL) {
+		rc = ferror(f) ? conf_fail(c, key, "cannot read %s: %s", file, strerror(errno))
+			       : conf_fail(c, key, "%s is empty", file);
+		fclose(f);
+		return rc;
+	}
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	colon = strchr(line, ':');
+	if (colon == NULL) {
+		rc = conf_fail(c, key, "%s: expected user:password on the first line", file);
+	} else {
+		*colon = '\0';
+		rc = userpwd_set(c, key, line, colon + 1, out);
+	}
+	explicit_bzero(line, sizeof(line));
+	return rc;
+}
+
+static int upstream_auth(struct conf *c, const char *prefix, struct upstream_conf *u)
+{
+	const char *user = NULL, *pass = NULL, *file = NULL;
+	char ku[KEY_PATH_MAX], kp[KEY_PATH_MAX], kf[KEY_PATH_MAX];
+
+	member_key(ku, prefix, "username");
+	member_key(kp, prefix, "password");
+	member_key(kf, prefix, "credentials_file");
+	if (conf_string(c, c->root, ku, &user) != 0 || conf_string(c, c->root, kp, &pass) != 0 ||
+	    conf_string(c, c->root, kf, &file) != 0)
+		return -1;
+	if (file != NULL && (user != NULL || pass != NULL))
+		return conf_fail(c, kf, "not allowed together with username and password");
+	if (file != NULL)
+		return read_credentials(c, kf, file, &u->userpwd);
+	if ((user == NULL) != (pass == NULL))
+		return conf_fail(c, user == NULL ? ku : kp, "username and password go together");
+	if (user != NULL)
+		return userpwd_set(c, ku, user, pass, &u->userpwd);
+	return 0;
+}
+
+static int upstream_url(struct conf *c, const char *prefix, struct upstream_conf *u)
+{
+	char key[KEY_PATH_MAX], def[KEY_PATH_MAX];
+	const char *url = NULL;
+
+	/* Without a url, a registry is served at its own name; Docker Hub is the exception. */
+	if (strcasecmp(u->host, DOCKER_HUB) == 0)
+		snprintf(def, sizeof(def), "%s", DOCKER_HUB_URL);
+	else
+		snprintf(def, sizeof(def), "https://%s", u->host);
+	member_key(key, prefix, "url");
+	if (conf_string(c, c->root, key, &url) != 0)
+		return -1;
+	if (url_dup(url != NULL ? url : def, &u->url) != 0)
+		return conf_fail(c, key,
+				 errno == EINVAL ? "must start with http:// or https://"
+						 : "out of memory");
+	return 0;
+}
+
+static int load_upstream(struct registry_conf *rc, struct conf *c, const char *host, json_t *v)
+{
+	char prefix[KEY_PATH_MAX], key[KEY_PATH_MAX];
+	struct upstream_conf *u;
+
+	member_key(prefix, "upstreams", host);
+	if (!ref_host_valid(host))
+		return conf_fail(c, prefix, "not a valid registry host[:port]");
+	if (!json_is_object(v))
+		return conf_fail(c, prefix, "expected an object");
+	if (uconf_find(rc, host) != NULL)
+		return conf_fail(c, prefix, "configured twice");
+	if (conf_known_keys(c, v, prefix, upstream_keys) != 0)
+		return -1;
+	u = uconf_add(rc, host);
+	if (u == NULL)
+		return conf_fail(c, prefix, "out of memory");
+	member_key(key, prefix, "insecure_tls");
+	if (upstream_url(c, prefix, u) != 0 || conf_bool(c, c->root, key, &u->insecure_tls) != 0)
+		return -1;
+	return upstream_auth(c, prefix, u);
+}
+
+static int load_upstreams(struct registry_conf *rc, struct conf *c)
+{
+	const char *host;
+	json_t *ups, *v;
+
+	if (conf_object(c, c->root, "upstreams", &ups) != 0)
+		return -1;
+	json_object_foreach(ups, host, v)
+	{
+		if (load_upstream(rc, c, host, v) != 0)
+			return -1;
+	}
+	/* Docker Hub is always there; a configured "docker.io" replaces the default one. */
+	if (uconf_find(rc, DOCKER_HUB) != NULL)
+		return 0;
+	if (registry_conf_set_upstream(rc, DOCKER_HUB_URL) != 0)
+		return conf_fail(c, "upstreams", "out of memory");
+	return 0;
+}
+
+/* --- top level, http, fetch --- */
+
+/* A non-empty string at KEY replaces *dst. */
+static int load_nonempty(struct conf *c, const char *key, char **dst)
+{
+	const char *s = NULL;
+
+	if (conf_string(c, c->root, key, &s) != 0)
+		return -1;
+	if (s == NULL)
+		return 0;
+	if (s[0] == '\0')
+		return conf_fail(c, key, "must not be empty");
+	if (set_str(dst, s) != 0)
+		return conf_fail(c, key, "out of memory");
+	return 0;
+}
+
+static int load_top(struct registry_conf *rc, struct conf *c)
+{
+	const char *level = NULL;
+	long long ttl = rc->tag_ttl_s;
+
+	if (conf_known_keys(c, c->root, NULL, top_keys) != 0 ||
+	    load_nonempty(c, "listen", &rc->listen) != 0 ||
+	    load_nonempty(c, "root", &rc->root) != 0 ||
+	    conf_string(c, c->root, "log_level", &level) != 0 ||
+	    conf_int(c, c->root, "tag_ttl_s", 0, 86400LL * 365, &ttl) != 0)
+		return -1;
+	if (level != NULL && log_level_parse(level, &rc->log_level) != 0)
+		return conf_fail(c, "log_level", "must be one of debug, info, warn, error");
+	rc->tag_ttl_s = (long)ttl;
+	return 0;
+}
+
+/* Whole seconds into a double, left alone when absent. */
+static int load_seconds(struct conf *c, const char *key, double *out)
+{
+	long long s = -1;
+
+	if (conf_int(c, c->root, key, 1, 3600, &s) != 0)
+		return -1;
+	if (s >= 0)
+		*out = (double)s;
+	return 0;
+}
+
+static int load_http(struct registry_conf *rc, struct conf *c)
+{
+	long long conns = rc->http.max_conns, head = (long long)rc->http.max_head_bytes;
+	json_t *o;
+
+	if (conf_object(c, c->root, "http", &o) != 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	if (conf_known_keys(c, o, "http", http_keys) != 0 ||
+	    conf_int(c, c->root, "http.max_connections", 1, 100000, &conns) != 0 ||
+	    conf_int(c, c->root, "http.max_header_bytes", 1024, 1048576, &head) != 0 ||
+	    load_seconds(c, "http.header_timeout_s", &rc->http.head_timeout_s) != 0 ||
+	    load_seconds(c, "http.idle_timeout_s", &rc->http.idle_timeout_s) != 0 ||
+	    load_seconds(c, "http.send_timeout_s", &rc->http.send_timeout_s) != 0)
+		return -1;
+	rc->http.max_conns = (unsigned)conns;
+	rc->http.max_head_bytes = (size_t)head;
+	return 0;
+}
+
+static int load_fetch(struct registry_conf *rc, struct conf *c)
+{
+	long long connect = rc->connect_timeout_ms, low = rc->low_speed_time_s;
+	long long retries = rc->retries;
+	json_t *o;
+
+	if (conf_object(c, c->root, "fetch", &o) != 0)
+		return -1;
+	if (o == NULL)
+		return 0;
+	if (conf_known_keys(c, o, "fetch", fetch_keys) != 0 ||
+	    conf_int(c, c->root, "fetch.connect_timeout_ms", 100, 600000, &connect) != 0 ||
+	    conf_int(c, c->root, "fetch.low_speed_time_s", 1, 3600, &low) != 0 ||
+	    conf_int(c, c->root, "fetch.retries", 0, 10, &retries) != 0)
+		return -1;
+	rc->connect_timeout_ms = (long)connect;
+	rc->low_speed_time_s = (long)low;
+	rc->retries = (int)retries;
+	return 0;
+}
+
+static int load_defaults(struct registry_conf *rc)
+{
+	memset(rc, 0, sizeof(*rc));
+	rc->log_level = LOG_INFO;
+	rc->tag_ttl_s = 60;
+	httpd_opts_default(&rc->http);
+	rc->connect_timeout_ms = 10000;
+	rc->low_speed_time_s = 30;
+	rc->retries = 3;
+	rc->listen = strdup("127.0.0.1:5000");
+	rc->root = strdup("/var/lib/microscale");
+	return rc->listen != NULL && rc->root != NULL ? 0 : -1;
+}
+
+/* --- the interface --- */
+
+int registry_conf_load(struct registry_conf *rc, struct conf *c)
+{
+	if (load_defaults(rc) != 0) {
+		conf_fail(c, "(defaults)", "out of memory");
+		goto fail;
+	}
+	if (load_top(rc, c) != 0 || load_http(rc, c) != 0 || load_fetch(rc, c) != 0 ||
+	    load_upstreams(rc, c) != 0)
+		goto fail;
+	return 0;
+fail:
+	registry_conf_free(rc);
+	return -1;
+}
+
+int registry_conf_set_upstream(struct registry_conf *rc, const char *url)
+{
+	struct upstream_conf *u = uconf_find(rc, DOCKER_HUB);
+	char *copy;
+
+	if (url_dup(url, &copy) != 0)
+		return -1;
+	if (u == NULL)
+		u = uconf_add(rc, DOCKER_HUB);
+	if (u == NULL) {
+		free(copy);
+		return -1;
+	}
+	free(u->url);
+	u->url = copy;
+	return 0;
+}
+
+/* Frees what load allocated and zeroes rc, so a second call does nothing. */
+void registry_conf_free(struct registry_conf *rc)
+{
+	for (size_t i = 0; i < rc->nupstreams; i++)
+		uconf_free(&rc->upstreams[i]);
+	free(rc->upstreams);
+	free(rc->listen);
+	free(rc->root);
+	memset(rc, 0, sizeof(*rc));
+}

@@ -1,0 +1,53 @@
+/* errors: every error answer in the OCI format {"errors":[{"code","message","detail"}]}. */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+
+void api_error(struct httpd_conn *conn, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	json_t *doc;
+	char *body;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	doc = json_pack("{s:[{s:s,s:s,s:o}]}", "errors", "code", code, "message", msg, "detail",
+			json_object());
+	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	httpd_add_header(conn, "Content-Type", "application/json");
+	httpd_add_header(conn, "Docker-Distribution-API-Version", "registry/2.0");
+	if (!body) {
+		httpd_respond(conn, 500, "", 0);
+		return;
+	}
+	httpd_respond(conn, status, body, strlen(body));
+	free(body);
+}
+
+/* A miss stays a 404 (so containerd tries its next host), and so does a refusal (Docker Hub
+ * answers 401 for repositories that do not exist); 429 keeps its Retry-After; no answer at all is
+ * 503; anything else the upstream says is a 502. */
+void api_upstream_error(struct httpd_conn *conn, long status, const char *retry_after,
+			const char *unknown_code, const char *err)
+{
+	if (status == 404 || status == 401 || status == 403) {
+		api_error(conn, 404, unknown_code, "upstream answered %ld", status);
+	} else if (status == 429) {
+		if (retry_after)
+			httpd_add_header(conn, "Retry-After", "%s", retry_after);
+		api_error(conn, 429, "TOOMANYREQUESTS", "upstream rate limit reached");
+	} else if (status == 0) {
+		api_error(conn, 503, "UNAVAILABLE", "upstream unreachable: %s",
+			  err ? err : "no answer");
+	} else {
+		api_error(conn, 502, "UNAVAILABLE", "upstream failed: status %ld%s%s", status,
+			  err ? ": " : "", err ? err : "");
+	}
+}

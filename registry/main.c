@@ -1,0 +1,186 @@
+/* microscale-registry: flags, config, the one libev loop, signals. */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "registry.h"
+
+struct flags {
+	const char *config;
+	const char *listen, *root, *upstream, *log_level;
+	int foreground, check_only;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: microscale-registry [-c FILE] [-d] [-n] [--listen ADDR:PORT] "
+		     "[--root DIR] [--upstream URL] [--log-level debug|info|warn|error]\n");
+}
+
+/* Returns 0, 1 (--help: exit 0) or -1 (usage error). */
+static int parse_flags(int argc, char **argv, struct flags *f)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'L'},
+		{"root", required_argument, NULL, 'R'},   {"upstream", required_argument, NULL, 'U'},
+		{"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:dnh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': f->config = optarg; break;
+		case 'd': f->foreground = 1; break;
+		case 'n': f->check_only = 1; break;
+		case 'L': f->listen = optarg; break;
+		case 'R': f->root = optarg; break;
+		case 'U': f->upstream = optarg; break;
+		case 'l': f->log_level = optarg; break;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "microscale-registry: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* Flags override the file; their errors read like the file's ("--root: …"). */
+static int apply_flags(struct registry_conf *rc, struct conf *c, const struct flags *f)
+{
+	char *dup;
+
+	if (f->log_level && log_level_parse(f->log_level, &rc->log_level) < 0)
+		return conf_fail(c, "--log-level", "expected debug, info, warn or error");
+	if (f->upstream && registry_conf_set_upstream(rc, f->upstream) < 0)
+		return conf_fail(c, "--upstream", "expected an http:// or https:// URL");
+	if (f->listen) {
+		if (!(dup = strdup(f->listen)))
+			return conf_fail(c, "--listen", "out of memory");
+		free(rc->listen);
+		rc->listen = dup;
+	}
+	if (f->root) {
+		if (!(dup = strdup(f->root)))
+			return conf_fail(c, "--root", "out of memory");
+		free(rc->root);
+		rc->root = dup;
+	}
+	return 0;
+}
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct registry *r = w->data;
+
+	(void)revents;
+	log_info("shutdown", "signal=%d in_flight=%u connections=%u", w->signum,
+		 fetch_loop_active(r->fl), httpd_conn_count(r->httpd));
+	httpd_shutdown(r->httpd);
+	pulls_abort_all(r);
+	manifest_pulls_abort_all(r);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static int start(struct registry *r)
+{
+	char err[512];
+
+	if (store_open(&r->store, r->conf->root, err, sizeof(err)) < 0) {
+		log_error("store_open", "root=%s error=\"%s\"", r->conf->root, err);
+		return -1;
+	}
+	r->fl = fetch_loop_new(r->loop);
+	r->httpd = httpd_new(r->loop, &r->conf->http, api_handle, r);
+	if (!r->fl || !r->httpd || upstreams_init(r) < 0) {
+		log_error("start", "error=\"out of memory\"");
+		return -1;
+	}
+	if (httpd_listen(r->httpd, r->conf->listen, err, sizeof(err)) < 0) {
+		log_error("listen", "error=\"%s\"", err);
+		return -1;
+	}
+	log_info("listening", "listen=%s port=%d root=%s upstreams=%zu", r->conf->listen,
+		 httpd_port(r->httpd), r->conf->root, r->nupstreams);
+	return 0;
+}
+
+/* Undoes start() in reverse; safe on a partial start. */
+static void stop(struct registry *r)
+{
+	if (r->httpd)
+		httpd_free(r->httpd);
+	if (r->fl)
+		fetch_loop_free(r->fl);
+	upstreams_free(r);
+	store_close(&r->store);
+}
+
+static int run(const struct registry_conf *rc, int foreground)
+{
+	struct registry r = {.conf = rc, .loop = EV_DEFAULT};
+	ev_signal sigterm, sigint;
+	int rc_start;
+
+	rc_start = start(&r);
+	if (rc_start == 0 && !foreground && daemon(0, 1) < 0) {
+		log_error("daemon", "error=\"cannot go to the background\"");
+		rc_start = -1;
+	}
+	if (rc_start == 0) {
+		ev_signal_init(&sigterm, on_stop_signal, SIGTERM);
+		ev_signal_init(&sigint, on_stop_signal, SIGINT);
+		sigterm.data = sigint.data = &r;
+		ev_signal_start(r.loop, &sigterm);
+		ev_signal_start(r.loop, &sigint);
+		ev_run(r.loop, 0);
+		ev_signal_stop(r.loop, &sigterm);
+		ev_signal_stop(r.loop, &sigint);
+	}
+	pulls_abort_all(&r);
+	manifest_pulls_abort_all(&r);
+	stop(&r);
+	return rc_start == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct flags f = {0};
+	struct registry_conf rc;
+	struct conf c;
+	int status;
+
+	status = parse_flags(argc, argv, &f);
+	if (status != 0)
+		return status > 0 ? 0 : 2;
+	if (conf_load(&c, f.config) < 0 || registry_conf_load(&rc, &c) < 0 ||
+	    apply_flags(&rc, &c, &f) < 0) {
+		fprintf(stderr, "microscale-registry: %s\n", c.err);
+		conf_free(&c);
+		return 1;
+	}
+	if (f.check_only) {
+		printf("configuration OK\n");
+		registry_conf_free(&rc);
+		conf_free(&c);
+		return 0;
+	}
+	log_init("microscale-registry", rc.log_level);
+	/* Writes go out with MSG_NOSIGNAL, but sendfile(2) to a closed socket still raises it. */
+	signal(SIGPIPE, SIG_IGN);
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	status = run(&rc, f.foreground);
+	curl_global_cleanup();
+	registry_conf_free(&rc);
+	conf_free(&c);
+	return status;
+}

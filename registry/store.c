@@ -1,0 +1,649 @@
+/* store: the cache on disk.
+ *
+ *   ROOT/blobs/sha256/<2 hex>/<64 hex>        blob bytes
+ *   ROOT/manifests/sha256/<2 hex>/<64 hex>    "<media type>\n" then the manifest bytes
+ *   ROOT/tags/<registry>/<repo>/_tags/<tag>   "sha256:<hex> <fetched_at>\n"
+ *   ROOT/taglists/<registry>/<repo>/_lists/<key>  the last tags/list answer
+ *   ROOT/tmp/                                 files being written
+ *
+ * Every visible file is complete and verified: it is written in ROOT/tmp, fsynced, renamed into
+ * place and its directory fsynced. A crash leaves at most litter in ROOT/tmp, which
+ * store_open() clears. "_tags" and "_lists" cannot collide with a repository component, which
+ * never starts with '_'. */
+#include "registry.h"
+#include "ref.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TAG_FILE_MAX 128
+#define TAGLIST_MAX (8 * 1024 * 1024)
+#define KEY_MAX 200
+
+static const char *const store_dirs[] = {
+    "blobs/sha256", "manifests/sha256", "tags", "taglists", "tmp", NULL,
+};
+
+/* --- paths --- */
+
+static int store_path(const struct store *s, char out[PATH_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ROOT/<formatted>. -1 (ENAMETOOLONG) when it does not fit. */
+static int store_path(const struct store *s, char out[PATH_MAX], const char *fmt, ...)
+{
+	va_list ap;
+	int n, m;
+
+	n = snprintf(out, PATH_MAX, "%s/", s->root);
+	if (n < 0 || n >= PATH_MAX)
+		goto toolong;
+	va_start(ap, fmt);
+	m = vsnprintf(out + n, (size_t)(PATH_MAX - n), fmt, ap);
+	va_end(ap);
+	if (m < 0 || m >= PATH_MAX - n)
+		goto toolong;
+	return 0;
+toolong:
+	errno = ENAMETOOLONG;
+	return -1;
+}
+
+/* ROOT/KIND/sha256/<2 hex>/<64 hex>; only for a digest that digest_check() accepted. */
+static int object_path(const struct store *s, const char *kind, const char *digest,
+		       char out[PATH_MAX])
+{
+	const char *hex = digest_hex(digest);
+
+	return store_path(s, out, "%s/sha256/%.2s/%s", kind, hex, hex);
+}
+
+/* Registry, repository and tag reach file names. Callers validate them with ref.h already;
+ * checking again here is cheap and keeps a path traversal out whatever the caller did. */
+static int repo_ok(const char *registry, const char *repo)
+{
+	return registry != NULL && repo != NULL && ref_host_valid(registry) &&
+	       ref_name_valid(repo, strlen(repo)) && strstr(repo, "..") == NULL && repo[0] != '/';
+}
+
+/* A file name: visible ASCII but '/', not starting with '.' (so neither "." nor ".."). */
+static int key_ok(const char *key)
+{
+	size_t i;
+
+	if (key == NULL || key[0] == '.' || key[0] == '\0')
+		return 0;
+	for (i = 0; key[i] != '\0'; i++) {
+		if (i >= KEY_MAX || key[i] <= ' ' || key[i] == '/' || key[i] == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+static int media_type_ok(const char *mt)
+{
+	size_t i;
+
+	for (i = 0; mt[i] != '\0'; i++) {
+		if (i >= MEDIA_TYPE_MAX - 1 || mt[i] <= ' ' || mt[i] == 0x7f)
+			return 0;
+	}
+	return i > 0;
+}
+
+/* --- files --- */
+
+/* mkdir -p PATH. */
+static int mkdirs(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Runs fn on the directory part of FILE (mkdirs, or fsync of the directory). */
+static int with_parent(const char *file, int (*fn)(const char *dir))
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(file, '/');
+	size_t n;
+
+	if (slash == NULL || slash == file) {
+		errno = EINVAL;
+		return -1;
+	}
+	n = (size_t)(slash - file);
+	memcpy(dir, file, n);
+	dir[n] = '\0';
+	return fn(dir);
+}
+
+/* A rename is durable only once the directory holding the new name is on disk too. */
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc, saved;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A new, empty, uniquely named file in ROOT/tmp (O_EXCL, O_CLOEXEC). Returns its fd. */
+static int tmp_create(const struct store *s, char path[PATH_MAX])
+{
+	int fd;
+
+	if (store_path(s, path, "tmp/XXXXXX") != 0)
+		return -1;
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* mkostemp makes 0600; cached content is public, and operators may read it. */
+	(void)fchmod(fd, 0644);
+	return fd;
+}
+
+/* Fsyncs and closes fd, renames TMP to DST (creating DST's directories), fsyncs DST's directory.
+ * fd is closed and TMP is gone in every case, except that DST stays if only the last fsync
+ * failed: its content is complete, just maybe not yet durable. */
+static int tmp_install(int fd, const char *tmp, const char *dst)
+{
+	int rc, saved;
+
+	rc = fsync(fd);
+	saved = errno;
+	if (close(fd) != 0 && rc == 0) { /* Linux releases fd even when close fails */
+		rc = -1;
+		saved = errno;
+	}
+	if (rc != 0)
+		goto fail;
+	if (with_parent(dst, mkdirs) != 0 || rename(tmp, dst) != 0) {
+		saved = errno;
+		goto fail;
+	}
+	return with_parent(dst, fsync_dir);
+fail:
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
+
+/* Writes HEAD then BODY to DST atomically. */
+static int write_atomic(const struct store *s, const char *dst, const void *head, size_t headlen,
+			const void *body, size_t bodylen)
+{
+	char tmp[PATH_MAX];
+	int fd, saved;
+
+	fd = tmp_create(s, tmp);
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, head, headlen) != 0 || write_all(fd, body, bodylen) != 0) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return tmp_install(fd, tmp, dst);
+}
+
+/* Reads a whole regular file of at most MAX bytes into a malloc'd, NUL-terminated buffer.
+ * -1 with errno: ENOENT when absent, EFBIG when larger than MAX. */
+static int read_small(const char *path, size_t max, char **data, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	ssize_t n;
+	int fd, saved;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode) || st.st_size < 0 || (uintmax_t)st.st_size > max) {
+		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL)
+		goto fail;
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			errno = EIO; /* the file shrank under us */
+		if (n <= 0)
+			goto fail;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
+	return 0;
+fail:
+	saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* Removes every entry of ROOT/tmp: temp files left by a crash. */
+static int tmp_clear(const struct store *s)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (store_path(s, path, "tmp") != 0 || (d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT)
+			rc = -1;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* --- open and close --- */
+
+int store_open(struct store *s, const char *root, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	s->root = strdup(root);
+	if (s->root == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (const char *const *d = store_dirs; *d != NULL; d++) {
+		if (store_path(s, path, "%s", *d) != 0 || mkdirs(path) != 0) {
+			snprintf(err, errlen, "cannot create %s/%s: %s", root, *d, strerror(errno));
+			goto fail;
+		}
+	}
+	if (tmp_clear(s) != 0) {
+		snprintf(err, errlen, "cannot clear %s/tmp: %s", root, strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	store_close(s);
+	return -1;
+}
+
+void store_close(struct store *s)
+{
+	free(s->root);
+	s->root = NULL;
+}
+
+/* --- blobs --- */
+
+int store_blob_open(struct store *s, const char *digest, off_t *size)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (digest_check(digest) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (object_path(s, "blobs", digest, path) != 0)
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EIO;
+		return -1;
+	}
+	*size = st.st_size;
+	return fd;
+}
+
+int store_tmp_begin(struct store *s, struct store_tmp *t)
+{
+	int saved;
+
+	t->written = 0;
+	t->path[0] = '\0';
+	t->dg = digest_new();
+	if (t->dg == NULL) {
+		t->fd = -1;
+		errno = ENOMEM;
+		return -1;
+	}
+	t->fd = tmp_create(s, t->path);
+	if (t->fd < 0) {
+		saved = errno;
+		store_tmp_abort(t);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+int store_tmp_write(struct store_tmp *t, const void *buf, size_t len)
+{
+	if (write_all(t->fd, buf, len) != 0)
+		return -1;
+	if (digest_update(t->dg, buf, len) != 0) {
+		errno = EIO;
+		return -1;
+	}
+	t->written += (long long)len;
+	return 0;
+}
+
+/* The bytes written match what the manifest promised; err says how they do not. */
+static int tmp_verify(struct store_tmp *t, const char *digest, long long size, char *err,
+		      size_t errlen)
+{
+	char got[DIGEST_STR_SIZE];
+
+	if (digest_check(digest) != 0) {
+		snprintf(err, errlen, "invalid digest");
+		return -1;
+	}
+	if (size >= 0 && t->written != size) {
+		snprintf(err, errlen, "size mismatch: expected %lld, got %lld", size, t->written);
+		return -1;
+	}
+	if (digest_final(t->dg, got) != 0) {
+		snprintf(err, errlen, "cannot compute the digest");
+		return -1;
+	}
+	if (strcmp(got, digest) != 0) {
+		snprintf(err, errlen, "digest mismatch: expected %s, got %s", digest, got);
+		return -1;
+	}
+	return 0;
+}
+
+int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *digest, long long size,
+			  char *err, size_t errlen)
+{
+	char dst[PATH_MAX];
+	int fd = t->fd, rc;
+
+	if (tmp_verify(t, digest, size, err, errlen) != 0)
+		goto fail;
+	if (object_path(s, "blobs", digest, dst) != 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto fail;
+	}
+	if (access(dst, F_OK) == 0) {
+		store_tmp_abort(t); /* content-addressed: what is there is the same */
+		return 0;
+	}
+	/* tmp_install owns fd and the temp file from here on: it renames or removes it. */
+	t->fd = -1;
+	rc = tmp_install(fd, t->path, dst);
+	t->path[0] = '\0';
+	if (rc != 0)
+		snprintf(err, errlen, "cannot store %s: %s", digest, strerror(errno));
+	store_tmp_abort(t);
+	return rc;
+fail:
+	store_tmp_abort(t);
+	return -1;
+}
+
+void store_tmp_abort(struct store_tmp *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->path[0] != '\0')
+		unlink(t->path);
+	digest_free(t->dg);
+	t->fd = -1;
+	t->path[0] = '\0';
+	t->dg = NULL;
+}
+
+/* --- manifests --- */
+
+/* A stored manifest whose bytes no longer match its name is removed, so that it is fetched
+ * again instead of being served. */
+static int manifest_parse(const char *path, const char *digest, char *buf, size_t *len,
+			  char mediatype[MEDIA_TYPE_MAX])
+{
+	char got[DIGEST_STR_SIZE];
+	char *nl = memchr(buf, '\n', *len < MEDIA_TYPE_MAX ? *len : MEDIA_TYPE_MAX);
+	size_t mtlen, body;
+
+	if (nl == NULL)
+		goto corrupt;
+	mtlen = (size_t)(nl - buf);
+	body = *len - mtlen - 1;
+	if (digest_buffer(nl + 1, body, got) != 0 || strcmp(got, digest) != 0)
+		goto corrupt;
+	memcpy(mediatype, buf, mtlen);
+	mediatype[mtlen] = '\0';
+	if (!media_type_ok(mediatype))
+		goto corrupt;
+	memmove(buf, nl + 1, body + 1); /* with its NUL */
+	*len = body;
+	return 0;
+corrupt:
+	log_warn("store_corrupt", "path=%s", path);
+	unlink(path);
+	errno = EIO;
+	return -1;
+}
+
+int store_manifest_get(struct store *s, const char *digest, char **data, size_t *len,
+		       char mediatype[MEDIA_TYPE_MAX])
+{
+	char path[PATH_MAX];
+	char *buf;
+	size_t n;
+	int saved;
+
+	if (digest_check(digest) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (object_path(s, "manifests", digest, path) != 0 ||
+	    read_small(path, MANIFEST_MAX_BYTES + MEDIA_TYPE_MAX, &buf, &n) != 0)
+		return -1;
+	if (manifest_parse(path, digest, buf, &n, mediatype) != 0) {
+		saved = errno;
+		free(buf);
+		errno = saved;
+		return -1;
+	}
+	*data = buf;
+	*len = n;
+	return 0;
+}
+
+/* The manifest is what its digest names, bounded, with a media type we can store. */
+static int manifest_verify(const char *digest, const char *data, size_t len, const char *mediatype,
+			   char *err, size_t errlen)
+{
+	char got[DIGEST_STR_SIZE];
+	const char *why = NULL;
+
+	if (digest_check(digest) != 0)
+		why = "invalid digest";
+	else if (mediatype == NULL || !media_type_ok(mediatype))
+		why = "invalid media type";
+	else if (len > MANIFEST_MAX_BYTES)
+		why = "manifest too large";
+	else if (digest_buffer(data, len, got) != 0)
+		why = "cannot compute the digest";
+	if (why != NULL) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	if (strcmp(got, digest) != 0) {
+		snprintf(err, errlen, "digest mismatch: expected %s, got %s", digest, got);
+		return -1;
+	}
+	return 0;
+}
+
+int store_manifest_put(struct store *s, const char *digest, const char *data, size_t len,
+		       const char *mediatype, char *err, size_t errlen)
+{
+	char path[PATH_MAX], head[MEDIA_TYPE_MAX + 1];
+
+	if (manifest_verify(digest, data, len, mediatype, err, errlen) != 0)
+		return -1;
+	if (object_path(s, "manifests", digest, path) != 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	if (access(path, F_OK) == 0)
+		return 0; /* content-addressed: what is there is the same */
+	snprintf(head, sizeof(head), "%s\n", mediatype);
+	if (write_atomic(s, path, head, strlen(head), data, len) != 0) {
+		snprintf(err, errlen, "cannot store %s: %s", digest, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* --- tags and tag lists --- */
+
+static int tag_path(const struct store *s, const char *registry, const char *repo, const char *tag,
+		    char out[PATH_MAX])
+{
+	if (!repo_ok(registry, repo) || !ref_tag_valid(tag)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return store_path(s, out, "tags/%s/%s/_tags/%s", registry, repo, tag);
+}
+
+int store_tag_get(struct store *s, const char *registry, const char *repo, const char *tag,
+		  char digest[DIGEST_STR_SIZE], time_t *fetched_at)
+{
+	char path[PATH_MAX], d[DIGEST_STR_SIZE], nl;
+	long long ts;
+	char *buf;
+	size_t len;
+	int n;
+
+	if (tag_path(s, registry, repo, tag, path) != 0 ||
+	    read_small(path, TAG_FILE_MAX, &buf, &len) != 0)
+		return -1;
+	n = sscanf(buf, "%71s %lld%c", d, &ts, &nl);
+	free(buf);
+	if (n != 3 || nl != '\n' || digest_check(d) != 0) {
+		errno = EIO;
+		return -1;
+	}
+	memcpy(digest, d, DIGEST_STR_SIZE);
+	*fetched_at = (time_t)ts;
+	return 0;
+}
+
+int store_tag_put(struct store *s, const char *registry, const char *repo, const char *tag,
+		  const char *digest, time_t fetched_at)
+{
+	char path[PATH_MAX], line[TAG_FILE_MAX];
+	int n;
+
+	if (digest_check(digest) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (tag_path(s, registry, repo, tag, path) != 0)
+		return -1;
+	n = snprintf(line, sizeof(line), "%s %lld\n", digest, (long long)fetched_at);
+	return write_atomic(s, path, line, (size_t)n, "", 0);
+}
+
+static int taglist_path(const struct store *s, const char *registry, const char *repo,
+			const char *key, char out[PATH_MAX])
+{
+	if (!repo_ok(registry, repo) || !key_ok(key)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return store_path(s, out, "taglists/%s/%s/_lists/%s", registry, repo, key);
+}
+
+int store_taglist_get(struct store *s, const char *registry, const char *repo, const char *key,
+		      char **data, size_t *len)
+{
+	char path[PATH_MAX];
+
+	if (taglist_path(s, registry, repo, key, path) != 0)
+		return -1;
+	return read_small(path, TAGLIST_MAX, data, len);
+}
+
+int store_taglist_put(struct store *s, const char *registry, const char *repo, const char *key,
+		      const char *data, size_t len)
+{
+	char path[PATH_MAX];
+
+	if (taglist_path(s, registry, repo, key, path) != 0)
+		return -1;
+	if (len > TAGLIST_MAX) {
+		errno = EFBIG;
+		return -1;
+	}
+	return write_atomic(s, path, data, len, "", 0);
+}

@@ -1,0 +1,434 @@
+/* httpd: the listener and the life of a connection (accept, read, timeouts, close, reap). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "httpd_internal.h"
+#include "log.h"
+
+static const char *const state_names[] = {"reading", "handling", "writing", "waiting", "closed"};
+
+void httpd_opts_default(struct httpd_opts *o)
+{
+	o->max_head_bytes = 16384;
+	o->max_body_bytes = 65536;
+	o->max_conns = 1024;
+	o->head_timeout_s = 10;
+	o->idle_timeout_s = 60;
+	o->send_timeout_s = 60;
+}
+
+static void conn_free(struct httpd_conn *c)
+{
+	conn_response_free(c);
+	free(c->arena);
+	free(c->body);
+	free(c);
+}
+
+static void list_remove(struct httpd_conn **head, struct httpd_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void list_push(struct httpd_conn **head, struct httpd_conn *c)
+{
+	c->next = *head;
+	if (*head)
+		(*head)->prev = c;
+	*head = c;
+}
+
+void conn_set_state(struct httpd_conn *c, enum conn_state s)
+{
+	log_debug("http_conn_state", "fd=%d from=%s to=%s", c->fd, state_names[c->state],
+		  state_names[s]);
+	c->state = s;
+}
+
+void conn_run_release(struct httpd_conn *c)
+{
+	void (*fn)(struct httpd_conn *, void *) = c->release;
+
+	c->release = NULL;
+	if (fn)
+		fn(c, c->release_arg);
+}
+
+/* Connections are freed by the reaper, never inside one of their own callbacks, so a handler
+ * or a producer may close a connection and still touch it until it returns. */
+void httpd_close(struct httpd_conn *c)
+{
+	struct httpd *h = c->h;
+
+	if (c->state == CONN_CLOSED)
+		return;
+	if (c->state == CONN_WRITING || c->state == CONN_WAITING)
+		conn_log_request(c, "cut");
+	conn_set_state(c, CONN_CLOSED);
+	ev_io_stop(h->loop, &c->io);
+	ev_timer_stop(h->loop, &c->timer);
+	close(c->fd);
+	conn_response_free(c);
+	conn_run_release(c);
+	list_remove(&h->conns, c);
+	list_push(&h->graveyard, c);
+	h->nconns--;
+	ev_check_start(h->loop, &h->reaper);
+}
+
+static void reap_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct httpd *h = w->data;
+	struct httpd_conn *c;
+
+	(void)revents;
+	while ((c = h->graveyard)) {
+		list_remove(&h->graveyard, c);
+		conn_free(c);
+	}
+	ev_check_stop(loop, w);
+}
+
+/* One watcher serves both directions: a connection either reads or writes, never both. */
+void conn_watch(struct httpd_conn *c, int events, double timeout_s)
+{
+	struct ev_loop *loop = c->h->loop;
+
+	ev_io_stop(loop, &c->io);
+	if (events) {
+		ev_io_set(&c->io, c->fd, events);
+		ev_io_start(loop, &c->io);
+	}
+	ev_timer_stop(loop, &c->timer);
+	if (timeout_s > 0) {
+		ev_timer_set(&c->timer, timeout_s, 0);
+		ev_timer_start(loop, &c->timer);
+	}
+}
+
+static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct httpd_conn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (c->state == CONN_READING && c->head_bytes == 0)
+		log_debug("http_idle_close", "fd=%d", c->fd);
+	else
+		log_info("http_timeout", "fd=%d state=%s head_bytes=%zu", c->fd,
+			 state_names[c->state], c->head_bytes);
+	httpd_close(c);
+}
+
+static void read_more(struct httpd_conn *c)
+{
+	ssize_t n;
+
+	if (c->in_len == sizeof(c->in))
+		return; /* the parser has not consumed what is here yet */
+	n = read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
+	if (n > 0) {
+		c->in_len += (size_t)n;
+		if (c->head_bytes == 0) /* a request began: the head timeout replaces idle */
+			conn_watch(c, EV_READ, c->h->opts.head_timeout_s);
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0)
+		log_debug("http_read_error", "fd=%d error=\"%s\"", c->fd, strerror(errno));
+	httpd_close(c);
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct httpd_conn *c = w->data;
+
+	(void)loop;
+	if (c->state == CONN_READING && (revents & EV_READ)) {
+		read_more(c);
+		if (c->state == CONN_READING && c->in_len > 0)
+			conn_parse(c);
+	} else if (c->state == CONN_WRITING && (revents & EV_WRITE)) {
+		conn_write(c);
+	}
+}
+
+/* After a response: close, or wait for the next request (maybe already buffered: pipelining). */
+void conn_next_request(struct httpd_conn *c)
+{
+	struct httpd *h = c->h;
+
+	if (!c->keep_alive || c->must_close || h->shutting_down) {
+		httpd_close(c);
+		return;
+	}
+	conn_parser_reset(c);
+	conn_set_state(c, CONN_READING);
+	conn_watch(c, EV_READ, h->opts.idle_timeout_s);
+	/* Parse leftovers on the next loop turn, not here, so pipelined requests never recurse. */
+	if (c->in_len > 0)
+		ev_feed_event(h->loop, &c->io, EV_READ);
+}
+
+static struct httpd_conn *conn_new(struct httpd *h, int fd, const struct sockaddr_storage *peer)
+{
+	struct httpd_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->arena = malloc(h->opts.max_head_bytes + 1);
+	if (!c->arena) {
+		free(c);
+		return NULL;
+	}
+	c->h = h;
+	c->fd = fd;
+	c->file_fd = -1;
+	c->peer = *peer;
+	ev_io_init(&c->io, io_cb, fd, EV_READ);
+	c->io.data = c;
+	ev_timer_init(&c->timer, timeout_cb, 0, 0);
+	c->timer.data = c;
+	conn_parser_reset(c);
+	list_push(&h->conns, c);
+	h->nconns++;
+	conn_set_state(c, CONN_READING);
+	conn_watch(c, EV_READ, h->opts.idle_timeout_s);
+	return c;
+}
+
+/* Over the limit: tell the client why, best effort, and hang up. */
+static void refuse_busy(int fd)
+{
+	static const char body[] =
+		"{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"too many open connections\"}]}\n";
+	char msg[512];
+	int len = snprintf(msg, sizeof(msg),
+			   "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+			   "Retry-After: 1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+			   sizeof(body) - 1, body);
+	ssize_t n = send(fd, msg, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	(void)n;
+	close(fd);
+}
+
+static void accept_one(struct httpd *h, int fd, struct sockaddr_storage *peer)
+{
+	int one = 1;
+
+	if (h->nconns >= h->opts.max_conns) {
+		log_warn("http_conn_limit", "max_connections=%u", h->opts.max_conns);
+		refuse_busy(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!conn_new(h, fd, peer)) {
+		log_error("http_accept", "error=\"out of memory\"");
+		close(fd);
+	}
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct httpd *h = w->data;
+	struct sockaddr_storage peer;
+	socklen_t len;
+	int fd, i;
+
+	(void)revents;
+	for (i = 0; i < 64; i++) {
+		len = sizeof(peer);
+		fd = accept4(h->lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			accept_one(h, fd, &peer);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE) {
+			/* Out of descriptors: pause accepting rather than spin on the ready socket. */
+			log_error("http_accept", "error=\"%s\" retry_s=0.1", strerror(errno));
+			ev_io_stop(loop, w);
+			ev_timer_start(loop, &h->accept_retry);
+		} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+			log_error("http_accept", "error=\"%s\"", strerror(errno));
+		}
+		return;
+	}
+}
+
+static void accept_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct httpd *h = w->data;
+
+	(void)revents;
+	if (!h->shutting_down)
+		ev_io_start(loop, &h->accept_io);
+}
+
+struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_opts *opts, httpd_handler handler,
+			void *arg)
+{
+	struct httpd *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->loop = loop;
+	h->opts = *opts;
+	h->handler = handler;
+	h->arg = arg;
+	h->lfd = -1;
+	ev_check_init(&h->reaper, reap_cb);
+	h->reaper.data = h;
+	ev_timer_init(&h->accept_retry, accept_retry_cb, 0.1, 0);
+	h->accept_retry.data = h;
+	return h;
+}
+
+/* "127.0.0.1:5000", "[::1]:0", "0.0.0.0:5000": numeric only, never a DNS lookup. */
+static int parse_addr(const char *addr_port, struct addrinfo **res, char *err, size_t errlen)
+{
+	char host[128];
+	const char *colon = strrchr(addr_port, ':');
+	const char *start = addr_port;
+	size_t hlen;
+	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+				 .ai_socktype = SOCK_STREAM};
+	int rc;
+
+	if (!colon || colon[1] == '\0')
+		goto bad;
+	hlen = (size_t)(colon - addr_port);
+	if (*start == '[') {
+		if (hlen < 2 || addr_port[hlen - 1] != ']')
+			goto bad;
+		start++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		goto bad;
+	memcpy(host, start, hlen);
+	host[hlen] = '\0';
+	rc = getaddrinfo(host, colon + 1, &hints, res);
+	if (rc == 0)
+		return 0;
+	snprintf(err, errlen, "%s: %s", addr_port, gai_strerror(rc));
+	return -1;
+bad:
+	snprintf(err, errlen, "%s: expected ADDR:PORT or [ADDR]:PORT", addr_port);
+	return -1;
+}
+
+int httpd_listen(struct httpd *h, const char *addr_port, char *err, size_t errlen)
+{
+	struct addrinfo *ai;
+	int fd, one = 1;
+
+	if (parse_addr(addr_port, &ai, err, errlen) < 0)
+		return -1;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0) {
+		snprintf(err, errlen, "%s: %s", addr_port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	h->lfd = fd;
+	ev_io_init(&h->accept_io, accept_cb, fd, EV_READ);
+	h->accept_io.data = h;
+	ev_io_start(h->loop, &h->accept_io);
+	return 0;
+}
+
+int httpd_port(const struct httpd *h)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (h->lfd < 0 || getsockname(h->lfd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void stop_listening(struct httpd *h)
+{
+	ev_io_stop(h->loop, &h->accept_io);
+	ev_timer_stop(h->loop, &h->accept_retry);
+	if (h->lfd >= 0)
+		close(h->lfd);
+	h->lfd = -1;
+}
+
+void httpd_shutdown(struct httpd *h)
+{
+	struct httpd_conn *c, *next;
+
+	h->shutting_down = 1;
+	stop_listening(h);
+	for (c = h->conns; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_READING && c->in_len == 0)
+			httpd_close(c); /* idle keep-alive: nothing to finish */
+	}
+}
+
+unsigned httpd_conn_count(const struct httpd *h)
+{
+	return h->nconns;
+}
+
+void httpd_free(struct httpd *h)
+{
+	if (!h)
+		return;
+	h->shutting_down = 1;
+	stop_listening(h);
+	while (h->conns)
+		httpd_close(h->conns);
+	reap_cb(h->loop, &h->reaper, 0);
+	free(h);
+}
+
+const struct sockaddr *httpd_peer(const struct httpd_conn *c)
+{
+	return (const struct sockaddr *)&c->peer;
+}
+
+int httpd_peer_is_loopback(const struct httpd_conn *c)
+{
+	const struct sockaddr_in *in4 = (const struct sockaddr_in *)&c->peer;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&c->peer;
+
+	if (c->peer.ss_family == AF_INET)
+		return (ntohl(in4->sin_addr.s_addr) >> 24) == 127;
+	if (c->peer.ss_family == AF_INET6) {
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return 0;
+}
+
+void httpd_set_release(struct httpd_conn *c, void (*fn)(struct httpd_conn *, void *), void *arg)
+{
+	c->release = fn;
+	c->release_arg = arg;
+}

@@ -1,0 +1,102 @@
+/* httpd_internal: the connection object shared by httpd.c (lifecycle, reading), httpd_parse.c
+ * (request parsing) and httpd_write.c (responses). Not for users of httpd.h. */
+#ifndef MS_HTTPD_INTERNAL_H
+#define MS_HTTPD_INTERNAL_H
+
+#include <http_parser.h>
+#include <sys/socket.h>
+
+#include "httpd.h"
+
+#define HTTPD_MAX_HEADERS 64
+#define HTTPD_INBUF 16384
+#define HTTPD_RESP_HEAD 8192
+
+/* A connection moves READING -> HANDLING -> WRITING (<-> WAITING) -> READING … -> CLOSED. */
+enum conn_state {
+	CONN_READING,  /* reading a request head and a small body; head or idle timer runs */
+	CONN_HANDLING, /* the handler owns the request; no reading, no timer */
+	CONN_WRITING,  /* sending the response; send timer runs while the socket is full */
+	CONN_WAITING,  /* a file body caught up with avail_end; waiting for httpd_file_avail() */
+	CONN_CLOSED,   /* off the loop, in the graveyard until the reaper frees it */
+};
+
+struct httpd {
+	struct ev_loop *loop;
+	struct httpd_opts opts;
+	httpd_handler handler;
+	void *arg;
+	int lfd;
+	ev_io accept_io;
+	ev_timer accept_retry; /* restarts accepting after EMFILE */
+	ev_check reaper;       /* frees closed connections outside any of their callbacks */
+	struct httpd_conn *conns, *graveyard;
+	unsigned nconns;
+	int shutting_down;
+};
+
+struct httpd_conn {
+	struct httpd *h;
+	struct httpd_conn *prev, *next;
+	int fd;
+	enum conn_state state;
+	struct sockaddr_storage peer;
+	ev_io io;
+	ev_timer timer;
+
+	/* request side */
+	http_parser parser;
+	char in[HTTPD_INBUF];
+	size_t in_len;
+	size_t head_bytes;  /* bytes of the current request head so far */
+	char *arena;        /* NUL-terminated copies of the URL and header fields */
+	size_t arena_len;
+	int piece;          /* which kind of piece the parser sent last (enum in httpd_parse.c) */
+	char *url;          /* in the arena */
+	int head_too_large;
+	int headers_done;
+	int message_done;
+	struct httpd_header headers[HTTPD_MAX_HEADERS];
+	size_t nheaders;
+	char *body;
+	size_t body_len;
+	int keep_alive;
+	int must_close; /* the request body was not read, or we said Connection: close */
+	struct httpd_req req;
+
+	/* response side */
+	int status;
+	long long resp_length;
+	ev_tstamp req_start;
+	char extra[HTTPD_RESP_HEAD]; /* headers added by httpd_add_header */
+	size_t extra_len;
+	int extra_overflow;
+	char head[HTTPD_RESP_HEAD + 256];
+	size_t head_len, head_sent;
+	char *mem;      /* memory body */
+	size_t mem_len, mem_sent;
+	int file_fd;    /* file body, or -1 */
+	off_t file_off, file_end, avail_end;
+	void (*release)(struct httpd_conn *, void *);
+	void *release_arg;
+};
+
+/* httpd.c */
+void conn_set_state(struct httpd_conn *c, enum conn_state s);
+void conn_watch(struct httpd_conn *c, int events, double timeout_s);
+void conn_next_request(struct httpd_conn *c);
+void conn_run_release(struct httpd_conn *c);
+
+/* httpd_parse.c */
+void conn_parser_reset(struct httpd_conn *c);
+/* Feeds buffered bytes to the parser; dispatches a complete request to the handler. */
+void conn_parse(struct httpd_conn *c);
+
+/* httpd_write.c */
+void conn_write(struct httpd_conn *c);
+void conn_error(struct httpd_conn *c, int status, const char *code, const char *message);
+void conn_response_free(struct httpd_conn *c);
+/* One access-log line for the request just answered (or cut off). */
+void conn_log_request(struct httpd_conn *c, const char *outcome);
+
+#endif

@@ -1,0 +1,269 @@
+/* httpd_write: building a response head and sending it with a body from memory or from a file
+ * (sendfile), including a file whose readable end (avail_end) still grows. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include "httpd_internal.h"
+#include "log.h"
+
+/* One sendfile call moves at most this much, so one fast client cannot hog the loop. */
+#define SENDFILE_CHUNK (1 << 20)
+
+const char *httpd_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 416: return "Range Not Satisfiable";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Unknown";
+	}
+}
+
+void httpd_add_header(struct httpd_conn *c, const char *name, const char *fmt, ...)
+{
+	size_t room = sizeof(c->extra) - c->extra_len;
+	va_list ap;
+	int n;
+
+	n = snprintf(c->extra + c->extra_len, room, "%s: ", name);
+	if (n >= 0 && (size_t)n < room) {
+		va_start(ap, fmt);
+		n += vsnprintf(c->extra + c->extra_len + n, room - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	if (n < 0 || (size_t)n + 2 >= room || strpbrk(c->extra + c->extra_len, "\r\n")) {
+		/* Never send a header cut short, or one that could split the response. */
+		c->extra_overflow = 1;
+		c->extra[c->extra_len] = '\0';
+		return;
+	}
+	c->extra_len += (size_t)n;
+	memcpy(c->extra + c->extra_len, "\r\n", 2);
+	c->extra_len += 2;
+}
+
+void conn_response_free(struct httpd_conn *c)
+{
+	free(c->mem);
+	c->mem = NULL;
+	c->mem_len = c->mem_sent = 0;
+	if (c->file_fd >= 0)
+		close(c->file_fd);
+	c->file_fd = -1;
+	c->head_len = c->head_sent = 0;
+}
+
+static void build_head(struct httpd_conn *c, int status, long long length)
+{
+	int n;
+
+	if (c->h->shutting_down)
+		c->must_close = 1;
+	c->status = status;
+	c->resp_length = length;
+	n = snprintf(c->head, sizeof(c->head),
+		     "HTTP/1.1 %d %s\r\nContent-Length: %lld\r\nConnection: %s\r\n%.*s\r\n", status,
+		     httpd_status_text(status), length,
+		     c->keep_alive && !c->must_close ? "keep-alive" : "close", (int)c->extra_len,
+		     c->extra);
+	c->head_len = (size_t)n < sizeof(c->head) ? (size_t)n : sizeof(c->head) - 1;
+	c->head_sent = 0;
+}
+
+static int response_ready(struct httpd_conn *c)
+{
+	if (c->state != CONN_HANDLING) {
+		log_error("http_respond", "fd=%d error=\"response in wrong state\"", c->fd);
+		return -1;
+	}
+	if (c->extra_overflow) {
+		log_error("http_respond", "fd=%d error=\"response headers too large\"", c->fd);
+		c->extra_len = 0;
+		c->extra_overflow = 0;
+		c->must_close = 1;
+		httpd_respond(c, 500, "", 0);
+		return -1;
+	}
+	return 0;
+}
+
+static void start_writing(struct httpd_conn *c)
+{
+	conn_set_state(c, CONN_WRITING);
+	conn_write(c);
+}
+
+void httpd_respond(struct httpd_conn *c, int status, const char *body, size_t len)
+{
+	if (response_ready(c) < 0)
+		return;
+	build_head(c, status, (long long)len);
+	if (!c->req.is_head && len > 0) {
+		c->mem = malloc(len);
+		if (!c->mem) {
+			httpd_close(c);
+			return;
+		}
+		memcpy(c->mem, body, len);
+		c->mem_len = len;
+	}
+	start_writing(c);
+}
+
+void httpd_respond_head(struct httpd_conn *c, int status, long long length)
+{
+	if (response_ready(c) < 0)
+		return;
+	build_head(c, status, length);
+	start_writing(c);
+}
+
+void httpd_respond_file(struct httpd_conn *c, int status, int fd, off_t offset, off_t length,
+			off_t avail_end)
+{
+	if (response_ready(c) < 0) {
+		close(fd);
+		return;
+	}
+	build_head(c, status, (long long)length);
+	if (c->req.is_head) {
+		close(fd);
+	} else {
+		c->file_fd = fd;
+		c->file_off = offset;
+		c->file_end = offset + length;
+		c->avail_end = avail_end;
+	}
+	start_writing(c);
+}
+
+void httpd_file_avail(struct httpd_conn *c, off_t avail_end)
+{
+	if (avail_end <= c->avail_end)
+		return;
+	c->avail_end = avail_end;
+	if (c->state == CONN_WAITING)
+		start_writing(c);
+}
+
+/* Sends from buf; returns 1 when all of it went, 0 when the socket is full, -1 on error. */
+static int send_some(struct httpd_conn *c, const char *buf, size_t len, size_t *sent, int more)
+{
+	while (*sent < len) {
+		ssize_t n = send(c->fd, buf + *sent, len - *sent, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -1;
+		*sent += (size_t)n;
+	}
+	return 1;
+}
+
+/* Returns 1 when the file body is complete, 0 when waiting (socket or producer), -1 on error. */
+static int send_file(struct httpd_conn *c)
+{
+	while (c->file_off < c->file_end) {
+		off_t limit = c->avail_end < c->file_end ? c->avail_end : c->file_end;
+		size_t chunk;
+		ssize_t n;
+
+		if (c->file_off >= limit) {
+			conn_set_state(c, CONN_WAITING);
+			conn_watch(c, 0, 0);
+			return 0;
+		}
+		chunk = (size_t)(limit - c->file_off);
+		if (chunk > SENDFILE_CHUNK)
+			chunk = SENDFILE_CHUNK;
+		n = sendfile(c->fd, c->file_fd, &c->file_off, chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -1;
+		if (n == 0) /* the file is shorter than promised: never pretend it is complete */
+			return -1;
+	}
+	return 1;
+}
+
+void conn_log_request(struct httpd_conn *c, const char *outcome)
+{
+	log_info("http_request", "method=%s path=\"%.200s\" status=%d bytes=%lld ms=%.1f peer_fd=%d "
+		 "outcome=%s", c->req.method ? c->req.method : "-", c->req.path ? c->req.path : "-",
+		 c->status, c->resp_length, (ev_now(c->h->loop) - c->req_start) * 1000, c->fd,
+		 outcome);
+}
+
+static void response_done(struct httpd_conn *c)
+{
+	conn_log_request(c, "done");
+	conn_response_free(c);
+	conn_run_release(c);
+	if (c->state != CONN_CLOSED)
+		conn_next_request(c);
+}
+
+void conn_write(struct httpd_conn *c)
+{
+	int has_body = c->mem_len > 0 || c->file_fd >= 0;
+	int r = send_some(c, c->head, c->head_len, &c->head_sent, has_body);
+
+	if (r > 0 && c->mem_len > 0)
+		r = send_some(c, c->mem, c->mem_len, &c->mem_sent, 0);
+	if (r > 0 && c->file_fd >= 0)
+		r = send_file(c);
+	if (r < 0) {
+		log_debug("http_write_error", "fd=%d error=\"%s\"", c->fd, strerror(errno));
+		httpd_close(c);
+	} else if (r > 0) {
+		response_done(c);
+	} else if (c->state == CONN_WRITING) {
+		conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
+	}
+}
+
+/* Errors found by httpd itself, in the OCI error format; the connection closes afterwards. */
+void conn_error(struct httpd_conn *c, int status, const char *code, const char *message)
+{
+	char body[512];
+	int n = snprintf(body, sizeof(body), "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}]}\n",
+			 code, message);
+
+	log_info("http_bad_request", "fd=%d status=%d reason=\"%s\"", c->fd, status, message);
+	c->must_close = 1;
+	c->extra_len = 0;
+	c->extra_overflow = 0;
+	c->req.is_head = 0;
+	if (c->state == CONN_READING)
+		c->req_start = ev_now(c->h->loop);
+	conn_set_state(c, CONN_HANDLING);
+	httpd_add_header(c, "Content-Type", "application/json");
+	httpd_respond(c, status, body, (size_t)n);
+}

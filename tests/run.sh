@@ -1,0 +1,52 @@
+#!/bin/bash
+# Runs every test against the build in $1: the cmocka unit binaries, then each integration
+# script. Unit binaries report through cmocka; scripts print "ok - …" / "not ok - …" lines.
+# Ends with the line "N passed, N failed".
+set -u
+build=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+export MS_BUILD="$root/$build" MS_ROOT="$root"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+passed=0 failed=0
+log=$(mktemp -d /tmp/ms-test.XXXXXX)
+
+count() { # file with cmocka or ok/not ok lines
+	local p f
+	p=$(grep -cE '^(\[       OK \]|ok )' "$1")
+	f=$(grep -cE '^(\[  FAILED  \] [^0-9]|not ok )' "$1")
+	passed=$((passed + p)) failed=$((failed + f))
+	echo "$p passed, $f failed"
+}
+
+for t in $(find "$MS_BUILD/tests/unit" -type f -name 'test_*' -perm -u+x | sort); do
+	name=${t#"$MS_BUILD/"}
+	out="$log/$(basename "$t").log"
+	"$t" >"$out" 2>&1
+	rc=$?
+	echo "== $name: $(count "$out")"
+	if [ $rc -ne 0 ]; then
+		grep -E '^\[  (FAILED|ERROR) \]|runtime error|AddressSanitizer' "$out" | head -20
+		grep -qE '^\[  FAILED  \] [^0-9]' "$out" || { failed=$((failed + 1)); echo "not ok - $name exited $rc"; }
+	fi
+done
+
+only=${MS_TESTS:-}
+for t in "$root"/tests/integration/*.sh; do
+	[ -e "$t" ] || continue
+	name=$(basename "$t" .sh)
+	[ -n "$only" ] && ! echo " $only " | grep -q " $name " && continue
+	out="$log/$name.log"
+	start=$(date +%s)
+	bash "$t" >"$out" 2>&1
+	rc=$?
+	echo "== $name ($(($(date +%s) - start))s): $(count "$out")"
+	grep -E '^not ok ' "$out"
+	if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$out"; then
+		failed=$((failed + 1))
+		echo "not ok - $name exited $rc"; tail -20 "$out"
+	fi
+done
+echo "logs: $log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
