@@ -215,9 +215,9 @@ static int send_file(struct httpd_conn *c)
 
 void conn_log_request(struct httpd_conn *c, const char *outcome)
 {
-	log_info("http_request", "method=%s path=\"%.200s\" status=%d bytes=%lld ms=%.1f peer_fd=%d "
-		 "outcome=%s", c->req.method ? c->req.method : "-", c->req.path ? c->req.path : "-",
-		 c->status, c->resp_length, (ev_now(c->h->loop) - c->req_start) * 1000, c->fd,
+	log_info("http_request", "method=%s path=\"%.200s\" query=\"%.100s\" status=%d bytes=%lld "
+		 "ms=%.1f fd=%d outcome=%s", c->req.method ? c->req.method : "-",
+		 c->req.path ? c->req.path : "-", c->req.query ? c->req.query : "", c->status, c->resp_length, (ev_now(c->h->loop) - c->req_start) * 1000, c->fd,
 		 outcome);
 }
 

@@ -11,12 +11,13 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 passed=0 failed=0
 log=$(mktemp -d /tmp/ms-test.XXXXXX)
 
-count() { # file with cmocka or ok/not ok lines
+# count FILE: adds its cmocka or "ok"/"not ok" lines to the totals; sets $counted.
+count() {
 	local p f
 	p=$(grep -cE '^(\[       OK \]|ok )' "$1")
 	f=$(grep -cE '^(\[  FAILED  \] [^0-9]|not ok )' "$1")
 	passed=$((passed + p)) failed=$((failed + f))
-	echo "$p passed, $f failed"
+	counted="$p passed, $f failed"
 }
 
 for t in $(find "$MS_BUILD/tests/unit" -type f -name 'test_*' -perm -u+x | sort); do
@@ -24,7 +25,8 @@ for t in $(find "$MS_BUILD/tests/unit" -type f -name 'test_*' -perm -u+x | sort)
 	out="$log/$(basename "$t").log"
 	"$t" >"$out" 2>&1
 	rc=$?
-	echo "== $name: $(count "$out")"
+	count "$out"
+	echo "== $name: $counted"
 	if [ $rc -ne 0 ]; then
 		grep -E '^\[  (FAILED|ERROR) \]|runtime error|AddressSanitizer' "$out" | head -20
 		grep -qE '^\[  FAILED  \] [^0-9]' "$out" || { failed=$((failed + 1)); echo "not ok - $name exited $rc"; }
@@ -40,7 +42,8 @@ for t in "$root"/tests/integration/*.sh; do
 	start=$(date +%s)
 	bash "$t" >"$out" 2>&1
 	rc=$?
-	echo "== $name ($(($(date +%s) - start))s): $(count "$out")"
+	count "$out"
+	echo "== $name ($(($(date +%s) - start))s): $counted"
 	grep -E '^not ok ' "$out"
 	if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$out"; then
 		failed=$((failed + 1))

@@ -79,9 +79,8 @@ static void test_first_challenge_only(void **state)
 	struct wwwauth w;
 
 	(void)state;
-	assert_int_equal(wwwauth_parse("Bearer realm=\"r1\", service=\"s1\", Basic realm=\"r2\"",
-				       &w),
-			 0);
+	assert_int_equal(
+	    wwwauth_parse("Bearer realm=\"r1\", service=\"s1\", Basic realm=\"r2\"", &w), 0);
 	assert_string_equal(w.scheme, "Bearer");
 	assert_string_equal(w.realm, "r1");
 	assert_string_equal(w.service, "s1");
@@ -93,19 +92,19 @@ static void test_first_challenge_only(void **state)
 static void test_malformed(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"   ",
-		"=x",
-		"Bearer realm=\"unterminated",
-		"Bearer realm=\"ends in backslash\\",
-		"Bearer realm=",
-		"Bearer realm=\"a\" service=\"b\"", /* no comma */
-		"Bearer realm=\"a\"x",
-		"Bearer,realm=\"a\"",
-		"Bearer realm=\"a\nb\"",
-		"Bearer realm=\"a\x7f\"",
-		"Be(arer realm=\"a\"",
-		"Bearerrrrrrrrrrrrrr realm=\"a\"",
+	    "",
+	    "   ",
+	    "=x",
+	    "Bearer realm=\"unterminated",
+	    "Bearer realm=\"ends in backslash\\",
+	    "Bearer realm=",
+	    "Bearer realm=\"a\" service=\"b\"", /* no comma */
+	    "Bearer realm=\"a\"x",
+	    "Bearer,realm=\"a\"",
+	    "Bearer realm=\"a\nb\"",
+	    "Bearer realm=\"a\x7f\"",
+	    "Be(arer realm=\"a\"",
+	    "Bearerrrrrrrrrrrrrr realm=\"a\"",
 	};
 	struct wwwauth w;
 
@@ -146,13 +145,13 @@ static void test_bounds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_docker_hub),
-		cmocka_unit_test(test_ghcr_spacing_and_case),
-		cmocka_unit_test(test_basic_and_bare),
-		cmocka_unit_test(test_escapes_and_unknown),
-		cmocka_unit_test(test_first_challenge_only),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_docker_hub),
+	    cmocka_unit_test(test_ghcr_spacing_and_case),
+	    cmocka_unit_test(test_basic_and_bare),
+	    cmocka_unit_test(test_escapes_and_unknown),
+	    cmocka_unit_test(test_first_challenge_only),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -204,15 +204,15 @@ static void test_fail_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_syntax_error_names_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_duplicate_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_top_level_not_object, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_getters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dotted_keys, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_known_keys, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fail_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_syntax_error_names_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicate_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_top_level_not_object, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_getters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dotted_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_known_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fail_bounded, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,25 +22,25 @@ static void test_check_valid(void **state)
 static void test_check_malformed(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"sha256",
-		"sha256:",
-		":" HEX64,
-		"SHA256:" HEX64,
-		"sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-		"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85",
-		"sha256:" HEX64 "5",
-		"sha256:" HEX64 "/",
-		"sha256:../../etc/passwd",
-		"../" HEX64,
-		"sha256:" HEX64 "\n",
-		"sha256 :" HEX64,
-		"sha256::" HEX64,
-		"sha256+:abc",
-		"+sha256:abc",
-		"sha__256:abc",
-		"sha256:abc:def",
-		"sha512:abc",
+	    "",
+	    "sha256",
+	    "sha256:",
+	    ":" HEX64,
+	    "SHA256:" HEX64,
+	    "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+	    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85",
+	    "sha256:" HEX64 "5",
+	    "sha256:" HEX64 "/",
+	    "sha256:../../etc/passwd",
+	    "../" HEX64,
+	    "sha256:" HEX64 "\n",
+	    "sha256 :" HEX64,
+	    "sha256::" HEX64,
+	    "sha256+:abc",
+	    "+sha256:abc",
+	    "sha__256:abc",
+	    "sha256:abc:def",
+	    "sha512:abc",
 	};
 
 	(void)state;
@@ -62,8 +62,8 @@ static void test_check_unsupported(void **state)
 	assert_int_equal(digest_check(sha512), -2);
 	sha512[7] = 'A'; /* upper-case hex is malformed for sha512 too */
 	assert_int_equal(digest_check(sha512), -1);
-	assert_int_equal(digest_check("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"),
-			 -2);
+	assert_int_equal(
+	    digest_check("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"), -2);
 	assert_int_equal(digest_check("sha256.v2:abc_DEF="), -2);
 }
 
@@ -90,7 +90,7 @@ static void test_buffer_vectors(void **state)
 	assert_string_equal(out, EMPTY_SHA256);
 	assert_int_equal(digest_buffer("abc", 3, out), 0);
 	assert_string_equal(
-		out, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	    out, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 static void test_streaming_matches_one_shot(void **state)
@@ -111,7 +111,7 @@ static void test_streaming_matches_one_shot(void **state)
 	assert_int_equal(digest_buffer(msg, sizeof(msg) - 1, b), 0);
 	assert_string_equal(a, b);
 	assert_string_equal(
-		a, "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	    a, "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 	assert_int_equal(digest_check(a), 0);
 	digest_free(ctx);
 	digest_free(NULL);
@@ -120,12 +120,12 @@ static void test_streaming_matches_one_shot(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_check_valid),
-		cmocka_unit_test(test_check_malformed),
-		cmocka_unit_test(test_check_unsupported),
-		cmocka_unit_test(test_check_length_bound),
-		cmocka_unit_test(test_buffer_vectors),
-		cmocka_unit_test(test_streaming_matches_one_shot),
+	    cmocka_unit_test(test_check_valid),
+	    cmocka_unit_test(test_check_malformed),
+	    cmocka_unit_test(test_check_unsupported),
+	    cmocka_unit_test(test_check_length_bound),
+	    cmocka_unit_test(test_buffer_vectors),
+	    cmocka_unit_test(test_streaming_matches_one_shot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

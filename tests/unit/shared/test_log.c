@@ -142,10 +142,10 @@ static void test_no_forged_lines(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_format, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_long_line_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_forged_lines, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_format, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_long_line_truncated, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_forged_lines, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

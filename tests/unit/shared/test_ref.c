@@ -17,9 +17,20 @@ static int name_ok(const char *s)
 static void test_name_valid(void **state)
 {
 	static const char *const good[] = {
-		"a",      "busybox",   "library/busybox", "a/b/c/d",  "a.b",     "a_b",
-		"a__b",   "a-b",       "a--b",            "a---b",    "0",       "9a/b0",
-		"foo.bar/baz-qux_1", "localhost.x/y",
+	    "a",
+	    "busybox",
+	    "library/busybox",
+	    "a/b/c/d",
+	    "a.b",
+	    "a_b",
+	    "a__b",
+	    "a-b",
+	    "a--b",
+	    "a---b",
+	    "0",
+	    "9a/b0",
+	    "foo.bar/baz-qux_1",
+	    "localhost.x/y",
 	};
 
 	(void)state;
@@ -32,10 +43,15 @@ static void test_name_valid(void **state)
 static void test_name_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"",     "A",     "Library/busybox", "../x", "x/..", "a/../b", "./a",  "a//b",
-		"/a",   "a/",    "a__b_",           "a___b", "a_.b", "a._b",  "-a",   "a-",
-		".a",   "a.",    "_a",              "a..b",  "a b",  "a:b",   "a@b",  "a\\b",
-		"a/-b", "a/.b/", "a/b\n",
+	    "",	    "A",     "Library/busybox",
+	    "../x", "x/..",  "a/../b",
+	    "./a",  "a//b",  "/a",
+	    "a/",   "a__b_", "a___b",
+	    "a_.b", "a._b",  "-a",
+	    "a-",   ".a",    "a.",
+	    "_a",   "a..b",  "a b",
+	    "a:b",  "a@b",   "a\\b",
+	    "a/-b", "a/.b/", "a/b\n",
 	};
 
 	(void)state;
@@ -89,9 +105,9 @@ static void test_tag(void **state)
 static void test_host_valid(void **state)
 {
 	static const char *const good[] = {
-		"docker.io", "registry-1.docker.io", "localhost", "localhost:5000",
-		"127.0.0.1", "127.0.0.1:1",          "Ghcr.IO",   "a:65535",
-		"[::1]",     "[::1]:5001",           "[2001:db8::1]:443", "x--y.z",
+	    "docker.io", "registry-1.docker.io", "localhost",	      "localhost:5000",
+	    "127.0.0.1", "127.0.0.1:1",		 "Ghcr.IO",	      "a:65535",
+	    "[::1]",	 "[::1]:5001",		 "[2001:db8::1]:443", "x--y.z",
 	};
 
 	(void)state;
@@ -104,11 +120,10 @@ static void test_host_valid(void **state)
 static void test_host_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"",          "-a.io",    "a-.io",         "a..io",     ".io",      "io.",
-		"a_b.io",    "a/b",      "..",            "a:0",       "a:65536",  "a:",
-		"a:+80",     "a:123456", "a:80:80",       "a:8 0",     "[::1",     "[::1]x",
-		"[::1]:0",   "[]",       "[zz::1]",       "[::1%lo]",  "::1",      "a b",
-		"[127.0.0.1]", "docker.io/x",
+	    "",		"-a.io", "a-.io", "a..io",	 ".io",		"io.",	 "a_b.io",
+	    "a/b",	"..",	 "a:0",	  "a:65536",	 "a:",		"a:+80", "a:123456",
+	    "a:80:80",	"a:8 0", "[::1",  "[::1]x",	 "[::1]:0",	"[]",	 "[zz::1]",
+	    "[::1%lo]", "::1",	 "a b",	  "[127.0.0.1]", "docker.io/x",
 	};
 	char big[300];
 
@@ -132,9 +147,9 @@ static void test_host_invalid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_name_valid), cmocka_unit_test(test_name_invalid),
-		cmocka_unit_test(test_name_length), cmocka_unit_test(test_tag),
-		cmocka_unit_test(test_host_valid), cmocka_unit_test(test_host_invalid),
+	    cmocka_unit_test(test_name_valid),	cmocka_unit_test(test_name_invalid),
+	    cmocka_unit_test(test_name_length), cmocka_unit_test(test_tag),
+	    cmocka_unit_test(test_host_valid),	cmocka_unit_test(test_host_invalid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
