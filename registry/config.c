@@ -149,7 +149,7 @@ static int read_credentials(struct conf *c, const char *key, const char *file, c
 	char line[CRED_LINE_MAX];
 	char *colon;
 	FILE *f;
-	int rc;
+	int rc, long_line;
 
 	f = fopen(file, "re");
 	if (f == NULL)
@@ -160,10 +160,14 @@ static int read_credentials(struct conf *c, const char *key, const char *file, c
 		fclose(f);
 		return rc;
 	}
+	/* A cut-off line would be a wrong password that fails much later and less clearly. */
+	long_line = strchr(line, '\n') == NULL && !feof(f);
 	fclose(f);
 	line[strcspn(line, "\r\n")] = '\0';
 	colon = strchr(line, ':');
-	if (colon == NULL) {
+	if (long_line) {
+		rc = conf_fail(c, key, "%s: the first line is too long", file);
+	} else if (colon == NULL) {
 		rc = conf_fail(c, key, "%s: expected user:password on the first line", file);
 	} else {
 		*colon = '\0';
@@ -240,14 +244,12 @@ static int load_upstream(struct registry_conf *rc, struct conf *c, const char *h
 
 static int load_upstreams(struct registry_conf *rc, struct conf *c)
 {
-	const char *host;
-	json_t *ups, *v;
+	json_t *ups;
 
 	if (conf_object(c, c->root, "upstreams", &ups) != 0)
 		return -1;
-	json_object_foreach(ups, host, v)
-	{
-		if (load_upstream(rc, c, host, v) != 0)
+	for (void *it = json_object_iter(ups); it != NULL; it = json_object_iter_next(ups, it)) {
+		if (load_upstream(rc, c, json_object_iter_key(it), json_object_iter_value(it)) != 0)
 			return -1;
 	}
 	/* Docker Hub is always there; a configured "docker.io" replaces the default one. */

@@ -161,9 +161,14 @@ int main(int argc, char **argv)
 	status = parse_flags(argc, argv, &f);
 	if (status != 0)
 		return status > 0 ? 0 : 2;
-	if (conf_load(&c, f.config) < 0 || registry_conf_load(&rc, &c) < 0 ||
-	    apply_flags(&rc, &c, &f) < 0) {
+	if (conf_load(&c, f.config) < 0 || registry_conf_load(&rc, &c) < 0) {
 		fprintf(stderr, "microscale-registry: %s\n", c.err);
+		conf_free(&c);
+		return 1;
+	}
+	if (apply_flags(&rc, &c, &f) < 0) {
+		fprintf(stderr, "microscale-registry: %s\n", c.err);
+		registry_conf_free(&rc);
 		conf_free(&c);
 		return 1;
 	}

@@ -64,7 +64,7 @@ static void reader_release(struct httpd_conn *conn, void *arg)
 /* Everything but the last byte, until the blob is verified. */
 static off_t releasable(const struct blob_pull *p)
 {
-	return p->tmp.written < p->size ? p->tmp.written : p->size - 1;
+	return p->tmp.on_disk < p->size ? p->tmp.on_disk : p->size - 1;
 }
 
 static void reader_start(struct blob_reader *rd)
@@ -167,22 +167,42 @@ static int on_data(struct upreq *u, const char *buf, size_t len, void *arg)
 	return 0;
 }
 
+/* Verified: release the last byte to streaming clients at once, then make the blob durable
+ * and visible (fsync, rename), and serve whoever waited for it. */
+static void pull_commit(struct blob_pull *p)
+{
+	struct blob_reader *rd, *next;
+	char why[256];
+
+	for (rd = p->readers; rd; rd = next) {
+		next = rd->next;
+		if (rd->started)
+			httpd_file_avail(rd->conn, (off_t)p->size);
+	}
+	p->tmp_open = 0;
+	if (store_tmp_commit_blob(&p->r->store, &p->tmp, p->digest, why, sizeof(why)) < 0)
+		log_error("blob_store", "digest=%s error=\"%s\"", p->digest, why);
+	else
+		log_info("blob_stored", "digest=%s bytes=%lld", p->digest, p->tmp.written);
+	pull_free(p, 1, 200, NULL);
+}
+
 static void on_done(struct upreq *u, int ok, const char *err, void *arg)
 {
 	struct blob_pull *p = arg;
 	long status = ok ? upreq_status(u) : 0;
-	char why[256];
 
 	p->u = NULL;
 	if (ok && status == 200) {
-		p->tmp_open = 0;
-		if (store_tmp_commit_blob(&p->r->store, &p->tmp, p->digest, p->size, why,
-					  sizeof(why)) == 0) {
-			log_info("blob_stored", "digest=%s bytes=%lld", p->digest, p->tmp.written);
-			pull_free(p, 1, 200, NULL);
+		if (p->size < 0)
+			p->size = p->tmp.written;
+		if (store_tmp_verify(&p->tmp, p->digest, p->size, p->error, sizeof(p->error)) == 0) {
+			pull_commit(p);
 			return;
 		}
-		snprintf(p->error, sizeof(p->error), "%s", why);
+		p->tmp_open = 0;
+		log_warn("digest_mismatch", "digest=%s registry=%s error=\"%s\"", p->digest,
+			 p->host, p->error);
 		status = 502;
 	} else if (!p->error[0] && err) {
 		snprintf(p->error, sizeof(p->error), "%s", err);

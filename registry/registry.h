@@ -62,7 +62,11 @@ struct store_tmp {
 	int fd;
 	char path[PATH_MAX];
 	struct digest_ctx *dg;
-	long long written;
+	long long written;  /* bytes taken (and hashed) */
+	long long on_disk;  /* of which in the file, readable by streaming clients */
+	long long flushed;  /* write-back started up to here */
+	char *pending;      /* the rest, waiting to be written in one go */
+	size_t pending_len;
 };
 
 int store_open(struct store *s, const char *root, char *err, size_t errlen);
@@ -70,12 +74,18 @@ void store_close(struct store *s);
 /* Opens a verified blob read-only; -1 (errno ENOENT) when absent. *size is its length. */
 int store_blob_open(struct store *s, const char *digest, off_t *size);
 int store_tmp_begin(struct store *s, struct store_tmp *t);
-/* Appends and hashes; -1 with errno (ENOSPC, …). */
+/* Appends and hashes; -1 with errno (ENOSPC, …). Bytes reach the file in batches. */
 int store_tmp_write(struct store_tmp *t, const void *buf, size_t len);
-/* Checks digest and size (size < 0: unchecked), fsyncs, renames into place, fsyncs the directory.
- * On any failure the temp file is removed and err says why. */
-int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *digest,
-			  long long size, char *err, size_t errlen);
+/* Writes out what is still buffered. */
+int store_tmp_flush(struct store_tmp *t);
+/* Checks digest and size (size < 0: unchecked). On a mismatch the temp file is removed and err
+ * says why. */
+int store_tmp_verify(struct store_tmp *t, const char *digest, long long size, char *err,
+		     size_t errlen);
+/* After store_tmp_verify: fsyncs, renames into place, fsyncs the directory. On failure the temp
+ * file is removed and err says why. */
+int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *digest, char *err,
+			  size_t errlen);
 void store_tmp_abort(struct store_tmp *t);
 /* Manifests by digest, with their media type. get: 0, or -1 when absent; *data is malloc'd. */
 int store_manifest_get(struct store *s, const char *digest, char **data, size_t *len,

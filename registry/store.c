@@ -27,6 +27,9 @@
 #define TAG_FILE_MAX 128
 #define TAGLIST_MAX (8 * 1024 * 1024)
 #define KEY_MAX 200
+#define WRITEBACK_CHUNK (8LL << 20)
+#define TMP_BUFFER (256 * 1024)
+#define SHORT_PIECE (16 * 1024)
 
 static const char *const store_dirs[] = {
     "blobs/sha256", "manifests/sha256", "tags", "taglists", "tmp", NULL,
@@ -235,14 +238,31 @@ static int write_atomic(const struct store *s, const char *dst, const void *head
 	return tmp_install(fd, tmp, dst);
 }
 
+/* Reads exactly LEN bytes. */
+static int read_full(int fd, char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = read(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			errno = EIO; /* the file shrank under us */
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* Reads a whole regular file of at most MAX bytes into a malloc'd, NUL-terminated buffer.
  * -1 with errno: ENOENT when absent, EFBIG when larger than MAX. */
 static int read_small(const char *path, size_t max, char **data, size_t *len)
 {
 	struct stat st;
 	char *buf = NULL;
-	size_t got = 0;
-	ssize_t n;
 	int fd, saved;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -255,22 +275,12 @@ static int read_small(const char *path, size_t max, char **data, size_t *len)
 		goto fail;
 	}
 	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL)
+	if (buf == NULL || read_full(fd, buf, (size_t)st.st_size) != 0)
 		goto fail;
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0)
-			errno = EIO; /* the file shrank under us */
-		if (n <= 0)
-			goto fail;
-		got += (size_t)n;
-	}
 	close(fd);
-	buf[got] = '\0';
+	buf[st.st_size] = '\0';
 	*data = buf;
-	*len = got;
+	*len = (size_t)st.st_size;
 	return 0;
 fail:
 	saved = errno;
@@ -363,11 +373,12 @@ int store_tmp_begin(struct store *s, struct store_tmp *t)
 {
 	int saved;
 
-	t->written = 0;
-	t->path[0] = '\0';
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
 	t->dg = digest_new();
-	if (t->dg == NULL) {
-		t->fd = -1;
+	t->pending = malloc(TMP_BUFFER);
+	if (t->dg == NULL || t->pending == NULL) {
+		store_tmp_abort(t);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -381,21 +392,58 @@ int store_tmp_begin(struct store *s, struct store_tmp *t)
 	return 0;
 }
 
+/* Starts write-back of every full WRITEBACK_CHUNK as it completes, without waiting for it, so
+ * that the fsync at commit finds little left to do and blocks the loop only briefly. */
+static void start_writeback(struct store_tmp *t)
+{
+	long long end = t->on_disk - t->on_disk % WRITEBACK_CHUNK;
+
+	if (end > t->flushed) {
+		sync_file_range(t->fd, t->flushed, end - t->flushed, SYNC_FILE_RANGE_WRITE);
+		t->flushed = end;
+	}
+}
+
+int store_tmp_flush(struct store_tmp *t)
+{
+	if (t->pending_len == 0)
+		return 0;
+	if (write_all(t->fd, t->pending, t->pending_len) != 0)
+		return -1;
+	t->on_disk += (long long)t->pending_len;
+	t->pending_len = 0;
+	start_writeback(t);
+	return 0;
+}
+
+/* libcurl hands data over in pieces of at most 16 KiB; writing each at once would cost a write
+ * and, downstream, a sendfile per client for every piece. So pieces collect in a buffer, which
+ * goes out when full -- or at once when a piece comes in short, a sign that the sender paused
+ * and a streaming client would otherwise wait. */
 int store_tmp_write(struct store_tmp *t, const void *buf, size_t len)
 {
-	if (write_all(t->fd, buf, len) != 0)
-		return -1;
 	if (digest_update(t->dg, buf, len) != 0) {
 		errno = EIO;
 		return -1;
 	}
 	t->written += (long long)len;
-	return 0;
+	if (t->pending_len + len > TMP_BUFFER && store_tmp_flush(t) != 0)
+		return -1;
+	if (len >= TMP_BUFFER) {
+		if (write_all(t->fd, buf, len) != 0)
+			return -1;
+		t->on_disk += (long long)len;
+		start_writeback(t);
+		return 0;
+	}
+	memcpy(t->pending + t->pending_len, buf, len);
+	t->pending_len += len;
+	return len < SHORT_PIECE ? store_tmp_flush(t) : 0;
 }
 
 /* The bytes written match what the manifest promised; err says how they do not. */
-static int tmp_verify(struct store_tmp *t, const char *digest, long long size, char *err,
-		      size_t errlen)
+static int tmp_check(struct store_tmp *t, const char *digest, long long size, char *err,
+		     size_t errlen)
 {
 	char got[DIGEST_STR_SIZE];
 
@@ -418,17 +466,27 @@ static int tmp_verify(struct store_tmp *t, const char *digest, long long size, c
 	return 0;
 }
 
-int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *digest, long long size,
-			  char *err, size_t errlen)
+int store_tmp_verify(struct store_tmp *t, const char *digest, long long size, char *err,
+		     size_t errlen)
+{
+	if (store_tmp_flush(t) != 0)
+		snprintf(err, errlen, "writing temp file: %s", strerror(errno));
+	else if (tmp_check(t, digest, size, err, errlen) == 0)
+		return 0;
+	store_tmp_abort(t);
+	return -1;
+}
+
+int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *digest, char *err,
+			  size_t errlen)
 {
 	char dst[PATH_MAX];
 	int fd = t->fd, rc;
 
-	if (tmp_verify(t, digest, size, err, errlen) != 0)
-		goto fail;
 	if (object_path(s, "blobs", digest, dst) != 0) {
 		snprintf(err, errlen, "%s", strerror(errno));
-		goto fail;
+		store_tmp_abort(t);
+		return -1;
 	}
 	if (access(dst, F_OK) == 0) {
 		store_tmp_abort(t); /* content-addressed: what is there is the same */
@@ -442,9 +500,6 @@ int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *dige
 		snprintf(err, errlen, "cannot store %s: %s", digest, strerror(errno));
 	store_tmp_abort(t);
 	return rc;
-fail:
-	store_tmp_abort(t);
-	return -1;
 }
 
 void store_tmp_abort(struct store_tmp *t)
@@ -454,9 +509,11 @@ void store_tmp_abort(struct store_tmp *t)
 	if (t->path[0] != '\0')
 		unlink(t->path);
 	digest_free(t->dg);
+	free(t->pending);
 	t->fd = -1;
 	t->path[0] = '\0';
 	t->dg = NULL;
+	t->pending = NULL;
 }
 
 /* --- manifests --- */

@@ -162,12 +162,10 @@ static int conf_key_listed(const char *key, const char *const *keys)
 int conf_known_keys(struct conf *c, json_t *obj, const char *prefix, const char *const *keys)
 {
 	const char *key;
-	json_t *v;
 	char path[256];
 
-	json_object_foreach(obj, key, v)
-	{
-		(void)v;
+	for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it)) {
+		key = json_object_iter_key(it);
 		if (conf_key_listed(key, keys))
 			continue;
 		if (prefix != NULL && prefix[0] != '\0')

@@ -267,6 +267,7 @@ static void test_credentials_file_errors(void **state)
 {
 	struct fixture *f = *state;
 	const char *cfg = "{\"upstreams\": {\"a.io\": {\"credentials_file\": \"CREDS\"}}}";
+	char big[1100];
 
 	/* Absent. */
 	assert_int_equal(load(f, cfg), -1);
@@ -285,6 +286,14 @@ static void test_credentials_file_errors(void **state)
 	write_file(f->creds, ":s3cret\n");
 	assert_int_equal(load(f, cfg), -1);
 	assert_null(strstr(f->c.err, "s3cret"));
+	/* Too long to be taken whole. */
+	memset(big, 'a', sizeof(big) - 2);
+	big[5] = ':';
+	big[sizeof(big) - 2] = '\n';
+	big[sizeof(big) - 1] = '\0';
+	write_file(f->creds, big);
+	assert_int_equal(load(f, cfg), -1);
+	assert_non_null(strstr(f->c.err, "the first line is too long"));
 	/* A directory cannot be read. */
 	unlink(f->creds);
 	assert_int_equal(load(f, "{\"upstreams\": {\"a.io\": {\"credentials_file\": \"/\"}}}"), -1);

@@ -102,6 +102,14 @@ static void write_blob(struct fixture *f, struct store_tmp *t, const char *data)
 	assert_int_equal(t->written, (long long)strlen(data));
 }
 
+/* Verify, then commit: what the pull does once the last byte is in. */
+static int commit(struct fixture *f, struct store_tmp *t, const char *digest, long long size)
+{
+	if (store_tmp_verify(t, digest, size, f->err, sizeof(f->err)) != 0)
+		return -1;
+	return store_tmp_commit_blob(&f->s, t, digest, f->err, sizeof(f->err));
+}
+
 static void test_open_layout_and_tmp_cleared(void **state)
 {
 	struct fixture *f = *state;
@@ -147,7 +155,7 @@ static void test_blob_commit_and_open(void **state)
 	int fd;
 
 	write_blob(f, &t, "abc");
-	assert_int_equal(store_tmp_commit_blob(&f->s, &t, ABC_DIGEST, 3, f->err, sizeof(f->err)),
+	assert_int_equal(commit(f, &t, ABC_DIGEST, 3),
 			 0);
 	assert_int_equal(t.fd, -1);
 	assert_true(exists(at(f, ABC_PATH)));
@@ -160,7 +168,7 @@ static void test_blob_commit_and_open(void **state)
 	close(fd);
 	/* Size unchecked (-1), and the blob already there: a no-op success. */
 	write_blob(f, &t, "abc");
-	assert_int_equal(store_tmp_commit_blob(&f->s, &t, ABC_DIGEST, -1, f->err, sizeof(f->err)),
+	assert_int_equal(commit(f, &t, ABC_DIGEST, -1),
 			 0);
 	assert_int_equal(count_entries(at(f, "tmp")), 0);
 	store_tmp_abort(&t); /* harmless after a commit */
@@ -173,7 +181,7 @@ static void test_blob_digest_mismatch(void **state)
 	off_t size;
 
 	write_blob(f, &t, "abd");
-	assert_int_equal(store_tmp_commit_blob(&f->s, &t, ABC_DIGEST, 3, f->err, sizeof(f->err)),
+	assert_int_equal(commit(f, &t, ABC_DIGEST, 3),
 			 -1);
 	assert_string_equal(f->err,
 			    "digest mismatch: expected " ABC_DIGEST ", got sha256:"
@@ -190,7 +198,7 @@ static void test_blob_size_mismatch(void **state)
 	struct store_tmp t;
 
 	write_blob(f, &t, "abc");
-	assert_int_equal(store_tmp_commit_blob(&f->s, &t, ABC_DIGEST, 4, f->err, sizeof(f->err)),
+	assert_int_equal(commit(f, &t, ABC_DIGEST, 4),
 			 -1);
 	assert_string_equal(f->err, "size mismatch: expected 4, got 3");
 	assert_false(exists(at(f, ABC_PATH)));
@@ -198,7 +206,7 @@ static void test_blob_size_mismatch(void **state)
 
 	write_blob(f, &t, "abc");
 	assert_int_equal(
-	    store_tmp_commit_blob(&f->s, &t, "sha256:../../x", 3, f->err, sizeof(f->err)), -1);
+	    commit(f, &t, "sha256:../../x", 3), -1);
 	assert_string_equal(f->err, "invalid digest");
 	assert_int_equal(count_entries(at(f, "tmp")), 0);
 }
@@ -224,7 +232,7 @@ static void test_blob_abort_and_enospc(void **state)
 	errno = 0;
 	assert_int_equal(store_tmp_write(&t, "abc", 3), -1);
 	assert_int_equal(errno, ENOSPC);
-	assert_int_equal(t.written, 0);
+	assert_int_equal(t.on_disk, 0);
 	store_tmp_abort(&t);
 	assert_int_equal(count_entries(at(f, "tmp")), 0);
 }
