@@ -7,36 +7,48 @@ DESTDIR ?=
 BUILD ?= build
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
-ALL_CPPFLAGS := -D_GNU_SOURCE -Ishared -Iregistry $(CPPFLAGS)
+ALL_CPPFLAGS := -D_GNU_SOURCE -Ishared -Iregistry -Iscaler $(CPPFLAGS)
 ALL_CFLAGS := $(WARN) $(CFLAGS)
 # libev ships no pkg-config file on Debian 12.
 LIBS := -lev -lcurl -ljansson -lcrypto -lhttp_parser -larchive
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-SHARED_SRC := $(wildcard shared/*.c)
-REGISTRY_SRC := $(filter-out registry/main.c,$(wildcard registry/*.c))
-LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(SHARED_SRC) $(REGISTRY_SRC))
+# One archive per directory (an archive keeps only base names: registry/config.o and
+# scaler/config.o could not share one).
+objs = $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c)))
+LIBSHARED := $(BUILD)/libshared.a
+LIBREGISTRY := $(BUILD)/libregistry.a
+LIBSCALER := $(BUILD)/libscaler.a
+ARCHIVES := $(LIBREGISTRY) $(LIBSCALER) $(LIBSHARED)
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRC))
+BINS := $(BUILD)/microscale-registry $(if $(wildcard scaler/main.c),$(BUILD)/microscale-scaler)
 
-.PHONY: all deps test unit check-san bench demo install clean format
-all: $(BUILD)/microscale-registry
+.PHONY: all deps test unit bench demo install clean format
+all: $(BINS)
 
-$(BUILD)/%.o: %.c $(wildcard shared/*.h registry/*.h)
+$(BUILD)/%.o: %.c $(wildcard shared/*.h registry/*.h scaler/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/libms.a: $(LIB_OBJ)
+$(LIBSHARED): $(call objs,shared)
+$(LIBREGISTRY): $(call objs,registry)
+$(LIBSCALER): $(call objs,scaler)
+$(ARCHIVES):
+	@mkdir -p $(@D)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/microscale-registry: $(BUILD)/registry/main.o $(BUILD)/libms.a
+$(BUILD)/microscale-registry: $(BUILD)/registry/main.o $(LIBREGISTRY) $(LIBSHARED)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# Unit tests may #include the .c they test; the archive then supplies only the rest.
-$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libms.a
+$(BUILD)/microscale-scaler: $(BUILD)/scaler/main.o $(LIBSCALER) $(LIBSHARED)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests may #include the .c they test; the archives then supply only the rest.
+$(BUILD)/tests/unit/%: tests/unit/%.c $(ARCHIVES)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libms.a $(LIBS) -lcmocka
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(ARCHIVES) $(LIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 
@@ -53,7 +65,8 @@ bench: deps all
 	tests/bench/run.sh $(BUILD)
 
 install: all
-	install -D -m 0755 $(BUILD)/microscale-registry $(DESTDIR)$(PREFIX)/bin/microscale-registry
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 
 format:
 	clang-format -i shared/*.[ch] registry/*.[ch] tests/unit/*/*.c

@@ -18,7 +18,7 @@ struct route {
 };
 
 /* "/v2/<name>/manifests/<ref>", "/v2/<name>/blobs/<digest>", "/v2/<name>/tags/list". Returns
- * -1 for a path that is none of these, -2 for one whose name or reference is too long. */
+ * -1 for a path that is none of these, -2 for a name too long, -3 for a reference too long. */
 static int route_parse(const char *path, struct route *rt)
 {
 	const char *rest = path + 4, *ref, *kind;
@@ -41,8 +41,10 @@ static int route_parse(const char *path, struct route *rt)
 		rt->kind = ROUTE_TAGS;
 	else
 		return -1;
-	if (name_len >= sizeof(rt->name) || strlen(ref + 1) >= sizeof(rt->reference))
+	if (name_len >= sizeof(rt->name))
 		return -2;
+	if (strlen(ref + 1) >= sizeof(rt->reference))
+		return -3;
 	memcpy(rt->name, rest, name_len);
 	rt->name[name_len] = '\0';
 	snprintf(rt->reference, sizeof(rt->reference), "%s", ref + 1);
@@ -69,11 +71,12 @@ static struct upstream *pick_upstream(struct registry *r, struct httpd_conn *con
 {
 	char ns[256];
 	struct upstream *up;
+	int rc = httpd_query_param(req, "ns", ns, sizeof(ns));
 
-	if (httpd_query_param(req, "ns", ns, sizeof(ns)) < 0)
+	if (rc == -1)
 		return upstream_find(r, NULL);
-	if (!ref_host_valid(ns)) {
-		api_error(conn, 400, "NAME_INVALID", "invalid ns \"%.80s\"", ns);
+	if (rc == -2 || !ref_host_valid(ns)) {
+		api_error(conn, 400, "NAME_INVALID", "invalid ns");
 		return NULL;
 	}
 	if (strcmp(ns, "index.docker.io") == 0 || strcmp(ns, "registry-1.docker.io") == 0)
@@ -116,6 +119,11 @@ static void handle_v2(struct registry *r, struct httpd_conn *conn, const struct 
 
 	if (rc == -1) {
 		api_error(conn, 404, "NOT_FOUND", "no such endpoint");
+		return;
+	}
+	if (rc == -3) {
+		api_error(conn, 400, rt.kind == ROUTE_MANIFEST ? "TAG_INVALID" : "DIGEST_INVALID",
+			  "reference too long");
 		return;
 	}
 	if (rc == -2 || !ref_name_valid(rt.name, strlen(rt.name))) {

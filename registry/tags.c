@@ -65,9 +65,12 @@ static void tags_done(struct upreq *u, int ok, const char *err, void *arg)
 static int query_key(const struct httpd_req *req, char *path, size_t plen, char *key, size_t klen)
 {
 	char n[8] = "", last[REF_TAG_MAX + 1] = "";
-	int has_n = httpd_query_param(req, "n", n, sizeof(n)) == 0;
-	int has_last = httpd_query_param(req, "last", last, sizeof(last)) == 0;
+	int rc_n = httpd_query_param(req, "n", n, sizeof(n));
+	int rc_last = httpd_query_param(req, "last", last, sizeof(last));
+	int has_n = rc_n == 0, has_last = rc_last == 0;
 
+	if (rc_n == -2 || rc_last == -2)
+		return -1;
 	if (has_n && (n[0] == '\0' || strspn(n, "0123456789") != strlen(n)))
 		return -1;
 	if (has_last && !ref_tag_valid(last))

@@ -57,7 +57,8 @@ const char *httpd_req_header(const struct httpd_req *req, const char *name);
 /* Every value of a repeated header (Docker sends one Accept line per media type), joined with
  * ", " into out. 0, or -1 when absent or too long for out. */
 int httpd_req_header_all(const struct httpd_req *req, const char *name, char *out, size_t outlen);
-/* Percent-decodes the first query parameter NAME into out. 0 found, -1 absent or too long. */
+/* Percent-decodes the first query parameter NAME into out. 0 found, -1 absent, -2 present but
+ * malformed (bad %-escape, NUL) or too long for out. */
 int httpd_query_param(const struct httpd_req *req, const char *name, char *out, size_t outlen);
 const struct sockaddr *httpd_peer(const struct httpd_conn *conn);
 int httpd_peer_is_loopback(const struct httpd_conn *conn);

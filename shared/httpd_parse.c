@@ -181,24 +181,41 @@ static void dispatch(struct httpd_conn *c)
 	c->h->handler(c, r, c->h->arg);
 }
 
+/* Feeds the parser no more head bytes than the limit allows, so a head one byte too long is
+ * caught however the bytes arrived. */
 void conn_parse(struct httpd_conn *c)
 {
-	size_t n = http_parser_execute(&c->parser, &settings, c->in, c->in_len);
-	enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+	size_t max = c->h->opts.max_head_bytes;
 
-	if (!c->headers_done)
-		c->head_bytes += n;
-	memmove(c->in, c->in + n, c->in_len - n);
-	c->in_len -= n;
-	if (c->head_too_large || e == HPE_HEADER_OVERFLOW ||
-	    (!c->headers_done && c->head_bytes > c->h->opts.max_head_bytes)) {
-		conn_error(c, 431, "HEADERS_TOO_LARGE", "request header fields too large");
-		return;
+	while (c->in_len > 0) {
+		size_t feed = c->in_len, n;
+		enum http_errno e;
+
+		if (!c->headers_done && c->head_bytes >= max)
+			c->head_too_large = 1;
+		else if (!c->headers_done && feed > max - c->head_bytes)
+			feed = max - c->head_bytes;
+		n = c->head_too_large ? 0 : http_parser_execute(&c->parser, &settings, c->in, feed);
+		e = HTTP_PARSER_ERRNO(&c->parser);
+		if (!c->headers_done)
+			c->head_bytes += n;
+		memmove(c->in, c->in + n, c->in_len - n);
+		c->in_len -= n;
+		if (c->head_too_large || e == HPE_HEADER_OVERFLOW) {
+			conn_error(c, 431, "HEADERS_TOO_LARGE", "request header fields too large");
+			return;
+		}
+		if (e == HPE_PAUSED) {
+			dispatch(c);
+			return;
+		}
+		if (e != HPE_OK) {
+			conn_error(c, 400, "BAD_REQUEST", http_errno_description(e));
+			return;
+		}
+		if (n == 0)
+			return;
 	}
-	if (e == HPE_PAUSED)
-		dispatch(c);
-	else if (e != HPE_OK)
-		conn_error(c, 400, "BAD_REQUEST", http_errno_description(e));
 }
 
 const char *httpd_req_header(const struct httpd_req *req, const char *name)
@@ -270,9 +287,9 @@ int httpd_query_param(const struct httpd_req *req, const char *name, char *out, 
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 
 		if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
-			return percent_decode(p + nlen + 1, len - nlen - 1, out, outlen);
+			return percent_decode(p + nlen + 1, len - nlen - 1, out, outlen) < 0 ? -2 : 0;
 		if (len == nlen && strncmp(p, name, nlen) == 0)
-			return percent_decode("", 0, out, outlen);
+			return percent_decode("", 0, out, outlen) < 0 ? -2 : 0;
 		p += len + (end ? 1 : 0);
 	}
 	return -1;

@@ -31,10 +31,11 @@ oci_error_code() {
 }
 hdr() { tr -d '\r' <"$T/hdr" | sed -n "s/^$1: //Ip" | head -1; }
 # raw DATA [rawhttp.py ARGS…]: sends DATA (Python escapes) on a fresh connection; the answer's
-# head goes to $T/hdr, its body to $T/body. Prints the status codes of every response received.
+# head goes to $T/hdr, its body to $T/body, rawhttp.py's exit status to $T/raw.rc (0: the daemon
+# closed the connection). Prints the status codes of every response received.
 raw() {
 	python3 "$MS_ROOT/tests/lib/rawhttp.py" "$CACHE_PORT" "$@" >"$T/raw"
-	RAW_RC=$?
+	echo $? >"$T/raw.rc"
 	python3 - "$T/raw" "$T/hdr" "$T/body" <<'EOF'
 import re, sys
 data = open(sys.argv[1], "rb").read()
@@ -76,6 +77,7 @@ BAD=(
 	"400 DIGEST_INVALID GET /v2/library/x/blobs/sha256:"
 	"400 DIGEST_INVALID GET /v2/library/x/blobs/${Z64}"
 	"400 DIGEST_INVALID GET /v2/library/x/manifests/sha256:short"
+	"400 DIGEST_INVALID GET /v2/library/x/blobs/sha256:$(rep 0 200)"
 	"400 (DIGEST_INVALID|UNSUPPORTED) GET /v2/library/x/blobs/md5:abc"
 	"400 UNSUPPORTED GET /v2/library/x/blobs/sha512:$(rep 0 128)"
 	"400 UNSUPPORTED GET /v2/library/x/manifests/sha512:$(rep 0 128)"
@@ -90,6 +92,9 @@ BAD=(
 	"404 NOT_FOUND GET /v2/_catalog"
 	"404 NOT_FOUND GET /v2/library/x/foo/1"
 	"404 NOT_FOUND GET /v2/library/x/tags/other"
+	# HEAD: the same status, no body (CODE is ignored)
+	"400 - HEAD /v2/Library/x/manifests/1"
+	"400 - HEAD /v2/library/x/blobs/sha256:short"
 	# writes
 	"405 UNSUPPORTED POST /v2/library/x/blobs/uploads/"
 	"405 UNSUPPORTED PUT /v2/library/x/blobs/uploads/some-id?digest=sha256:$Z64"
@@ -103,22 +108,31 @@ BAD=(
 	"404 NAME_UNKNOWN GET /v2/library/oci-small/manifests/1?ns=quay.io"
 	"404 NAME_UNKNOWN GET /v2/library/oci-small/blobs/sha256:$Z64?ns=ghcr.io"
 	"400 NAME_INVALID GET /v2/library/oci-small/manifests/1?ns=../x"
+	"400 NAME_INVALID GET /v2/library/oci-small/manifests/1?ns="
 	"400 NAME_INVALID GET /v2/library/oci-small/manifests/1?ns=%2e%2e%2fx"
 	"400 NAME_INVALID GET /v2/library/oci-small/manifests/1?ns=a%00b"
+	"400 NAME_INVALID GET /v2/library/oci-small/manifests/1?ns=%zz"
+	"400 NAME_INVALID GET /v2/library/oci-small/manifests/1?ns=$(rep a 300).io"
 	# heads
 	"431 HEADERS_TOO_LARGE GET /v2/ X-Big: $(rep a $((MAX_HEAD + 100)))"
-	"431 HEADERS_TOO_LARGE GET /v2/library/oci-small/manifests/1 X-Big: $(rep a $((MAX_HEAD - 100)))"
 )
 mark=$(upstream_mark)
 for row in "${BAD[@]}"; do
 	read -r status code method path header <<<"$row"
-	label="$method ${path:0:70}${header:+ [${header:0:20}… ${#header} B]}"
+	label="$method $path"
+	[ ${#path} -gt 80 ] && label="$method ${path:0:60}… (${#path} chars)"
+	[ -n "$header" ] && label+=" [${header:0:12}… ${#header} B]"
 	args=(-X "$method")
 	[ "$method" = GET ] && args=()
+	[ "$method" = HEAD ] && args=(-I)
 	[ -n "$header" ] && args+=(-H "$header")
-	got=$(curl -s --path-as-is -o "$T/body" -D "$T/hdr" -w '%{http_code}' --max-time 10 \
-		"${args[@]}" "$CACHE_URL$path")
+	read -r got bytes < <(curl -s --path-as-is -o "$T/body" -D "$T/hdr" --max-time 10 \
+		-w '%{http_code} %{size_download}' "${args[@]}" "$CACHE_URL$path")
 	check_eq "$label: status" "$status" "$got"
+	if [ "$method" = HEAD ]; then
+		check_eq "$label: no body" 0 "$bytes"
+		continue
+	fi
 	ecode=$(oci_error_code "$T/body")
 	check "$label: OCI error with code /$code/ (got '$ecode')" matches "$ecode" "$code"
 	[ "$status" = 405 ] && check_eq "$label: Allow header" "GET, HEAD" "$(hdr Allow)"
@@ -139,6 +153,15 @@ check_eq "the upstream saw exactly the two valid requests" \
 	"GET /v2/library/oci-small/manifests/$(rep t 128) 404
 GET /v2/library/oci-small/manifests/1 200" "$(upstream_requests_since "$mark" | cut -d' ' -f1-3)"
 
+# The limit is on the head as sent: exactly max_header_bytes passes, one byte more is refused.
+# ("GET /v2/ HTTP/1.1\r\n" 19 + "Host: a\r\n" 9 + "Connection: close\r\n" 19 + "X-Pad: " 7
+# + pad + "\r\n\r\n" 4 = 58 + pad bytes.)
+for over in 0 1; do
+	want=$([ "$over" = 1 ] && echo 431 || echo 200)
+	check_eq "a request head of max_header_bytes + $over bytes -> $want" "$want" \
+		"$(raw "GET /v2/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Pad: $(rep a $((MAX_HEAD - 58 + over)))\r\n\r\n")"
+done
+
 # Too many header fields, each small: the head is under max_header_bytes but over the count.
 many=()
 for i in $(seq 1 80); do many+=(-H "X-H$i: v"); done
@@ -154,27 +177,28 @@ check "still answers GET /v2/ after the heads" alive
 
 # --- malformed request lines, raw ---------------------------------------------------------------
 RAW=(
-	# DATA (Python escapes)
-	'GARBAGE\r\n\r\n'
-	'GET /v2/ HTTP/1.1 extra\r\nHost: a\r\n\r\n'
-	'GET /v2/ HTTP/1.1\r\nno colon here\r\n\r\n'
-	'GET http://example.com/v2/ HTTP/1.1\r\nHost: a\r\n\r\n'
-	'GET /v2/\x00 HTTP/1.1\r\nHost: a\r\n\r\n'
-	'GET /v2/ HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n'
-	'GET /v2/ HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n'
+	# WHAT                DATA (Python escapes)
+	'garbage              GARBAGE\r\n\r\n'
+	'extra-token          GET /v2/ HTTP/1.1 extra\r\nHost: a\r\n\r\n'
+	'header-no-colon      GET /v2/ HTTP/1.1\r\nno colon here\r\n\r\n'
+	'absolute-form        GET http://example.com/v2/ HTTP/1.1\r\nHost: a\r\n\r\n'
+	'nul-in-target        GET /v2/\x00 HTTP/1.1\r\nHost: a\r\n\r\n'
+	'negative-length      GET /v2/ HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n'
+	'two-lengths          GET /v2/ HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n'
 )
-for data in "${RAW[@]}"; do
+for row in "${RAW[@]}"; do
+	read -r what data <<<"$row"
 	codes=$(raw "$data")
-	check_eq "raw '${data:0:40}': one 400 answer" 400 "$codes"
-	check_eq "raw '${data:0:40}': OCI error BAD_REQUEST" BAD_REQUEST "$(oci_error_code "$T/body")"
-	check_eq "raw '${data:0:40}': connection closed after it" 0 "$RAW_RC"
+	check_eq "raw $what: one 400 answer" 400 "$codes"
+	check_eq "raw $what: OCI error BAD_REQUEST" BAD_REQUEST "$(oci_error_code "$T/body")"
+	check_eq "raw $what: connection closed after it" 0 "$(cat "$T/raw.rc")"
 done
 check "still answers GET /v2/ after the raw garbage" alive
 
 # --- pipelining ------------------------------------------------------------------------------------
 check_eq "two pipelined GET /v2/ in one write: two 200s" "200 200" \
 	"$(raw 'GET /v2/ HTTP/1.1\r\nHost: a\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')"
-check_eq "pipelined: the daemon closed after 'Connection: close'" 0 "$RAW_RC"
+check_eq "pipelined: the daemon closed after 'Connection: close'" 0 "$(cat "$T/raw.rc")"
 check_eq "pipelined, a bad request in the middle: 200 400 200" "200 400 200" \
 	"$(raw 'GET /v2/ HTTP/1.1\r\nHost: a\r\n\r\nGET /v2/Bad/manifests/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')"
 
@@ -254,6 +278,8 @@ wait "$b2"
 check_eq "stored: the other client got the true blob" "$FIX_BIG_LAYER" "sha256:$(sha "$T/big2")"
 check_eq "stored: nothing more was asked upstream" "" \
 	"$(upstream_requests_since "$mark" | grep -F "$FIX_BIG_LAYER" | sed 1d)"
+cuts() { [ "$(grep -F "$big" "$CACHE_LOG" | grep -c 'event=http_request .*outcome=cut')" -ge 2 ]; }
+check "the daemon logged both quitters' transfers as cut" wait_until 5 cuts
 
 check "the daemon still answers GET /v2/ at the end" alive
 cache_stop

@@ -30,6 +30,7 @@ hostile_start() {
 		cat "$T/hostile.out" >&2
 		return 1
 	fi
+	# shellcheck disable=SC2034 # read by the test scripts
 	HOSTILE_URL=http://127.0.0.1:$HOSTILE_PORT
 }
 
