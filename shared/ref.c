@@ -1,9 +1,12 @@
-/* ref: repository names, tags and registry hosts, checked by hand against the Distribution
- * grammar. These strings become file names in the store, so nothing else may pass. */
+/* ref: repository names, tags, registry hosts and whole image references, checked by hand
+ * against the Distribution grammar and normalised the Docker way. These strings become file names in the store, so nothing else may pass. */
 #include "ref.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "digest.h"
 
 #define HOST_MAX 253 /* a DNS name, without the port */
 #define LABEL_MAX 63
@@ -163,4 +166,103 @@ int ref_host_valid(const char *host)
 			return 0;
 	}
 	return *port == '\0' || port_valid(port);
+}
+
+/* The first component names a registry when it looks like a host: it has a '.' or a ':' (a
+ * port), or is "localhost". Docker's rule; "library/busybox" stays on Docker Hub. */
+static int is_registry_component(const char *s, size_t len)
+{
+	return memchr(s, '.', len) || memchr(s, ':', len) ||
+	       (len == 9 && strncmp(s, "localhost", 9) == 0);
+}
+
+static int ref_fail(char *err, size_t errlen, const char *why)
+{
+	snprintf(err, errlen, "%s", why);
+	return -1;
+}
+
+/* Splits "name[:tag][@digest]" off the end: the digest at '@', the tag at a ':' after the last
+ * '/' (a ':' before it is a registry port). */
+static int split_tag_digest(char *s, struct image_ref *out, char *err, size_t errlen)
+{
+	char *at = strchr(s, '@'), *slash, *colon;
+
+	if (at) {
+		*at = '\0';
+		if (strlen(at + 1) > REF_DIGEST_MAX || digest_check(at + 1) != 0)
+			return ref_fail(err, errlen, "invalid or unsupported digest");
+		strcpy(out->digest, at + 1);
+	}
+	slash = strrchr(s, '/');
+	colon = strrchr(slash ? slash : s, ':');
+	if (colon) {
+		*colon = '\0';
+		if (!ref_tag_valid(colon + 1))
+			return ref_fail(err, errlen, "invalid tag");
+		strcpy(out->tag, colon + 1);
+	} else if (!at) {
+		strcpy(out->tag, "latest");
+	}
+	return 0;
+}
+
+static int split_registry(const char *s, struct image_ref *out, char *err, size_t errlen)
+{
+	const char *slash = strchr(s, '/');
+	const char *name = s;
+	size_t hlen;
+
+	if (slash && is_registry_component(s, (size_t)(slash - s))) {
+		hlen = (size_t)(slash - s);
+		if (hlen > REF_HOST_MAX)
+			return ref_fail(err, errlen, "registry host too long");
+		memcpy(out->registry, s, hlen);
+		out->registry[hlen] = '\0';
+		if (!ref_host_valid(out->registry))
+			return ref_fail(err, errlen, "invalid registry host");
+		name = slash + 1;
+	} else {
+		strcpy(out->registry, "docker.io");
+	}
+	if (strcmp(out->registry, "index.docker.io") == 0 ||
+	    strcmp(out->registry, "registry-1.docker.io") == 0)
+		strcpy(out->registry, "docker.io");
+	if (strcmp(out->registry, "docker.io") == 0 && !strchr(name, '/'))
+		snprintf(out->repo, sizeof(out->repo), "library/%s", name);
+	else
+		snprintf(out->repo, sizeof(out->repo), "%s", name);
+	if (strlen(name) > REF_NAME_MAX - 8 && strncmp(out->repo, "library/", 8) == 0)
+		return ref_fail(err, errlen, "repository name too long");
+	if (!ref_name_valid(out->repo, strlen(out->repo)))
+		return ref_fail(err, errlen, "invalid repository name");
+	return 0;
+}
+
+int ref_parse(const char *s, struct image_ref *out, char *err, size_t errlen)
+{
+	char buf[REF_HOST_MAX + REF_NAME_MAX + REF_TAG_MAX + REF_DIGEST_MAX + 4];
+
+	memset(out, 0, sizeof(*out));
+	if (!s || !*s)
+		return ref_fail(err, errlen, "empty reference");
+	if (strlen(s) >= sizeof(buf))
+		return ref_fail(err, errlen, "reference too long");
+	strcpy(buf, s);
+	if (split_tag_digest(buf, out, err, errlen) < 0)
+		return -1;
+	return split_registry(buf, out, err, errlen);
+}
+
+int ref_format(const struct image_ref *r, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s/%s%s%s%s%s", r->registry, r->repo, r->tag[0] ? ":" : "",
+			 r->tag, r->digest[0] ? "@" : "", r->digest);
+
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+const char *ref_reference(const struct image_ref *r)
+{
+	return r->digest[0] ? r->digest : r->tag;
 }

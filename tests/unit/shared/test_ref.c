@@ -9,6 +9,8 @@
 
 #include "ref.h"
 
+#define DIGEST64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static int name_ok(const char *s)
 {
 	return ref_name_valid(s, strlen(s));
@@ -144,12 +146,56 @@ static void test_host_invalid(void **state)
 	assert_false(ref_host_valid(big)); /* over 253 */
 }
 
+static void expect_ref(const char *in, const char *canonical)
+{
+	struct image_ref r;
+	char err[128], out[512];
+
+	assert_int_equal(ref_parse(in, &r, err, sizeof(err)), 0);
+	assert_int_equal(ref_format(&r, out, sizeof(out)), 0);
+	assert_string_equal(out, canonical);
+}
+
+static void test_image_ref_normalised(void **state)
+{
+	(void)state;
+	expect_ref("busybox", "docker.io/library/busybox:latest");
+	expect_ref("library/redis:7", "docker.io/library/redis:7");
+	expect_ref("org/app", "docker.io/org/app:latest");
+	expect_ref("index.docker.io/library/busybox:1", "docker.io/library/busybox:1");
+	expect_ref("ghcr.io/org/app:1.2", "ghcr.io/org/app:1.2");
+	expect_ref("localhost/app", "localhost/app:latest");
+	expect_ref("127.0.0.1:5001/library/x:1", "127.0.0.1:5001/library/x:1");
+	expect_ref("127.0.0.1:5001/x", "127.0.0.1:5001/x:latest");
+	expect_ref("busybox@sha256:" DIGEST64, "docker.io/library/busybox@sha256:" DIGEST64);
+	expect_ref("busybox:1@sha256:" DIGEST64, "docker.io/library/busybox:1@sha256:" DIGEST64);
+}
+
+static void test_image_ref_invalid(void **state)
+{
+	static const char *const bad[] = {"", "Busybox", "busybox:", "busybox:-x", "a//b",
+					  "busybox@sha256:abc", "ghcr.io/", "/busybox",
+					  "ghcr..io/x", "busybox@", "x/../y"};
+	struct image_ref r;
+	char err[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(ref_parse(bad[i], &r, err, sizeof(err)), -1);
+		assert_true(err[0] != '\0');
+	}
+	assert_string_equal(ref_reference(&(struct image_ref){.tag = "1", .digest = ""}), "1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_name_valid),	cmocka_unit_test(test_name_invalid),
 	    cmocka_unit_test(test_name_length), cmocka_unit_test(test_tag),
 	    cmocka_unit_test(test_host_valid),	cmocka_unit_test(test_host_invalid),
+	    cmocka_unit_test(test_image_ref_normalised), cmocka_unit_test(test_image_ref_invalid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
