@@ -101,7 +101,7 @@ static void route_dispatch(struct registry *r, struct httpd_conn *conn,
 	case ROUTE_MANIFEST:
 		if (httpd_req_header_all(req, "Accept", accept, sizeof(accept)) == 0)
 			mask.accept = accept;
-		manifest_serve(r, conn, req, &mask);
+		manifest_serve(r, conn, &mask);
 		break;
 	case ROUTE_BLOB:
 		blob_serve(r, conn, req, &bask);
@@ -144,6 +144,10 @@ void api_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg)
 {
 	struct registry *r = arg;
 
+	if (strncmp(req->path, "/_microscale/v1/", 16) == 0) {
+		control_handle(r, conn, req);
+		return;
+	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
 		httpd_add_header(conn, "Allow", "GET, HEAD");
 		api_error(conn, 405, "UNSUPPORTED", "%s: this registry is a read-only cache",

@@ -8,6 +8,8 @@
  *    "fetch": {"connect_timeout_ms": 10000, "low_speed_time_s": 30, "retries": 3}}
  *
  * Every error names the file, the key and the reason. Passwords never appear in a message. */
+#include <limits.h>
+
 #include "registry.h"
 #include "ref.h"
 
@@ -23,8 +25,13 @@
 #define CRED_LINE_MAX 1024
 
 static const char *const top_keys[] = {
-    "listen", "root", "log_level", "tag_ttl_s", "upstreams", "http", "fetch", NULL,
+    "listen", "root",  "log_level", "tag_ttl_s",   "upstreams",
+    "http",   "fetch", "prewarm",   "admin_token", "store",     NULL,
 };
+static const char *const prewarm_keys[] = {
+    "list", "interval_s", "parallel", "platforms", NULL,
+};
+static const char *const store_keys[] = {"max_bytes", NULL};
 static const char *const upstream_keys[] = {
     "url", "username", "password", "credentials_file", "insecure_tls", NULL,
 };
@@ -349,6 +356,73 @@ static int load_fetch(struct registry_conf *rc, struct conf *c)
 	return 0;
 }
 
+/* prewarm.platforms: ["linux/amd64", "linux/arm64/v8"]; default this node's. */
+static int load_platforms(struct registry_conf *rc, struct conf *c, json_t *o)
+{
+	json_t *list;
+	size_t i, n;
+
+	if (conf_array(c, o, "platforms", &list) != 0)
+		return -1;
+	n = list ? json_array_size(list) : 1;
+	if (n == 0 || n > 16)
+		return conf_fail(c, "prewarm.platforms", "expected 1 to 16 platforms");
+	rc->platforms = calloc(n + 1, sizeof(*rc->platforms));
+	if (rc->platforms == NULL)
+		return conf_fail(c, "prewarm.platforms", "out of memory");
+	for (i = 0; i < n; i++) {
+		const char *v = list ? json_string_value(json_array_get(list, i)) : image_node_platform();
+
+		if (v == NULL || !image_platform_valid(v))
+			return conf_fail(c, "prewarm.platforms", "entry %zu: expected os/arch[/variant]",
+					 i);
+		if ((rc->platforms[i] = strdup(v)) == NULL)
+			return conf_fail(c, "prewarm.platforms", "out of memory");
+	}
+	return 0;
+}
+
+static int load_prewarm(struct registry_conf *rc, struct conf *c)
+{
+	long long interval = rc->prewarm_interval_s, parallel = rc->prewarm_parallel;
+	const char *list = NULL;
+	json_t *o;
+
+	if (conf_object(c, c->root, "prewarm", &o) != 0 ||
+	    (o && conf_known_keys(c, o, "prewarm", prewarm_keys) != 0) ||
+	    conf_string(c, c->root, "prewarm.list", &list) != 0 ||
+	    conf_int(c, c->root, "prewarm.interval_s", 10, 86400 * 7, &interval) != 0 ||
+	    conf_int(c, c->root, "prewarm.parallel", 1, 64, &parallel) != 0 ||
+	    load_platforms(rc, c, o) != 0)
+		return -1;
+	if (list && set_str(&rc->prewarm_list, list) != 0)
+		return conf_fail(c, "prewarm.list", "out of memory");
+	rc->prewarm_interval_s = (long)interval;
+	rc->prewarm_parallel = (int)parallel;
+	return 0;
+}
+
+/* store.max_bytes (0 or absent: 80% of the file system's free space at start) and the admin
+ * token that opens the control API to peers other than loopback. */
+static int load_store(struct registry_conf *rc, struct conf *c)
+{
+	long long max = 0;
+	const char *token = NULL;
+	json_t *o;
+
+	if (conf_object(c, c->root, "store", &o) != 0 ||
+	    (o && conf_known_keys(c, o, "store", store_keys) != 0) ||
+	    conf_int(c, c->root, "store.max_bytes", 0, LLONG_MAX, &max) != 0 ||
+	    conf_string(c, c->root, "admin_token", &token) != 0)
+		return -1;
+	if (token && strlen(token) < 16)
+		return conf_fail(c, "admin_token", "too short: use at least 16 characters");
+	if (token && set_str(&rc->admin_token, token) != 0)
+		return conf_fail(c, "admin_token", "out of memory");
+	rc->store_max_bytes = max;
+	return 0;
+}
+
 static int load_defaults(struct registry_conf *rc)
 {
 	memset(rc, 0, sizeof(*rc));
@@ -358,6 +432,8 @@ static int load_defaults(struct registry_conf *rc)
 	rc->connect_timeout_ms = 10000;
 	rc->low_speed_time_s = 30;
 	rc->retries = 3;
+	rc->prewarm_interval_s = 300;
+	rc->prewarm_parallel = 4;
 	rc->listen = strdup("127.0.0.1:5000");
 	rc->root = strdup("/var/lib/microscale");
 	return rc->listen != NULL && rc->root != NULL ? 0 : -1;
@@ -372,12 +448,17 @@ int registry_conf_load(struct registry_conf *rc, struct conf *c)
 		goto fail;
 	}
 	if (load_top(rc, c) != 0 || load_http(rc, c) != 0 || load_fetch(rc, c) != 0 ||
-	    load_upstreams(rc, c) != 0)
+	    load_upstreams(rc, c) != 0 || load_prewarm(rc, c) != 0 || load_store(rc, c) != 0)
 		goto fail;
 	return 0;
 fail:
 	registry_conf_free(rc);
 	return -1;
+}
+
+int registry_conf_set_prewarm(struct registry_conf *rc, const char *file)
+{
+	return set_str(&rc->prewarm_list, file);
 }
 
 int registry_conf_set_upstream(struct registry_conf *rc, const char *url)
@@ -404,6 +485,13 @@ void registry_conf_free(struct registry_conf *rc)
 	for (size_t i = 0; i < rc->nupstreams; i++)
 		uconf_free(&rc->upstreams[i]);
 	free(rc->upstreams);
+	for (size_t i = 0; rc->platforms && rc->platforms[i]; i++)
+		free(rc->platforms[i]);
+	free(rc->platforms);
+	free(rc->prewarm_list);
+	if (rc->admin_token)
+		explicit_bzero(rc->admin_token, strlen(rc->admin_token));
+	free(rc->admin_token);
 	free(rc->listen);
 	free(rc->root);
 	memset(rc, 0, sizeof(*rc));

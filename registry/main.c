@@ -12,14 +12,18 @@
 
 struct flags {
 	const char *config;
-	const char *listen, *root, *upstream, *log_level;
-	int foreground, check_only;
+	const char *listen, *root, *upstream, *log_level, *prewarm;
+	int foreground, check_only, prewarm_once;
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: microscale-registry [-c FILE] [-d] [-n] [--listen ADDR:PORT] "
-		     "[--root DIR] [--upstream URL] [--log-level debug|info|warn|error]\n");
+		     "[--root DIR] [--upstream URL]\n"
+		     "                           [--log-level debug|info|warn|error] "
+		     "[--prewarm FILE] [--prewarm-once]\n"
+		     "       microscale-registry import [--root DIR | -c FILE] [--name REPO] FILE…\n"
+		     "       microscale-registry export [--root DIR | -c FILE] -o FILE REF…\n");
 }
 
 /* Returns 0, 1 (--help: exit 0) or -1 (usage error). */
@@ -29,6 +33,7 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 		{"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'L'},
 		{"root", required_argument, NULL, 'R'},   {"upstream", required_argument, NULL, 'U'},
 		{"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+		{"prewarm", required_argument, NULL, 'P'}, {"prewarm-once", no_argument, NULL, 'O'},
 		{NULL, 0, NULL, 0}};
 	int ch;
 
@@ -41,6 +46,8 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 		case 'R': f->root = optarg; break;
 		case 'U': f->upstream = optarg; break;
 		case 'l': f->log_level = optarg; break;
+		case 'P': f->prewarm = optarg; break;
+		case 'O': f->prewarm_once = f->foreground = 1; break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -1;
 		}
@@ -62,6 +69,10 @@ static int apply_flags(struct registry_conf *rc, struct conf *c, const struct fl
 		return conf_fail(c, "--log-level", "expected debug, info, warn or error");
 	if (f->upstream && registry_conf_set_upstream(rc, f->upstream) < 0)
 		return conf_fail(c, "--upstream", "expected an http:// or https:// URL");
+	if (f->prewarm && registry_conf_set_prewarm(rc, f->prewarm) < 0)
+		return conf_fail(c, "--prewarm", "out of memory");
+	if (f->prewarm_once && !rc->prewarm_list)
+		return conf_fail(c, "--prewarm-once", "needs a list: --prewarm FILE or prewarm.list");
 	if (f->listen) {
 		if (!(dup = strdup(f->listen)))
 			return conf_fail(c, "--listen", "out of memory");
@@ -77,6 +88,23 @@ static int apply_flags(struct registry_conf *rc, struct conf *c, const struct fl
 	return 0;
 }
 
+/* -n checks the prewarm list too: a bad line is a configuration error. */
+static int check_prewarm_list(const struct registry_conf *rc)
+{
+	struct prewarm_entry *v;
+	char err[512];
+	size_t n;
+
+	if (!rc->prewarm_list)
+		return 0;
+	if (prewarm_list_read(rc->prewarm_list, &v, &n, err, sizeof(err)) < 0) {
+		fprintf(stderr, "microscale-registry: %s\n", err);
+		return -1;
+	}
+	free(v);
+	return 0;
+}
+
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct registry *r = w->data;
@@ -84,26 +112,35 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	log_info("shutdown", "signal=%d in_flight=%u connections=%u", w->signum,
 		 fetch_loop_active(r->fl), httpd_conn_count(r->httpd));
-	httpd_shutdown(r->httpd);
+	r->stopping = 1;
+	if (r->httpd)
+		httpd_shutdown(r->httpd);
 	pulls_abort_all(r);
 	manifest_pulls_abort_all(r);
 	ev_break(loop, EVBREAK_ALL);
 }
 
-static int start(struct registry *r)
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct registry *r = w->data;
+	char err[512];
+
+	(void)loop;
+	(void)revents;
+	if (!r->conf->prewarm_list)
+		log_info("sighup", "prewarm_list=none");
+	else if (prewarm_load(r->prewarm, r->conf->prewarm_list, err, sizeof(err)) < 0)
+		log_error("prewarm_list", "error=\"%s\" kept=previous", err);
+}
+
+/* --prewarm-once serves nobody: it fills the store and stops. */
+static int start_http(struct registry *r)
 {
 	char err[512];
 
-	if (store_open(&r->store, r->conf->root, err, sizeof(err)) < 0) {
-		log_error("store_open", "root=%s error=\"%s\"", r->conf->root, err);
-		return -1;
-	}
-	r->fl = fetch_loop_new(r->loop);
 	r->httpd = httpd_new(r->loop, &r->conf->http, api_handle, r);
-	if (!r->fl || !r->httpd || upstreams_init(r) < 0) {
-		log_error("start", "error=\"out of memory\"");
+	if (!r->httpd)
 		return -1;
-	}
 	if (httpd_listen(r->httpd, r->conf->listen, err, sizeof(err)) < 0) {
 		log_error("listen", "error=\"%s\"", err);
 		return -1;
@@ -113,42 +150,72 @@ static int start(struct registry *r)
 	return 0;
 }
 
+static int start(struct registry *r, int once)
+{
+	char err[512];
+
+	if (store_open(&r->store, r->conf->root, err, sizeof(err)) < 0) {
+		log_error("store_open", "root=%s error=\"%s\"", r->conf->root, err);
+		return -1;
+	}
+	r->fl = fetch_loop_new(r->loop);
+	r->prewarm = prewarm_new(r, once);
+	if (!r->fl || !r->prewarm || upstreams_init(r) < 0) {
+		log_error("start", "error=\"out of memory\"");
+		return -1;
+	}
+	if (!once && start_http(r) < 0)
+		return -1;
+	if (r->conf->prewarm_list &&
+	    prewarm_load(r->prewarm, r->conf->prewarm_list, err, sizeof(err)) < 0) {
+		log_error("prewarm_list", "error=\"%s\"", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* Undoes start() in reverse; safe on a partial start. */
 static void stop(struct registry *r)
 {
 	if (r->httpd)
 		httpd_free(r->httpd);
+	prewarm_free(r->prewarm);
 	if (r->fl)
 		fetch_loop_free(r->fl);
 	upstreams_free(r);
 	store_close(&r->store);
 }
 
-static int run(const struct registry_conf *rc, int foreground)
+static int run(const struct registry_conf *rc, const struct flags *f)
 {
 	struct registry r = {.conf = rc, .loop = EV_DEFAULT};
-	ev_signal sigterm, sigint;
-	int rc_start;
+	ev_signal sigterm, sigint, sighup;
+	int status = start(&r, f->prewarm_once) == 0 ? 0 : 1;
 
-	rc_start = start(&r);
-	if (rc_start == 0 && !foreground && daemon(0, 1) < 0) {
+	if (status == 0 && !f->foreground && daemon(0, 1) < 0) {
 		log_error("daemon", "error=\"cannot go to the background\"");
-		rc_start = -1;
+		status = 1;
 	}
-	if (rc_start == 0) {
+	if (status == 0) {
 		ev_signal_init(&sigterm, on_stop_signal, SIGTERM);
 		ev_signal_init(&sigint, on_stop_signal, SIGINT);
-		sigterm.data = sigint.data = &r;
+		ev_signal_init(&sighup, on_hup, SIGHUP);
+		sigterm.data = sigint.data = sighup.data = &r;
 		ev_signal_start(r.loop, &sigterm);
 		ev_signal_start(r.loop, &sigint);
+		ev_signal_start(r.loop, &sighup);
 		ev_run(r.loop, 0);
 		ev_signal_stop(r.loop, &sigterm);
 		ev_signal_stop(r.loop, &sigint);
+		ev_signal_stop(r.loop, &sighup);
+		if (f->prewarm_once)
+			status = prewarm_status(r.prewarm);
 	}
+	r.stopping = 1;
 	pulls_abort_all(&r);
 	manifest_pulls_abort_all(&r);
 	stop(&r);
-	return rc_start == 0 ? 0 : 1;
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -158,6 +225,10 @@ int main(int argc, char **argv)
 	struct conf c;
 	int status;
 
+	if (argc > 1 && strcmp(argv[1], "import") == 0)
+		return archive_import_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "export") == 0)
+		return archive_export_main(argc - 1, argv + 1);
 	status = parse_flags(argc, argv, &f);
 	if (status != 0)
 		return status > 0 ? 0 : 2;
@@ -168,6 +239,11 @@ int main(int argc, char **argv)
 	}
 	if (apply_flags(&rc, &c, &f) < 0) {
 		fprintf(stderr, "microscale-registry: %s\n", c.err);
+		registry_conf_free(&rc);
+		conf_free(&c);
+		return 1;
+	}
+	if (f.check_only && check_prewarm_list(&rc) < 0) {
 		registry_conf_free(&rc);
 		conf_free(&c);
 		return 1;
@@ -183,7 +259,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	status = run(&rc, f.foreground);
+	status = run(&rc, &f);
 	curl_global_cleanup();
 	registry_conf_free(&rc);
 	conf_free(&c);

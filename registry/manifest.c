@@ -17,10 +17,23 @@
 	"application/vnd.docker.distribution.manifest.list.v2+json, "                          \
 	"application/vnd.docker.distribution.manifest.v2+json"
 
+/* Someone waiting for a manifest: an HTTP client, or an internal caller (prewarm). */
 struct manifest_waiter {
 	struct manifest_waiter *next;
 	struct manifest_pull *mp;
 	struct httpd_conn *conn;
+	manifest_done_fn done;
+	void *arg;
+};
+
+/* How a manifest request ended, for every waiter: a digest now in the store (with the bytes
+ * when they were just fetched), or the upstream's failure. */
+struct outcome {
+	const char *digest;
+	const char *data, *type;
+	size_t len;
+	long status;
+	const char *retry_after, *err;
 };
 
 struct manifest_pull {
@@ -74,19 +87,14 @@ static void respond(struct httpd_conn *conn, const char *digest, const char *dat
 	httpd_respond(conn, 200, data, len);
 }
 
-/* Answers from the store; -1 (nothing sent) when absent or not acceptable to the client. */
-static int respond_stored(struct registry *r, struct httpd_conn *conn, const char *digest,
-			  const char *accept)
+/* Answers from the store; -1 (nothing sent) when it is not there. */
+static int respond_stored(struct registry *r, struct httpd_conn *conn, const char *digest)
 {
 	char type[MEDIA_TYPE_MAX], *data;
 	size_t len;
 
 	if (store_manifest_get(&r->store, digest, &data, &len, type) < 0)
 		return -1;
-	if (!accepts(accept, type)) {
-		free(data);
-		return -1;
-	}
 	respond(conn, digest, data, len, type);
 	free(data);
 	return 0;
@@ -105,17 +113,29 @@ static void waiter_release(struct httpd_conn *conn, void *arg)
 	free(w);
 }
 
-/* Hands every waiter to fn, then frees the pull (the one destructor). */
-static void mp_finish(struct manifest_pull *mp,
-		      void (*fn)(struct manifest_pull *, struct httpd_conn *, void *), void *arg)
+static void deliver(struct registry *r, struct manifest_waiter *w, const struct outcome *o)
+{
+	if (w->done)
+		w->done(w->arg, o->digest, o->digest ? NULL : o->err ? o->err : "upstream failed");
+	else if (!o->digest)
+		api_upstream_error(w->conn, o->status, o->retry_after, "MANIFEST_UNKNOWN", o->err);
+	else if (o->data)
+		respond(w->conn, o->digest, o->data, o->len, o->type);
+	else if (respond_stored(r, w->conn, o->digest) < 0)
+		api_error(w->conn, 404, "MANIFEST_UNKNOWN", "manifest %s unreadable", o->digest);
+}
+
+/* Hands the outcome to every waiter, then frees the pull (the one destructor). */
+static void mp_finish(struct manifest_pull *mp, const struct outcome *o)
 {
 	struct manifest_pull **pp;
 	struct manifest_waiter *w;
 
 	while ((w = mp->waiters)) {
 		mp->waiters = w->next;
-		httpd_set_release(w->conn, NULL, NULL);
-		fn(mp, w->conn, arg);
+		if (w->conn)
+			httpd_set_release(w->conn, NULL, NULL);
+		deliver(mp->r, w, o);
 		free(w);
 	}
 	for (pp = &mp->r->manifest_pulls; *pp; pp = &(*pp)->next)
@@ -129,52 +149,22 @@ static void mp_finish(struct manifest_pull *mp,
 	free(mp);
 }
 
-static void answer_cached(struct manifest_pull *mp, struct httpd_conn *conn, void *arg)
-{
-	(void)arg;
-	if (respond_stored(mp->r, conn, mp->cached, NULL) < 0)
-		api_error(conn, 404, "MANIFEST_UNKNOWN", "cached manifest %s unreadable", mp->cached);
-}
-
-struct answer {
-	const char *digest, *data, *type;
-	size_t len;
-	long status;
-	const char *retry_after, *err;
-};
-
-static void answer_fetched(struct manifest_pull *mp, struct httpd_conn *conn, void *arg)
-{
-	struct answer *a = arg;
-
-	(void)mp;
-	respond(conn, a->digest, a->data, a->len, a->type);
-}
-
-static void answer_error(struct manifest_pull *mp, struct httpd_conn *conn, void *arg)
-{
-	struct answer *a = arg;
-
-	(void)mp;
-	api_upstream_error(conn, a->status, a->retry_after, "MANIFEST_UNKNOWN", a->err);
-}
-
 /* The upstream failed: a cached tag still answers (stale-if-error), else the error goes out. */
 static void mp_fail(struct manifest_pull *mp, struct upreq *u, long status, const char *err)
 {
-	struct answer a = {.status = status, .err = err};
+	struct outcome o = {.status = status, .err = err};
 
-	a.retry_after = u ? upreq_header(u, "Retry-After") : NULL;
+	o.retry_after = u ? upreq_header(u, "Retry-After") : NULL;
 	if (mp->cached[0] && status != 404) {
 		log_warn("manifest_stale", "registry=%s repo=%s tag=%s digest=%s status=%ld "
 			 "error=\"%s\"", upstream_host(mp->up), mp->repo, mp->reference, mp->cached,
 			 status, err ? err : "");
-		mp_finish(mp, answer_cached, NULL);
+		mp_finish(mp, &(struct outcome){.digest = mp->cached});
 		return;
 	}
 	log_info("manifest_miss", "registry=%s repo=%s reference=%s status=%ld error=\"%s\"",
 		 upstream_host(mp->up), mp->repo, mp->reference, status, err ? err : "");
-	mp_finish(mp, answer_error, &a);
+	mp_finish(mp, &o);
 }
 
 static void mp_get(struct manifest_pull *mp);
@@ -218,32 +208,32 @@ static int verify(struct manifest_pull *mp, struct upreq *u, const char *digest)
 static void get_done(struct upreq *u, int ok, const char *err, void *arg)
 {
 	struct manifest_pull *mp = arg;
-	struct answer a = {.status = ok ? upreq_status(u) : 0};
+	struct outcome o = {.status = ok ? upreq_status(u) : 0};
 	char digest[DIGEST_STR_SIZE], type[MEDIA_TYPE_MAX], why[256];
 
 	mp->u = NULL;
-	if (a.status != 200) {
-		mp_fail(mp, u, a.status, err);
+	if (o.status != 200) {
+		mp_fail(mp, u, o.status, err);
 		return;
 	}
-	a.data = upreq_body(u, &a.len);
-	media_type(u, a.data, a.len, type);
-	if (digest_buffer(a.data, a.len, digest) < 0 || verify(mp, u, digest) < 0) {
+	o.data = upreq_body(u, &o.len);
+	media_type(u, o.data, o.len, type);
+	if (digest_buffer(o.data, o.len, digest) < 0 || verify(mp, u, digest) < 0) {
 		log_warn("digest_mismatch", "registry=%s repo=%s reference=%s got=%s",
 			 upstream_host(mp->up), mp->repo, mp->reference, digest);
 		mp_fail(mp, u, 502, "manifest digest mismatch");
 		return;
 	}
-	if (store_manifest_put(&mp->r->store, digest, a.data, a.len, type, why, sizeof(why)) < 0)
+	if (store_manifest_put(&mp->r->store, digest, o.data, o.len, type, why, sizeof(why)) < 0)
 		log_error("manifest_store", "digest=%s error=\"%s\"", digest, why);
 	else if (!is_digest(mp->reference))
 		store_tag_put(&mp->r->store, upstream_host(mp->up), mp->repo, mp->reference, digest,
 			      time(NULL));
 	log_info("manifest_fetched", "registry=%s repo=%s reference=%s digest=%s type=%s bytes=%zu",
-		 upstream_host(mp->up), mp->repo, mp->reference, digest, type, a.len);
-	a.digest = digest;
-	a.type = type;
-	mp_finish(mp, answer_fetched, &a);
+		 upstream_host(mp->up), mp->repo, mp->reference, digest, type, o.len);
+	o.digest = digest;
+	o.type = type;
+	mp_finish(mp, &o);
 }
 
 static void head_done(struct upreq *u, int ok, const char *err, void *arg)
@@ -256,7 +246,7 @@ static void head_done(struct upreq *u, int ok, const char *err, void *arg)
 	if (status == 200 && digest && strcmp(digest, mp->cached) == 0) {
 		store_tag_put(&mp->r->store, upstream_host(mp->up), mp->repo, mp->reference,
 			      mp->cached, time(NULL));
-		mp_finish(mp, answer_cached, NULL);
+		mp_finish(mp, &(struct outcome){.digest = mp->cached});
 	} else if (status == 200) {
 		mp_get(mp); /* the tag moved (or the upstream did not say): fetch it */
 	} else {
@@ -312,7 +302,64 @@ static struct manifest_pull *mp_new(struct registry *r, const struct manifest_as
 	return mp;
 }
 
-static void mp_wait(struct manifest_pull *mp, struct httpd_conn *conn)
+/* What the store can answer now: 0 with the digest in cached; 1 when a tag is held but due for
+ * revalidation (cached set, kept for stale-if-error); -1 when nothing usable is held. */
+static int lookup(struct registry *r, const struct manifest_ask *ask,
+		  char cached[DIGEST_STR_SIZE])
+{
+	char type[MEDIA_TYPE_MAX], *data;
+	time_t fetched = 0;
+	size_t len;
+	int tag = !is_digest(ask->reference);
+
+	if (!tag)
+		snprintf(cached, DIGEST_STR_SIZE, "%s", ask->reference);
+	else if (store_tag_get(&r->store, upstream_host(ask->up), ask->repo, ask->reference,
+			       cached, &fetched) < 0)
+		return -1;
+	if (store_manifest_get(&r->store, cached, &data, &len, type) < 0 ||
+	    !accepts(ask->accept, type)) {
+		cached[0] = '\0';
+		return -1;
+	}
+	free(data);
+	return tag && time(NULL) - fetched >= r->conf->tag_ttl_s ? 1 : 0;
+}
+
+/* Answers w from the store, or attaches it to the one upstream request for this reference. */
+static void manifest_start(struct registry *r, const struct manifest_ask *ask,
+			   struct manifest_waiter *w)
+{
+	char cached[DIGEST_STR_SIZE] = "";
+	int held = lookup(r, ask, cached), fresh = 0;
+	struct manifest_pull *mp = held == 0 ? NULL : mp_find(r, ask);
+
+	if (held == 0) {
+		deliver(r, w, &(struct outcome){.digest = cached});
+		free(w);
+		return;
+	}
+	if (!mp) {
+		mp = mp_new(r, ask, held == 1 ? cached : NULL);
+		fresh = 1;
+	}
+	if (!mp) {
+		deliver(r, w, &(struct outcome){.status = 0, .err = "out of memory"});
+		free(w);
+		return;
+	}
+	w->mp = mp;
+	w->next = mp->waiters;
+	mp->waiters = w;
+	if (w->conn)
+		httpd_set_release(w->conn, waiter_release, w);
+	if (fresh && held == 1)
+		mp_request(mp, "HEAD", head_done);
+	else if (fresh)
+		mp_get(mp);
+}
+
+void manifest_serve(struct registry *r, struct httpd_conn *conn, const struct manifest_ask *ask)
 {
 	struct manifest_waiter *w = calloc(1, sizeof(*w));
 
@@ -320,78 +367,26 @@ static void mp_wait(struct manifest_pull *mp, struct httpd_conn *conn)
 		api_error(conn, 500, "UNKNOWN", "out of memory");
 		return;
 	}
-	w->mp = mp;
 	w->conn = conn;
-	w->next = mp->waiters;
-	mp->waiters = w;
-	httpd_set_release(conn, waiter_release, w);
+	manifest_start(r, ask, w);
 }
 
-/* A tag we hold: fresh, or stale and to be revalidated. Returns -1 when not held (or not in a
- * media type this client takes). */
-static int serve_tag(struct registry *r, struct httpd_conn *conn, const struct manifest_ask *ask,
-		     char cached[DIGEST_STR_SIZE])
+void manifest_resolve(struct registry *r, const struct manifest_ask *ask, manifest_done_fn done,
+		      void *arg)
 {
-	time_t fetched;
-	char type[MEDIA_TYPE_MAX], *data;
-	size_t len;
+	struct manifest_waiter *w = calloc(1, sizeof(*w));
 
-	if (store_tag_get(&r->store, upstream_host(ask->up), ask->repo, ask->reference, cached,
-			  &fetched) < 0)
-		return -1;
-	if (store_manifest_get(&r->store, cached, &data, &len, type) < 0) {
-		cached[0] = '\0';
-		return -1;
-	}
-	if (!accepts(ask->accept, type)) {
-		free(data);
-		cached[0] = '\0';
-		return -1;
-	}
-	if (time(NULL) - fetched < r->conf->tag_ttl_s) {
-		respond(conn, cached, data, len, type);
-		free(data);
-		return 0;
-	}
-	free(data);
-	return 1;
-}
-
-void manifest_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,
-		    const struct manifest_ask *ask)
-{
-	char cached[DIGEST_STR_SIZE] = "";
-	struct manifest_pull *mp;
-	int held = -1;
-
-	(void)req;
-	if (is_digest(ask->reference)) {
-		if (respond_stored(r, conn, ask->reference, ask->accept) == 0)
-			return;
-	} else if ((held = serve_tag(r, conn, ask, cached)) == 0) {
+	if (!w) {
+		done(arg, NULL, "out of memory");
 		return;
 	}
-	mp = mp_find(r, ask);
-	if (mp) {
-		mp_wait(mp, conn);
-		return;
-	}
-	mp = mp_new(r, ask, cached);
-	if (!mp) {
-		api_error(conn, 500, "UNKNOWN", "out of memory");
-		return;
-	}
-	mp_wait(mp, conn);
-	if (held == 1)
-		mp_request(mp, "HEAD", head_done);
-	else
-		mp_get(mp);
+	w->done = done;
+	w->arg = arg;
+	manifest_start(r, ask, w);
 }
 
 void manifest_pulls_abort_all(struct registry *r)
 {
-	struct answer a = {.status = 0, .err = "shutting down"};
-
 	while (r->manifest_pulls)
-		mp_finish(r->manifest_pulls, answer_error, &a);
+		mp_finish(r->manifest_pulls, &(struct outcome){.err = "shutting down"});
 }

@@ -12,10 +12,14 @@
 
 #include "registry.h"
 
+/* Someone waiting on a pull: an HTTP client streaming the blob, or an internal caller
+ * (prewarm) told when the blob is stored. */
 struct blob_reader {
 	struct blob_reader *next;
 	struct blob_pull *p;
 	struct httpd_conn *conn;
+	blob_done_fn done;
+	void *arg;
 	char *range;
 	int started; /* its response head has gone out: it streams from the temp file */
 };
@@ -95,6 +99,11 @@ static void reader_finish(struct blob_reader *rd, int ok, long status, const cha
 {
 	struct blob_pull *p = rd->p;
 
+	if (rd->done) {
+		rd->done(rd->arg, ok ? NULL : p->error[0] ? p->error : "upstream failed");
+		reader_free(rd);
+		return;
+	}
 	httpd_set_release(rd->conn, NULL, NULL);
 	if (rd->started && ok)
 		httpd_file_avail(rd->conn, (off_t)p->size);
@@ -137,7 +146,8 @@ static int on_response(struct upreq *u, long status, void *arg)
 		return 0; /* no length to announce: readers get the blob once it is stored */
 	for (rd = p->readers; rd; rd = next) {
 		next = rd->next;
-		reader_start(rd);
+		if (rd->conn)
+			reader_start(rd);
 	}
 	return 0;
 }
@@ -254,26 +264,54 @@ static struct blob_pull *pull_find(struct registry *r, const char *digest)
 	return NULL;
 }
 
-void pull_blob_attach(struct registry *r, struct httpd_conn *conn, const struct blob_ask *ask)
+/* Joins the pull of this blob, starting it when none runs. */
+static int pull_join(struct registry *r, const struct blob_ask *ask, struct blob_reader *rd)
 {
 	struct blob_pull *p = pull_find(r, ask->digest);
-	struct blob_reader *rd = calloc(1, sizeof(*rd));
 
 	if (!p)
 		p = pull_start(r, ask);
-	if (!p || !rd || (ask->range && !(rd->range = strdup(ask->range)))) {
+	if (!p)
+		return -1;
+	rd->p = p;
+	rd->next = p->readers;
+	p->readers = rd;
+	return 0;
+}
+
+void pull_blob_attach(struct registry *r, struct httpd_conn *conn, const struct blob_ask *ask)
+{
+	struct blob_reader *rd = calloc(1, sizeof(*rd));
+
+	if (!rd || (ask->range && !(rd->range = strdup(ask->range))) ||
+	    pull_join(r, ask, rd) < 0) {
 		if (rd)
 			reader_free(rd);
 		api_error(conn, 500, "UNKNOWN", "cannot start blob transfer");
 		return;
 	}
-	rd->p = p;
 	rd->conn = conn;
-	rd->next = p->readers;
-	p->readers = rd;
 	httpd_set_release(conn, reader_release, rd);
-	if (p->streaming && p->size > 0)
+	if (rd->p->streaming && rd->p->size > 0)
 		reader_start(rd);
+}
+
+void pull_blob_fetch(struct registry *r, const struct blob_ask *ask, blob_done_fn done, void *arg)
+{
+	struct blob_reader *rd;
+
+	if (store_blob_exists(&r->store, ask->digest, NULL)) {
+		done(arg, NULL);
+		return;
+	}
+	rd = calloc(1, sizeof(*rd));
+	if (!rd || pull_join(r, ask, rd) < 0) {
+		free(rd);
+		done(arg, "cannot start blob transfer");
+		return;
+	}
+	rd->done = done;
+	rd->arg = arg;
 }
 
 void pulls_abort_all(struct registry *r)

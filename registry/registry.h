@@ -13,6 +13,7 @@
 #include "fetch.h"
 #include "httpd.h"
 #include "log.h"
+#include "ref.h"
 
 #define MEDIA_TYPE_MAX 128
 #define MANIFEST_MAX_BYTES (4 * 1024 * 1024)
@@ -36,10 +37,18 @@ struct registry_conf {
 	long connect_timeout_ms;
 	long low_speed_time_s;
 	int retries; /* attempts after the first, for 429 and 5xx */
+	char *prewarm_list; /* file of priority images, or NULL */
+	long prewarm_interval_s;
+	int prewarm_parallel; /* blobs at once */
+	char **platforms;     /* NULL-terminated; wanted from image indexes */
+	long long store_max_bytes; /* 0: 80% of the free space at start */
+	char *admin_token;         /* opens the control API to non-loopback peers */
 };
 
 /* Fills rc from the defaults, then c (may hold an empty object). -1 with c->err set. */
 int registry_conf_load(struct registry_conf *rc, struct conf *c);
+/* --prewarm FILE */
+int registry_conf_set_prewarm(struct registry_conf *rc, const char *file);
 /* --upstream URL: the URL of the default registry (docker.io). */
 int registry_conf_set_upstream(struct registry_conf *rc, const char *url);
 void registry_conf_free(struct registry_conf *rc);
@@ -73,6 +82,8 @@ int store_open(struct store *s, const char *root, char *err, size_t errlen);
 void store_close(struct store *s);
 /* Opens a verified blob read-only; -1 (errno ENOENT) when absent. *size is its length. */
 int store_blob_open(struct store *s, const char *digest, off_t *size);
+/* Whether a verified blob is stored; its size in *size when size is not NULL. */
+int store_blob_exists(struct store *s, const char *digest, long long *size);
 int store_tmp_begin(struct store *s, struct store_tmp *t);
 /* Appends and hashes; -1 with errno (ENOSPC, …). Bytes reach the file in batches. */
 int store_tmp_write(struct store_tmp *t, const void *buf, size_t len);
@@ -118,6 +129,8 @@ struct registry {
 	size_t nupstreams;
 	struct blob_pull *blob_pulls;         /* in flight, one per digest */
 	struct manifest_pull *manifest_pulls; /* in flight, one per registry/repo/reference */
+	struct prewarm *prewarm;
+	int stopping; /* shutting down: start nothing new */
 };
 
 /* upstream.c: per-registry upstreams and requests to them, with the token dance and retries
@@ -173,6 +186,10 @@ int blob_serve_stored(struct registry *r, struct httpd_conn *conn, const char *d
 
 /* pull.c: one upstream transfer per blob; clients attach and stream from the temp file */
 void pull_blob_attach(struct registry *r, struct httpd_conn *conn, const struct blob_ask *ask);
+/* For internal callers: done(arg, NULL) once the blob is stored (at once when it already is),
+ * or done(arg, why) when the pull failed. */
+typedef void (*blob_done_fn)(void *arg, const char *err);
+void pull_blob_fetch(struct registry *r, const struct blob_ask *ask, blob_done_fn done, void *arg);
 void pulls_abort_all(struct registry *r);
 
 /* manifest.c: manifests by tag or digest, revalidated tags, one upstream fetch per reference */
@@ -182,15 +199,114 @@ struct manifest_ask {
 	const char *reference; /* tag or digest */
 	const char *accept;    /* the client's Accept header, or NULL */
 };
-void manifest_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,
-		    const struct manifest_ask *ask);
+void manifest_serve(struct registry *r, struct httpd_conn *conn, const struct manifest_ask *ask);
+/* The same path for internal callers: done gets the digest of the manifest, now in the store,
+ * or NULL and why not. done may run before manifest_resolve returns. */
+typedef void (*manifest_done_fn)(void *arg, const char *digest, const char *err);
+void manifest_resolve(struct registry *r, const struct manifest_ask *ask, manifest_done_fn done,
+		      void *arg);
 void manifest_pulls_abort_all(struct registry *r);
+
+/* image.c: an image's parts, from the store alone */
+#define IMAGE_PLATFORM_MAX 64
+struct image_blob {
+	char digest[DIGEST_STR_SIZE];
+	long long size;
+	int is_layer; /* else the config */
+	int present;
+};
+struct image_walk {
+	char missing_manifest[DIGEST_STR_SIZE]; /* a manifest needed first, "" when none */
+	char error[256];
+	struct image_blob *blobs;
+	size_t nblobs;
+	int layers_present, layers_total;
+	long long bytes_present, bytes_total;
+	int complete;
+};
+/* Walks the manifest DIGEST (an index: only the wanted platforms, NULL-terminated). -1 with
+ * w->error when the image cannot be made sense of; else w says what is there. */
+int image_walk(struct store *s, const char *digest, const char *const *platforms,
+	       struct image_walk *w);
+void image_walk_free(struct image_walk *w);
+const char *image_node_platform(void);
+int image_platform_valid(const char *platform);
+
+/* prewarm_list.c: the priority image list file */
+struct prewarm_entry {
+	struct image_ref ref;
+	char platform[IMAGE_PLATFORM_MAX]; /* "" unless the line says platform= */
+};
+/* -1 with "FILE:LINE: reason" in err. *out is malloc'd. */
+int prewarm_list_read(const char *file, struct prewarm_entry **out, size_t *n, char *err,
+		      size_t errlen);
+
+/* prewarm.c: tracked images and the jobs that keep them warm */
+enum image_state { IMAGE_QUEUED, IMAGE_PULLING, IMAGE_READY, IMAGE_FAILED };
+struct prewarm;
+struct image {
+	struct image *next;
+	struct prewarm *pw;
+	struct image_ref ref;
+	char name[REF_HOST_MAX + REF_NAME_MAX + REF_TAG_MAX + REF_DIGEST_MAX + 8];
+	char platform[IMAGE_PLATFORM_MAX]; /* "" : the configured platforms */
+	int listed, requested, api_pinned, pinned;
+	enum image_state state;
+	char digest[DIGEST_STR_SIZE]; /* what its reference resolved to last */
+	int layers_present, layers_total;
+	long long bytes_present, bytes_total;
+	char error[256];
+	char blob_error[256];
+	int attempts;
+	ev_tstamp retry_at;
+	int busy, resolved, pending;
+};
+/* once: --prewarm-once (no interval; the loop stops when every listed image settled). */
+struct prewarm *prewarm_new(struct registry *r, int once);
+void prewarm_free(struct prewarm *pw);
+int prewarm_load(struct prewarm *pw, const char *file, char *err, size_t errlen);
+void prewarm_all(struct prewarm *pw);
+/* Tracks (and pins, when pin) an image and starts its job unless it is ready or running. */
+struct image *prewarm_request(struct prewarm *pw, const struct image_ref *ref, int pin);
+struct image *prewarm_find(struct prewarm *pw, const struct image_ref *ref);
+struct image *prewarm_images(struct prewarm *pw);
+/* 0 when every listed image became ready (for --prewarm-once). */
+int prewarm_status(const struct prewarm *pw);
+const char *image_state_name(enum image_state s);
 
 /* tags.c: tags/list, passed upstream, served from the last answer when the upstream fails */
 void tags_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,
 		struct upstream *up, const char *repo);
 
+/* control.c: /_microscale/v1/ready, /images, /prewarm */
+void control_handle(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req);
+
 /* api.c: routing and validation of every request */
 void api_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg);
+
+/* archive_common.c, archive_import.c, archive_export.c: "microscale-registry import" loads
+ * docker-archive and OCI-archive tarballs into the store (all verified before anything becomes
+ * visible); "microscale-registry export" writes cached images as a docker-archive. */
+struct archive_progress {
+	const char *verb; /* "import", "export" */
+	const char *file;
+	long long total; /* bytes expected, 0 when unknown */
+	long long done;
+	int tty;      /* stderr is a terminal: one line, redrawn */
+	double shown; /* when progress was last drawn or logged (CLOCK_MONOTONIC seconds) */
+};
+/* Loads the config FILE (NULL: the defaults), sets up logging and opens the store of ROOT (NULL:
+ * the config's root). An existing store's ROOT/tmp is left alone: a daemon may be writing in
+ * it. -1 with err set. */
+int archive_store_open(struct store *s, const char *config, const char *root, char *err,
+		       size_t errlen);
+void archive_progress_start(struct archive_progress *p, const char *verb, const char *file,
+			    long long total);
+void archive_progress_update(struct archive_progress *p, long long done);
+/* Clears the terminal line; the caller logs the outcome. */
+void archive_progress_end(struct archive_progress *p);
+/* argv[0] is "import" / "export". Return the exit status: 0, 1 (failed), 2 (usage). */
+int archive_import_main(int argc, char **argv);
+int archive_export_main(int argc, char **argv);
 
 #endif

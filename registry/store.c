@@ -369,6 +369,19 @@ int store_blob_open(struct store *s, const char *digest, off_t *size)
 	return fd;
 }
 
+int store_blob_exists(struct store *s, const char *digest, long long *size)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (digest_check(digest) != 0 || object_path(s, "blobs", digest, path) != 0 ||
+	    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return 0;
+	if (size)
+		*size = st.st_size;
+	return 1;
+}
+
 int store_tmp_begin(struct store *s, struct store_tmp *t)
 {
 	int saved;

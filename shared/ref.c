@@ -210,7 +210,7 @@ static int split_tag_digest(char *s, struct image_ref *out, char *err, size_t er
 static int split_registry(const char *s, struct image_ref *out, char *err, size_t errlen)
 {
 	const char *slash = strchr(s, '/');
-	const char *name = s;
+	const char *name = s, *prefix;
 	size_t hlen;
 
 	if (slash && is_registry_component(s, (size_t)(slash - s))) {
@@ -228,12 +228,12 @@ static int split_registry(const char *s, struct image_ref *out, char *err, size_
 	if (strcmp(out->registry, "index.docker.io") == 0 ||
 	    strcmp(out->registry, "registry-1.docker.io") == 0)
 		strcpy(out->registry, "docker.io");
-	if (strcmp(out->registry, "docker.io") == 0 && !strchr(name, '/'))
-		snprintf(out->repo, sizeof(out->repo), "library/%s", name);
-	else
-		snprintf(out->repo, sizeof(out->repo), "%s", name);
-	if (strlen(name) > REF_NAME_MAX - 8 && strncmp(out->repo, "library/", 8) == 0)
+	/* Docker Hub's official images live under library/. */
+	prefix = strcmp(out->registry, "docker.io") == 0 && !strchr(name, '/') ? "library/" : "";
+	if (strlen(prefix) + strlen(name) > REF_NAME_MAX)
 		return ref_fail(err, errlen, "repository name too long");
+	strcpy(out->repo, prefix);
+	strcat(out->repo, name);
 	if (!ref_name_valid(out->repo, strlen(out->repo)))
 		return ref_fail(err, errlen, "invalid repository name");
 	return 0;

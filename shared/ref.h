@@ -17,7 +17,7 @@ int ref_host_valid(const char *host);
 /* An image reference, normalised the way Docker does it: "busybox" is
  * docker.io/library/busybox:latest; "ghcr.io/org/app:1.2" keeps its registry. */
 #define REF_HOST_MAX 255
-#define REF_DIGEST_MAX 160
+#define REF_DIGEST_MAX 71 /* "sha256:" and 64 hex digits: the only kind we serve */
 struct image_ref {
 	char registry[REF_HOST_MAX + 1]; /* "docker.io", "ghcr.io", "127.0.0.1:5001" */
 	char repo[REF_NAME_MAX + 1];     /* "library/busybox" */

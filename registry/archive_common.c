@@ -1,0 +1,111 @@
+/* archive_common: what "import" and "export" share: finding and opening the store from the
+ * flags and the config, and showing how far a long transfer has got. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "registry.h"
+
+#define PROGRESS_TTY_S 0.1 /* a terminal line is redrawn at most this often */
+#define PROGRESS_LOG_S 5.0 /* and a log line is written at most this often */
+#define MIB (1024.0 * 1024.0)
+
+/* store_open() clears ROOT/tmp, which is right for the daemon starting up but would pull the
+ * temp files from under a daemon running on the same root now. So an existing store (its tmp/
+ * is there) is used as it is; only a new one goes through store_open() to be created. */
+static int open_root(struct store *s, const char *root, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX];
+	struct stat st;
+	int n = snprintf(tmp, sizeof(tmp), "%s/tmp", root);
+
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		snprintf(err, errlen, "%s: path too long", root);
+		return -1;
+	}
+	if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))
+		return store_open(s, root, err, errlen);
+	s->root = strdup(root);
+	if (s->root == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int archive_store_open(struct store *s, const char *config, const char *root, char *err,
+		       size_t errlen)
+{
+	struct registry_conf rc;
+	struct conf c;
+	int rc_open;
+
+	if (conf_load(&c, config) < 0 || registry_conf_load(&rc, &c) < 0) {
+		snprintf(err, errlen, "%s", c.err);
+		conf_free(&c);
+		return -1;
+	}
+	log_init("microscale-registry", rc.log_level);
+	rc_open = open_root(s, root != NULL ? root : rc.root, err, errlen);
+	registry_conf_free(&rc);
+	conf_free(&c);
+	return rc_open;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void archive_progress_start(struct archive_progress *p, const char *verb, const char *file,
+			    long long total)
+{
+	p->verb = verb;
+	p->file = file;
+	p->total = total;
+	p->done = 0;
+	p->tty = isatty(STDERR_FILENO);
+	p->shown = now_s();
+}
+
+static void progress_draw(const struct archive_progress *p)
+{
+	if (p->total > 0)
+		fprintf(stderr, "\r%s %s: %.1f / %.1f MiB (%d%%)\033[K", p->verb, p->file,
+			(double)p->done / MIB, (double)p->total / MIB,
+			(int)(p->done * 100 / p->total));
+	else
+		fprintf(stderr, "\r%s %s: %.1f MiB\033[K", p->verb, p->file, (double)p->done / MIB);
+	fflush(stderr);
+}
+
+void archive_progress_update(struct archive_progress *p, long long done)
+{
+	double t;
+
+	p->done = done;
+	t = now_s();
+	if (t - p->shown < (p->tty ? PROGRESS_TTY_S : PROGRESS_LOG_S))
+		return;
+	p->shown = t;
+	if (p->tty)
+		progress_draw(p);
+	else
+		log_info("progress", "op=%s file=\"%s\" bytes=%lld total=%lld", p->verb, p->file,
+			 p->done, p->total);
+}
+
+void archive_progress_end(struct archive_progress *p)
+{
+	if (p->tty) {
+		fprintf(stderr, "\r\033[K");
+		fflush(stderr);
+	}
+}
