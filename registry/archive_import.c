@@ -28,12 +28,12 @@
 #include "ref.h"
 #include "registry.h"
 
-#define ENTRIES_MAX 65536                  /* files and links in one archive */
-#define ARCHIVE_PATH_MAX 1024              /* of one archive member */
-#define JSON_MAX MANIFEST_MAX_BYTES        /* manifest.json, index.json, a config, a manifest */
-#define PENDING_MAX (64 * 1024 * 1024)     /* manifests held in memory until the commit */
+#define ENTRIES_MAX 65536	       /* files and links in one archive */
+#define ARCHIVE_PATH_MAX 1024	       /* of one archive member */
+#define JSON_MAX MANIFEST_MAX_BYTES    /* manifest.json, index.json, a config, a manifest */
+#define PENDING_MAX (64 * 1024 * 1024) /* manifests held in memory until the commit */
 #define LINK_HOPS 8
-#define INDEX_DEPTH 4                      /* an index of indexes of … */
+#define INDEX_DEPTH 4 /* an index of indexes of … */
 #define COPY_BUF (1024 * 1024)
 #define READ_BLOCK (64 * 1024)
 
@@ -44,7 +44,7 @@
 #define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define ANN_REF_NAME "org.opencontainers.image.ref.name" /* skopeo: the tag only */
-#define ANN_IMAGE_NAME "io.containerd.image.name"        /* docker save >= 25: the reference */
+#define ANN_IMAGE_NAME "io.containerd.image.name"	 /* docker save >= 25: the reference */
 
 /* One archive member that may be looked up by name. */
 struct entry {
@@ -165,9 +165,8 @@ static int name_digest(const char *name, char out[DIGEST_STR_SIZE])
 		hex = name + 13;
 		if (strlen(hex) != DIGEST_HEX_LEN)
 			return 0;
-	} else if (strlen(name) <= DIGEST_HEX_LEN ||
-		   (strcmp(name + DIGEST_HEX_LEN, ".json") != 0 &&
-		    strcmp(name + DIGEST_HEX_LEN, ".tar") != 0)) {
+	} else if (strlen(name) <= DIGEST_HEX_LEN || (strcmp(name + DIGEST_HEX_LEN, ".json") != 0 &&
+						      strcmp(name + DIGEST_HEX_LEN, ".tar") != 0)) {
 		return 0;
 	}
 	snprintf(out, DIGEST_STR_SIZE, "sha256:%.64s", hex);
@@ -419,8 +418,8 @@ static int entry_read(struct import *im, const struct entry *e, char **data, siz
 	int fd;
 
 	if (e->size > JSON_MAX)
-		return fail(im, "%s: %lld bytes, more than the %d a JSON document may have", e->name,
-			    e->size, JSON_MAX);
+		return fail(im, "%s: %lld bytes, more than the %d a JSON document may have",
+			    e->name, e->size, JSON_MAX);
 	buf = malloc((size_t)e->size + 1);
 	if (buf == NULL)
 		return fail(im, "out of memory");
@@ -614,8 +613,8 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 		return -1;
 	diff_ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 	if (!json_is_array(diff_ids) || json_array_size(diff_ids) != json_array_size(layers)) {
-		fail(im, "%s: rootfs.diff_ids does not list the %zu layers of manifest.json", cfgname,
-		     json_array_size(layers));
+		fail(im, "%s: rootfs.diff_ids does not list the %zu layers of manifest.json",
+		     cfgname, json_array_size(layers));
 		goto out;
 	}
 	m = json_pack("{s:i, s:s, s:{s:s, s:I, s:s}, s:[]}", "schemaVersion", 2, "mediaType",
@@ -643,11 +642,11 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 			     le->name, i + 1, got, want ? want : "(none)");
 			goto out;
 		}
-		if (json_array_append_new(mlayers,
-					  json_pack("{s:s, s:I, s:s}", "mediaType",
-						    le->gzip ? MT_DOCKER_LAYER_GZIP : MT_DOCKER_LAYER,
-						    "size", (json_int_t)le->size, "digest",
-						    le->digest)) != 0) {
+		if (json_array_append_new(
+			mlayers, json_pack("{s:s, s:I, s:s}", "mediaType",
+					   le->gzip ? MT_DOCKER_LAYER_GZIP : MT_DOCKER_LAYER,
+					   "size", (json_int_t)le->size, "digest", le->digest)) !=
+		    0) {
 			fail(im, "out of memory");
 			goto out;
 		}
@@ -664,7 +663,8 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 		json_array_foreach(tags, i, v)
 		{
 			if (!json_is_string(v))
-				rc = fail(im, "manifest.json: image %zu: RepoTags holds a non-string",
+				rc = fail(im,
+					  "manifest.json: image %zu: RepoTags holds a non-string",
 					  idx);
 			else
 				rc = add_tag_named(im, json_string_value(v), digest);
@@ -778,8 +778,7 @@ static int plan_index(struct import *im, const char *digest, json_t *doc, int de
 
 /* The manifest or index DESC names, checked, and everything it names. 0, or 1 when it is not in
  * the archive and OPTIONAL; -1 with err set. */
-static int plan_manifest(struct import *im, json_t *desc, const char *what, int depth,
-			 int optional)
+static int plan_manifest(struct import *im, json_t *desc, const char *what, int depth, int optional)
 {
 	const char *digest, *type;
 	json_t *doc = NULL, *mt;
@@ -845,8 +844,9 @@ static int tag_oci(struct import *im, json_t *desc)
 	if (!ref_tag_valid(name))
 		return fail(im, "image %s: \"%.200s\" is not a valid tag", digest, name);
 	if (im->name == NULL)
-		return fail(im, "image %s is named only \"%s\", a tag: give its repository with "
-				"--name REPO",
+		return fail(im,
+			    "image %s is named only \"%s\", a tag: give its repository with "
+			    "--name REPO",
 			    digest, name);
 	ref = *im->name;
 	snprintf(ref.tag, sizeof(ref.tag), "%s", name);
@@ -999,10 +999,11 @@ static void import_usage(FILE *out)
 
 int archive_import_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"root", required_argument, NULL, 'R'},
-	    {"name", required_argument, NULL, 'N'},   {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"root", required_argument, NULL, 'R'},
+					     {"name", required_argument, NULL, 'N'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
 	const char *config = NULL, *root = NULL, *name = NULL;
 	struct image_ref ref;
 	struct store s = {0};
@@ -1011,11 +1012,21 @@ int archive_import_main(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': config = optarg; break;
-		case 'R': root = optarg; break;
-		case 'N': name = optarg; break;
-		case 'h': import_usage(stdout); return 0;
-		default: import_usage(stderr); return 2;
+		case 'c':
+			config = optarg;
+			break;
+		case 'R':
+			root = optarg;
+			break;
+		case 'N':
+			name = optarg;
+			break;
+		case 'h':
+			import_usage(stdout);
+			return 0;
+		default:
+			import_usage(stderr);
+			return 2;
 		}
 	}
 	if (optind >= argc) {

@@ -50,6 +50,7 @@ int blob_serve_stored(struct registry *r, struct httpd_conn *conn, const char *d
 
 	if (fd < 0)
 		return -1;
+	evict_serving(r->evict, conn, digest);
 	blob_respond_fd(conn, digest, fd, size, size, range);
 	return 0;
 }

@@ -160,7 +160,8 @@ static int start(struct registry *r, int once)
 	}
 	r->fl = fetch_loop_new(r->loop);
 	r->prewarm = prewarm_new(r, once);
-	if (!r->fl || !r->prewarm || upstreams_init(r) < 0) {
+	r->evict = evict_new(r);
+	if (!r->fl || !r->prewarm || !r->evict || upstreams_init(r) < 0) {
 		log_error("start", "error=\"out of memory\"");
 		return -1;
 	}
@@ -179,6 +180,7 @@ static void stop(struct registry *r)
 {
 	if (r->httpd)
 		httpd_free(r->httpd);
+	evict_free(r->evict); /* after httpd_free: responses hold entries until they end */
 	prewarm_free(r->prewarm);
 	if (r->fl)
 		fetch_loop_free(r->fl);

@@ -182,19 +182,27 @@ static int on_data(struct upreq *u, const char *buf, size_t len, void *arg)
 static void pull_commit(struct blob_pull *p)
 {
 	struct blob_reader *rd, *next;
-	char why[256];
+	struct registry *r = p->r;
+	char why[256], digest[DIGEST_STR_SIZE];
+	int keep = 1;
 
+	snprintf(digest, sizeof(digest), "%s", p->digest);
 	for (rd = p->readers; rd; rd = next) {
 		next = rd->next;
 		if (rd->started)
 			httpd_file_avail(rd->conn, (off_t)p->size);
 	}
 	p->tmp_open = 0;
-	if (store_tmp_commit_blob(&p->r->store, &p->tmp, p->digest, why, sizeof(why)) < 0)
-		log_error("blob_store", "digest=%s error=\"%s\"", p->digest, why);
-	else
-		log_info("blob_stored", "digest=%s bytes=%lld", p->digest, p->tmp.written);
+	if (store_tmp_commit_blob(&r->store, &p->tmp, digest, why, sizeof(why)) < 0) {
+		log_error("blob_store", "digest=%s error=\"%s\"", digest, why);
+	} else {
+		log_info("blob_stored", "digest=%s bytes=%lld", digest, p->tmp.written);
+		keep = evict_stored(r->evict, digest, p->tmp.written) == 0;
+	}
 	pull_free(p, 1, 200, NULL);
+	/* Too big for the budget: every reader has it open by now, so it can go. */
+	if (!keep)
+		store_blob_remove(&r->store, digest);
 }
 
 static void on_done(struct upreq *u, int ok, const char *err, void *arg)

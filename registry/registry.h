@@ -82,6 +82,8 @@ int store_open(struct store *s, const char *root, char *err, size_t errlen);
 void store_close(struct store *s);
 /* Opens a verified blob read-only; -1 (errno ENOENT) when absent. *size is its length. */
 int store_blob_open(struct store *s, const char *digest, off_t *size);
+/* Removes a stored blob (readers holding it open keep reading). */
+int store_blob_remove(struct store *s, const char *digest);
 /* Whether a verified blob is stored; its size in *size when size is not NULL. */
 int store_blob_exists(struct store *s, const char *digest, long long *size);
 int store_tmp_begin(struct store *s, struct store_tmp *t);
@@ -130,6 +132,7 @@ struct registry {
 	struct blob_pull *blob_pulls;         /* in flight, one per digest */
 	struct manifest_pull *manifest_pulls; /* in flight, one per registry/repo/reference */
 	struct prewarm *prewarm;
+	struct evict *evict;
 	int stopping; /* shutting down: start nothing new */
 };
 
@@ -273,6 +276,19 @@ struct image *prewarm_images(struct prewarm *pw);
 /* 0 when every listed image became ready (for --prewarm-once). */
 int prewarm_status(const struct prewarm *pw);
 const char *image_state_name(enum image_state s);
+
+/* evict.c: the disk budget: least recently used first, never pinned or in use */
+struct evict;
+/* Scans the store; the budget is store.max_bytes or 80% of the free space. */
+struct evict *evict_new(struct registry *r);
+void evict_free(struct evict *ev);
+/* A blob was stored: -1 when it must be dropped (unpinned and over the whole budget). */
+int evict_stored(struct evict *ev, const char *digest, long long size);
+/* Call before answering with a stored blob: records the access and holds it until done. */
+void evict_serving(struct evict *ev, struct httpd_conn *conn, const char *digest);
+long long evict_used(const struct evict *ev);
+long long evict_budget(const struct evict *ev);
+long long evict_evicted(const struct evict *ev);
 
 /* tags.c: tags/list, passed upstream, served from the last answer when the upstream fails */
 void tags_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,

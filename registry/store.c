@@ -369,6 +369,15 @@ int store_blob_open(struct store *s, const char *digest, off_t *size)
 	return fd;
 }
 
+int store_blob_remove(struct store *s, const char *digest)
+{
+	char path[PATH_MAX];
+
+	if (digest_check(digest) != 0 || object_path(s, "blobs", digest, path) != 0)
+		return -1;
+	return unlink(path);
+}
+
 int store_blob_exists(struct store *s, const char *digest, long long *size)
 {
 	char path[PATH_MAX];
