@@ -144,6 +144,10 @@ void api_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg)
 {
 	struct registry *r = arg;
 
+	if (strcmp(req->path, "/metrics") == 0 && (strcmp(req->method, "GET") == 0 || req->is_head)) {
+		stats_serve(r, conn);
+		return;
+	}
 	if (strncmp(req->path, "/_microscale/v1/", 16) == 0) {
 		control_handle(r, conn, req);
 		return;

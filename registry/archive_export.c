@@ -53,9 +53,9 @@ struct xport {
 	char err[512];
 };
 
-static int fail(struct xport *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int xport_fail(struct xport *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static int fail(struct xport *x, const char *fmt, ...)
+static int xport_fail(struct xport *x, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -96,18 +96,20 @@ static int walk(struct xport *x, const char *ref, const char *digest, struct ima
 		rc = image_walk(x->s, digest, amd64, w);
 	}
 	if (rc != 0)
-		return fail(x, "%s: %s", ref, w->error);
+		return xport_fail(x, "%s: %s", ref, w->error);
 	if (w->missing_manifest[0] != '\0')
-		return fail(x, "%s: manifest %s is not in the store", ref, w->missing_manifest);
+		return xport_fail(x, "%s: manifest %s is not in the store", ref,
+				  w->missing_manifest);
 	if (w->nblobs == 0 || w->blobs[0].is_layer)
-		return fail(x, "%s: an image without a config", ref);
+		return xport_fail(x, "%s: an image without a config", ref);
 	/* Two children of one platform (variants): the first is the image. */
 	for (n = 1; n < w->nblobs && w->blobs[n].is_layer; n++)
 		;
 	w->nblobs = n;
 	for (i = 0; i < w->nblobs; i++) {
 		if (!w->blobs[i].present)
-			return fail(x, "%s: blob %s is not in the store", ref, w->blobs[i].digest);
+			return xport_fail(x, "%s: blob %s is not in the store", ref,
+					  w->blobs[i].digest);
 	}
 	return 0;
 }
@@ -140,7 +142,7 @@ static int add_image(struct xport *x, struct image_walk *w, const char *name)
 			x->capimages = x->capimages ? x->capimages * 2 : 8;
 			p = realloc(x->images, x->capimages * sizeof(*x->images));
 			if (p == NULL)
-				return fail(x, "out of memory");
+				return xport_fail(x, "out of memory");
 			x->images = p;
 		}
 		im = &x->images[x->nimages++];
@@ -158,7 +160,7 @@ static int add_image(struct xport *x, struct image_walk *w, const char *name)
 	}
 	if (im->tags == NULL ||
 	    (name[0] != '\0' && json_array_append_new(im->tags, json_string(name)) != 0))
-		return fail(x, "out of memory");
+		return xport_fail(x, "out of memory");
 	return 0;
 }
 
@@ -172,11 +174,11 @@ static int plan_ref(struct xport *x, const char *refstr)
 	int rc;
 
 	if (ref_parse(refstr, &ref, why, sizeof(why)) != 0)
-		return fail(x, "%s: %s", refstr, why);
+		return xport_fail(x, "%s: %s", refstr, why);
 	if (ref.digest[0] != '\0')
 		snprintf(digest, sizeof(digest), "%s", ref.digest);
 	else if (store_tag_get(x->s, ref.registry, ref.repo, ref.tag, digest, &at) != 0)
-		return fail(x, "%s: not in the store", refstr);
+		return xport_fail(x, "%s: not in the store", refstr);
 	if (ref.tag[0] != '\0')
 		familiar_name(&ref, name, sizeof(name));
 	memset(&w, 0, sizeof(w));
@@ -204,7 +206,7 @@ static int write_header(struct xport *x, const char *name, long long size, const
 	int rc;
 
 	if (ae == NULL)
-		return fail(x, "out of memory");
+		return xport_fail(x, "out of memory");
 	archive_entry_set_pathname(ae, name);
 	archive_entry_set_filetype(ae, symlink != NULL ? AE_IFLNK : AE_IFREG);
 	archive_entry_set_perm(ae, symlink != NULL ? 0777 : 0644);
@@ -215,7 +217,7 @@ static int write_header(struct xport *x, const char *name, long long size, const
 	rc = archive_write_header(x->a, ae);
 	archive_entry_free(ae);
 	if (rc != ARCHIVE_OK)
-		return fail(x, "%s: %s", x->out, archive_error_string(x->a));
+		return xport_fail(x, "%s: %s", x->out, archive_error_string(x->a));
 	return 0;
 }
 
@@ -224,7 +226,7 @@ static int write_bytes(struct xport *x, const char *name, const char *data, size
 	if (write_header(x, name, (long long)len, NULL) != 0)
 		return -1;
 	if (len > 0 && archive_write_data(x->a, data, len) != (la_ssize_t)len)
-		return fail(x, "%s: %s", x->out, archive_error_string(x->a));
+		return xport_fail(x, "%s: %s", x->out, archive_error_string(x->a));
 	return 0;
 }
 
@@ -234,7 +236,7 @@ static int write_json(struct xport *x, const char *name, const json_t *doc)
 	int rc;
 
 	if (data == NULL)
-		return fail(x, "out of memory");
+		return xport_fail(x, "out of memory");
 	rc = write_bytes(x, name, data, strlen(data));
 	free(data);
 	return rc;
@@ -268,17 +270,18 @@ static int write_blob(struct xport *x, const char *name, const struct image_blob
 		return 0;
 	fd = store_blob_open(x->s, b->digest, &size);
 	if (fd < 0)
-		return fail(x, "blob %s: %s", b->digest, strerror(errno));
+		return xport_fail(x, "blob %s: %s", b->digest, strerror(errno));
 	if (write_header(x, name, (long long)size, NULL) != 0)
 		goto out;
 	for (left = size; left > 0; left -= (long long)n) {
 		n = left < COPY_BUF ? (size_t)left : COPY_BUF;
 		if (read_all(fd, x->buf, n) != 0) {
-			fail(x, "blob %s: %s", b->digest, errno ? strerror(errno) : "short read");
+			xport_fail(x, "blob %s: %s", b->digest,
+				   errno ? strerror(errno) : "short read");
 			goto out;
 		}
 		if (archive_write_data(x->a, x->buf, n) != (la_ssize_t)n) {
-			fail(x, "%s: %s", x->out, archive_error_string(x->a));
+			xport_fail(x, "%s: %s", x->out, archive_error_string(x->a));
 			goto out;
 		}
 		archive_progress_update(&x->progress, x->progress.done + (long long)n);
@@ -346,7 +349,7 @@ static int write_v1_layer(struct xport *x, const char *id, const char *parent, c
 	if (doc == NULL || json_object_set_new(doc, "id", json_string(id)) != 0 ||
 	    (parent[0] != '\0' && json_object_set_new(doc, "parent", json_string(parent)) != 0)) {
 		json_decref(doc);
-		return fail(x, "out of memory");
+		return xport_fail(x, "out of memory");
 	}
 	rc = write_json(x, name, doc);
 	json_decref(doc);
@@ -376,9 +379,9 @@ static int add_repositories(struct xport *x, json_t *repos, json_t *tags, const 
 		*colon = '\0';
 		repo = json_object_get(repos, name);
 		if (repo == NULL && json_object_set_new(repos, name, repo = json_object()) != 0)
-			return fail(x, "out of memory");
+			return xport_fail(x, "out of memory");
 		if (json_object_set_new(repo, colon + 1, json_string(top)) != 0)
-			return fail(x, "out of memory");
+			return xport_fail(x, "out of memory");
 	}
 	return 0;
 }
@@ -392,7 +395,7 @@ static int write_image(struct xport *x, const struct ximage *im, json_t *manifes
 	size_t i;
 
 	if (layers == NULL)
-		return fail(x, "out of memory");
+		return xport_fail(x, "out of memory");
 	snprintf(cfgname, sizeof(cfgname), "%s.json", digest_hex(config->digest));
 	if (write_blob(x, cfgname, config) != 0)
 		goto fail;
@@ -410,7 +413,7 @@ static int write_image(struct xport *x, const struct ximage *im, json_t *manifes
 	item =
 	    json_pack("{s:s, s:O, s:o}", "Config", cfgname, "RepoTags", im->tags, "Layers", layers);
 	if (item == NULL || json_array_append_new(manifest, item) != 0)
-		return fail(x, "out of memory");
+		return xport_fail(x, "out of memory");
 	return add_repositories(x, repos, im->tags, id);
 fail:
 	json_decref(layers);
@@ -423,7 +426,7 @@ static int write_members(struct xport *x)
 	int rc = -1;
 
 	if (manifest == NULL || repos == NULL) {
-		fail(x, "out of memory");
+		xport_fail(x, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < x->nimages; i++) {
@@ -446,25 +449,25 @@ static int write_archive(struct xport *x)
 	int fd, rc = -1, n = snprintf(tmp, sizeof(tmp), "%s.tmp", x->out);
 
 	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return fail(x, "%s: name too long", x->out);
+		return xport_fail(x, "%s: name too long", x->out);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return fail(x, "%s: %s", tmp, strerror(errno));
+		return xport_fail(x, "%s: %s", tmp, strerror(errno));
 	x->a = archive_write_new();
 	if (x->a == NULL || archive_write_set_format_pax_restricted(x->a) != ARCHIVE_OK ||
 	    archive_write_open_fd(x->a, fd) != ARCHIVE_OK) {
-		fail(x, "%s: %s", tmp, x->a ? archive_error_string(x->a) : "out of memory");
+		xport_fail(x, "%s: %s", tmp, x->a ? archive_error_string(x->a) : "out of memory");
 		goto out;
 	}
 	archive_progress_start(&x->progress, "export", x->out, x->total);
 	if (write_members(x) != 0)
 		goto out;
 	if (archive_write_close(x->a) != ARCHIVE_OK) {
-		fail(x, "%s: %s", tmp, archive_error_string(x->a));
+		xport_fail(x, "%s: %s", tmp, archive_error_string(x->a));
 		goto out;
 	}
 	if (fsync(fd) != 0 || rename(tmp, x->out) != 0) {
-		fail(x, "%s: %s", x->out, strerror(errno));
+		xport_fail(x, "%s: %s", x->out, strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -502,7 +505,7 @@ static int export_run(struct xport *x, int nrefs, char **refs)
 	x->written = json_object();
 	x->buf = malloc(COPY_BUF);
 	if (x->counted == NULL || x->written == NULL || x->buf == NULL)
-		return fail(x, "out of memory");
+		return xport_fail(x, "out of memory");
 	for (int i = 0; i < nrefs; i++) {
 		if (plan_ref(x, refs[i]) != 0)
 			return -1;

@@ -87,9 +87,10 @@ struct import {
 	char err[512];
 };
 
-static int fail(struct import *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int import_fail(struct import *im, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-static int fail(struct import *im, const char *fmt, ...)
+static int import_fail(struct import *im, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -180,7 +181,7 @@ static struct entry *entry_add(struct import *im, const char *name)
 	struct entry *e;
 
 	if (im->nentries >= ENTRIES_MAX) {
-		fail(im, "more than %d members", ENTRIES_MAX);
+		import_fail(im, "more than %d members", ENTRIES_MAX);
 		return NULL;
 	}
 	if (grow(&im->entries, &im->capentries, im->nentries, sizeof(*e)) != 0)
@@ -194,7 +195,7 @@ static struct entry *entry_add(struct import *im, const char *name)
 	im->nentries++;
 	return e;
 oom:
-	fail(im, "out of memory");
+	import_fail(im, "out of memory");
 	return NULL;
 }
 
@@ -208,31 +209,31 @@ static int stage_file(struct import *im, struct archive *a, struct entry *e)
 	int rc = -1;
 
 	if (store_tmp_begin(im->s, &t) != 0)
-		return fail(im, "cannot create a temp file in %s/tmp: %s", im->s->root,
-			    strerror(errno));
+		return import_fail(im, "cannot create a temp file in %s/tmp: %s", im->s->root,
+				   strerror(errno));
 	while ((n = archive_read_data(a, im->buf, COPY_BUF)) > 0) {
 		for (la_ssize_t i = 0; i < n && headlen < sizeof(head); i++)
 			head[headlen++] = (unsigned char)im->buf[i];
 		if (store_tmp_write(&t, im->buf, (size_t)n) != 0) {
-			fail(im, "writing to %s/tmp: %s", im->s->root, strerror(errno));
+			import_fail(im, "writing to %s/tmp: %s", im->s->root, strerror(errno));
 			goto out;
 		}
 		im->bytes += n;
 		archive_progress_update(&im->progress, archive_filter_bytes(a, -1));
 	}
 	if (n < 0) {
-		fail(im, "%s: %s", e->name, archive_error_string(a));
+		import_fail(im, "%s: %s", e->name, archive_error_string(a));
 		goto out;
 	}
 	if (store_tmp_flush(&t) != 0 || digest_final(t.dg, e->digest) != 0) {
-		fail(im, "writing to %s/tmp: %s", im->s->root, strerror(errno));
+		import_fail(im, "writing to %s/tmp: %s", im->s->root, strerror(errno));
 		goto out;
 	}
 	e->size = t.written;
 	e->gzip = headlen == 2 && head[0] == 0x1f && head[1] == 0x8b;
 	e->tmp = strdup(t.path);
 	if (e->tmp == NULL) {
-		fail(im, "out of memory");
+		import_fail(im, "out of memory");
 		goto out;
 	}
 	t.path[0] = '\0'; /* so that store_tmp_abort closes the file but leaves it */
@@ -273,13 +274,13 @@ static int stage_entry(struct import *im, struct archive *a, struct archive_entr
 		return -1;
 	if (hard != NULL || type == AE_IFLNK) {
 		e->target = strdup(target);
-		return e->target != NULL ? 0 : fail(im, "out of memory");
+		return e->target != NULL ? 0 : import_fail(im, "out of memory");
 	}
 	if (stage_file(im, a, e) != 0)
 		return -1;
 	if (name_digest(e->name, want) && strcmp(want, e->digest) != 0)
-		return fail(im, "%s: digest mismatch: the name says %s, the content is %s", e->name,
-			    want, e->digest);
+		return import_fail(im, "%s: digest mismatch: the name says %s, the content is %s",
+				   e->name, want, e->digest);
 	return 0;
 }
 
@@ -290,11 +291,11 @@ static int stage_archive(struct import *im)
 	int r, rc = -1;
 
 	if (a == NULL)
-		return fail(im, "out of memory");
+		return import_fail(im, "out of memory");
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, im->file, READ_BLOCK) != ARCHIVE_OK) {
-		fail(im, "%s", archive_error_string(a));
+		import_fail(im, "%s", archive_error_string(a));
 		goto out;
 	}
 	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
@@ -302,7 +303,7 @@ static int stage_archive(struct import *im)
 			goto out;
 	}
 	if (r != ARCHIVE_EOF) {
-		fail(im, "%s", archive_error_string(a));
+		import_fail(im, "%s", archive_error_string(a));
 		goto out;
 	}
 	rc = 0;
@@ -389,7 +390,8 @@ static int blob_find(struct import *im, const char *digest, struct entry **out)
 	char name[32 + DIGEST_HEX_LEN];
 
 	if (digest == NULL || digest_check(digest) != 0)
-		return fail(im, "invalid or unsupported digest \"%.80s\"", digest ? digest : "");
+		return import_fail(im, "invalid or unsupported digest \"%.80s\"",
+				   digest ? digest : "");
 	snprintf(name, sizeof(name), "blobs/sha256/%s", digest_hex(digest));
 	*out = entry_find(im, name);
 	return 0;
@@ -418,14 +420,14 @@ static int entry_read(struct import *im, const struct entry *e, char **data, siz
 	int fd;
 
 	if (e->size > JSON_MAX)
-		return fail(im, "%s: %lld bytes, more than the %d a JSON document may have",
-			    e->name, e->size, JSON_MAX);
+		return import_fail(im, "%s: %lld bytes, more than the %d a JSON document may have",
+				   e->name, e->size, JSON_MAX);
 	buf = malloc((size_t)e->size + 1);
 	if (buf == NULL)
-		return fail(im, "out of memory");
+		return import_fail(im, "out of memory");
 	fd = open(e->tmp, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || read_all(fd, buf, (size_t)e->size) != 0) {
-		fail(im, "%s: reading it back: %s", e->name, strerror(errno));
+		import_fail(im, "%s: reading it back: %s", e->name, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		free(buf);
@@ -444,7 +446,7 @@ static json_t *json_parse(struct import *im, const char *what, const char *data,
 	json_t *doc = json_loadb(data, len, 0, &jerr);
 
 	if (doc == NULL)
-		fail(im, "%s: invalid JSON: %s (line %d)", what, jerr.text, jerr.line);
+		import_fail(im, "%s: invalid JSON: %s (line %d)", what, jerr.text, jerr.line);
 	return doc;
 }
 
@@ -477,15 +479,15 @@ static int add_manifest(struct import *im, const char *digest, const char *type,
 	}
 	if (strlen(type) >= MEDIA_TYPE_MAX) {
 		free(data);
-		return fail(im, "manifest %s: media type too long", digest);
+		return import_fail(im, "manifest %s: media type too long", digest);
 	}
 	if (im->manifest_bytes + len > PENDING_MAX) {
 		free(data);
-		return fail(im, "more than %d bytes of manifests", PENDING_MAX);
+		return import_fail(im, "more than %d bytes of manifests", PENDING_MAX);
 	}
 	if (grow(&im->manifests, &im->capmanifests, im->nmanifests, sizeof(*m)) != 0) {
 		free(data);
-		return fail(im, "out of memory");
+		return import_fail(im, "out of memory");
 	}
 	m = &im->manifests[im->nmanifests++];
 	snprintf(m->digest, sizeof(m->digest), "%s", digest);
@@ -518,11 +520,11 @@ static int add_tag(struct import *im, const struct image_ref *ref, const char *d
 			continue;
 		if (strcmp(t->digest, digest) == 0)
 			return 0;
-		return fail(im, "%s/%s:%s names two different images (%s and %s)", ref->registry,
-			    ref->repo, ref->tag, t->digest, digest);
+		return import_fail(im, "%s/%s:%s names two different images (%s and %s)",
+				   ref->registry, ref->repo, ref->tag, t->digest, digest);
 	}
 	if (grow(&im->tags, &im->captags, im->ntags, sizeof(*t)) != 0)
-		return fail(im, "out of memory");
+		return import_fail(im, "out of memory");
 	t = &im->tags[im->ntags++];
 	t->ref = *ref;
 	t->ref.digest[0] = '\0';
@@ -537,7 +539,7 @@ static int add_tag_named(struct import *im, const char *name, const char *digest
 	char why[128];
 
 	if (ref_parse(name, &ref, why, sizeof(why)) != 0)
-		return fail(im, "image %s is named \"%.200s\": %s", digest, name, why);
+		return import_fail(im, "image %s is named \"%.200s\": %s", digest, name, why);
 	return add_tag(im, &ref, digest);
 }
 
@@ -567,7 +569,7 @@ static int layer_diff_id(struct import *im, const struct entry *e, char out[DIGE
 	a = archive_read_new();
 	dg = digest_new();
 	if (a == NULL || dg == NULL) {
-		fail(im, "out of memory");
+		import_fail(im, "out of memory");
 		goto out;
 	}
 	archive_read_support_filter_gzip(a);
@@ -582,8 +584,8 @@ static int layer_diff_id(struct import *im, const struct entry *e, char out[DIGE
 	if (n == 0 && digest_final(dg, out) == 0)
 		rc = 0;
 	else
-		fail(im, "%s: cannot decompress: %s", e->name,
-		     archive_error_string(a) ? archive_error_string(a) : "digest error");
+		import_fail(im, "%s: cannot decompress: %s", e->name,
+			    archive_error_string(a) ? archive_error_string(a) : "digest error");
 out:
 	digest_free(dg);
 	if (a != NULL)
@@ -604,24 +606,24 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 	int rc = -1;
 
 	if (cfgname == NULL || !json_is_array(layers))
-		return fail(im, "manifest.json: image %zu: no Config or no Layers", idx);
+		return import_fail(im, "manifest.json: image %zu: no Config or no Layers", idx);
 	ce = entry_find_path(im, cfgname);
 	if (ce == NULL)
-		return fail(im, "%s: named by manifest.json, not in the archive", cfgname);
+		return import_fail(im, "%s: named by manifest.json, not in the archive", cfgname);
 	cfg = entry_json(im, ce);
 	if (cfg == NULL)
 		return -1;
 	diff_ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 	if (!json_is_array(diff_ids) || json_array_size(diff_ids) != json_array_size(layers)) {
-		fail(im, "%s: rootfs.diff_ids does not list the %zu layers of manifest.json",
-		     cfgname, json_array_size(layers));
+		import_fail(im, "%s: rootfs.diff_ids does not list the %zu layers of manifest.json",
+			    cfgname, json_array_size(layers));
 		goto out;
 	}
 	m = json_pack("{s:i, s:s, s:{s:s, s:I, s:s}, s:[]}", "schemaVersion", 2, "mediaType",
 		      MT_DOCKER_MANIFEST, "config", "mediaType", MT_DOCKER_CONFIG, "size",
 		      (json_int_t)ce->size, "digest", ce->digest, "layers");
 	if (m == NULL) {
-		fail(im, "out of memory");
+		import_fail(im, "out of memory");
 		goto out;
 	}
 	mlayers = json_object_get(m, "layers");
@@ -630,16 +632,17 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 	{
 		le = entry_find_path(im, json_string_value(v));
 		if (le == NULL) {
-			fail(im, "%s: named by manifest.json, not in the archive",
-			     json_is_string(v) ? json_string_value(v) : "(not a string)");
+			import_fail(im, "%s: named by manifest.json, not in the archive",
+				    json_is_string(v) ? json_string_value(v) : "(not a string)");
 			goto out;
 		}
 		want = json_string_value(json_array_get(diff_ids, i));
 		if (layer_diff_id(im, le, got) != 0)
 			goto out;
 		if (want == NULL || strcmp(want, got) != 0) {
-			fail(im, "%s: layer %zu is %s uncompressed, the config's diff_id says %s",
-			     le->name, i + 1, got, want ? want : "(none)");
+			import_fail(
+			    im, "%s: layer %zu is %s uncompressed, the config's diff_id says %s",
+			    le->name, i + 1, got, want ? want : "(none)");
 			goto out;
 		}
 		if (json_array_append_new(
@@ -647,14 +650,14 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 					   le->gzip ? MT_DOCKER_LAYER_GZIP : MT_DOCKER_LAYER,
 					   "size", (json_int_t)le->size, "digest", le->digest)) !=
 		    0) {
-			fail(im, "out of memory");
+			import_fail(im, "out of memory");
 			goto out;
 		}
 		le->keep = 1;
 	}
 	data = json_dumps(m, JSON_COMPACT);
 	if (data == NULL || digest_buffer(data, strlen(data), digest) != 0) {
-		fail(im, "out of memory");
+		import_fail(im, "out of memory");
 		goto out;
 	}
 	rc = add_manifest(im, digest, MT_DOCKER_MANIFEST, data, strlen(data));
@@ -663,9 +666,9 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 		json_array_foreach(tags, i, v)
 		{
 			if (!json_is_string(v))
-				rc = fail(im,
-					  "manifest.json: image %zu: RepoTags holds a non-string",
-					  idx);
+				rc = import_fail(
+				    im, "manifest.json: image %zu: RepoTags holds a non-string",
+				    idx);
 			else
 				rc = add_tag_named(im, json_string_value(v), digest);
 			if (rc != 0)
@@ -690,7 +693,7 @@ static int plan_docker(struct import *im, const struct entry *mf)
 	if (doc == NULL)
 		return -1;
 	if (!json_is_array(doc) || json_array_size(doc) == 0)
-		rc = fail(im, "manifest.json: expected a non-empty array");
+		rc = import_fail(im, "manifest.json: expected a non-empty array");
 	json_array_foreach(doc, i, item)
 	{
 		if (rc == 0)
@@ -708,12 +711,12 @@ static int descriptor(struct import *im, json_t *desc, const char *what, const c
 
 	*digest = json_string_value(json_object_get(desc, "digest"));
 	if (!json_is_object(desc) || !json_is_integer(size) || *digest == NULL)
-		return fail(im, "%s: a descriptor without digest or size", what);
+		return import_fail(im, "%s: a descriptor without digest or size", what);
 	if (blob_find(im, *digest, e) != 0)
 		return -1;
 	if (*e != NULL && (*e)->size != json_integer_value(size))
-		return fail(im, "%s: blob %s has %lld bytes, its descriptor says %lld", what,
-			    *digest, (*e)->size, (long long)json_integer_value(size));
+		return import_fail(im, "%s: blob %s has %lld bytes, its descriptor says %lld", what,
+				   *digest, (*e)->size, (long long)json_integer_value(size));
 	return 0;
 }
 
@@ -736,16 +739,17 @@ static int plan_image(struct import *im, const char *digest, json_t *doc)
 	if (descriptor(im, json_object_get(doc, "config"), digest, &bd, &e) != 0)
 		return -1;
 	if (e == NULL)
-		return fail(im, "manifest %s: config %s not in the archive", digest, bd);
+		return import_fail(im, "manifest %s: config %s not in the archive", digest, bd);
 	e->keep = 1;
 	if (!json_is_array(layers))
-		return fail(im, "manifest %s: no layers", digest);
+		return import_fail(im, "manifest %s: no layers", digest);
 	json_array_foreach(layers, i, desc)
 	{
 		if (descriptor(im, desc, digest, &bd, &e) != 0)
 			return -1;
 		if (e == NULL && !may_be_absent(desc))
-			return fail(im, "manifest %s: layer %s not in the archive", digest, bd);
+			return import_fail(im, "manifest %s: layer %s not in the archive", digest,
+					   bd);
 		if (e != NULL)
 			e->keep = 1;
 	}
@@ -763,7 +767,7 @@ static int plan_index(struct import *im, const char *digest, json_t *doc, int de
 	int r;
 
 	if (depth >= INDEX_DEPTH)
-		return fail(im, "index %s: nested more than %d deep", digest, INDEX_DEPTH);
+		return import_fail(im, "index %s: nested more than %d deep", digest, INDEX_DEPTH);
 	json_array_foreach(json_object_get(doc, "manifests"), i, child)
 	{
 		r = plan_manifest(im, child, digest, depth + 1, 1);
@@ -772,7 +776,7 @@ static int plan_index(struct import *im, const char *digest, json_t *doc, int de
 		held += r == 0;
 	}
 	if (held == 0)
-		return fail(im, "index %s: none of its manifests is in the archive", digest);
+		return import_fail(im, "index %s: none of its manifests is in the archive", digest);
 	return 0;
 }
 
@@ -795,14 +799,14 @@ static int plan_manifest(struct import *im, json_t *desc, const char *what, int 
 		return 1;
 	}
 	if (e == NULL)
-		return fail(im, "%s: manifest %s not in the archive", what, digest);
+		return import_fail(im, "%s: manifest %s not in the archive", what, digest);
 	if (manifest_planned(im, digest))
 		return 0;
 	if (entry_read(im, e, &data, &len) != 0 ||
 	    (doc = json_parse(im, e->name, data, len)) == NULL)
 		goto out;
 	if (!json_is_object(doc)) {
-		fail(im, "manifest %s: not a JSON object", digest);
+		import_fail(im, "manifest %s: not a JSON object", digest);
 		goto out;
 	}
 	mt = json_object_get(desc, "mediaType");
@@ -842,12 +846,12 @@ static int tag_oci(struct import *im, json_t *desc)
 	if (strchr(name, '/') != NULL || strchr(name, ':') != NULL)
 		return add_tag_named(im, name, digest);
 	if (!ref_tag_valid(name))
-		return fail(im, "image %s: \"%.200s\" is not a valid tag", digest, name);
+		return import_fail(im, "image %s: \"%.200s\" is not a valid tag", digest, name);
 	if (im->name == NULL)
-		return fail(im,
-			    "image %s is named only \"%s\", a tag: give its repository with "
-			    "--name REPO",
-			    digest, name);
+		return import_fail(im,
+				   "image %s is named only \"%s\", a tag: give its repository with "
+				   "--name REPO",
+				   digest, name);
 	ref = *im->name;
 	snprintf(ref.tag, sizeof(ref.tag), "%s", name);
 	return add_tag(im, &ref, digest);
@@ -862,14 +866,14 @@ static int plan_oci(struct import *im, const struct entry *layout, const struct 
 	if (lay == NULL)
 		return -1;
 	if (!json_is_string(json_object_get(lay, "imageLayoutVersion"))) {
-		fail(im, "oci-layout: no imageLayoutVersion");
+		import_fail(im, "oci-layout: no imageLayoutVersion");
 		goto out;
 	}
 	idx = entry_json(im, index);
 	if (idx == NULL)
 		goto out;
 	if (json_array_size(json_object_get(idx, "manifests")) == 0) {
-		fail(im, "index.json: no manifests");
+		import_fail(im, "index.json: no manifests");
 		goto out;
 	}
 	json_array_foreach(json_object_get(idx, "manifests"), i, desc)
@@ -895,8 +899,9 @@ static int plan(struct import *im)
 		return plan_oci(im, layout, index);
 	if (mf != NULL)
 		return plan_docker(im, mf);
-	return fail(im, "neither a docker-archive (no manifest.json) nor an OCI image layout (no "
-			"oci-layout and index.json)");
+	return import_fail(
+	    im, "neither a docker-archive (no manifest.json) nor an OCI image layout (no "
+		"oci-layout and index.json)");
 }
 
 /* --- the commit --- */
@@ -911,12 +916,12 @@ static int commit_blob(struct import *im, struct entry *e)
 	memset(&t, 0, sizeof(t));
 	t.fd = open(e->tmp, O_RDONLY | O_CLOEXEC);
 	if (t.fd < 0)
-		return fail(im, "%s: %s", e->tmp, strerror(errno));
+		return import_fail(im, "%s: %s", e->tmp, strerror(errno));
 	snprintf(t.path, sizeof(t.path), "%s", e->tmp);
 	free(e->tmp);
 	e->tmp = NULL; /* renamed into place or removed by the commit */
 	if (store_tmp_commit_blob(im->s, &t, e->digest, why, sizeof(why)) != 0)
-		return fail(im, "%s", why);
+		return import_fail(im, "%s", why);
 	return 0;
 }
 
@@ -936,7 +941,7 @@ static int commit(struct import *im)
 
 		if (store_manifest_put(im->s, m->digest, m->data, m->len, m->type, why,
 				       sizeof(why)) != 0)
-			return fail(im, "manifest %s: %s", m->digest, why);
+			return import_fail(im, "manifest %s: %s", m->digest, why);
 	}
 	for (i = 0; i < im->ntags; i++) {
 		struct tag_out *t = &im->tags[i];
@@ -945,7 +950,7 @@ static int commit(struct import *im)
 			snprintf(ref, sizeof(ref), "%s", t->ref.repo);
 		if (store_tag_put(im->s, t->ref.registry, t->ref.repo, t->ref.tag, t->digest,
 				  now) != 0)
-			return fail(im, "tag %s: %s", ref, strerror(errno));
+			return import_fail(im, "tag %s: %s", ref, strerror(errno));
 		log_info("imported", "file=\"%s\" image=%s digest=%s", im->file, ref, t->digest);
 	}
 	return 0;
@@ -974,7 +979,7 @@ static int import_file(struct store *s, const char *file, const struct image_ref
 			       stat(file, &st) == 0 ? (long long)st.st_size : 0);
 	im.buf = malloc(COPY_BUF);
 	if (im.buf == NULL)
-		fail(&im, "out of memory");
+		import_fail(&im, "out of memory");
 	else if (stage_archive(&im) == 0) {
 		entries_index(&im);
 		if (plan(&im) == 0 && commit(&im) == 0)

@@ -8,8 +8,8 @@
 #include "httpd_range.h"
 #include "registry.h"
 
-void blob_respond_fd(struct httpd_conn *conn, const char *digest, int fd, off_t size,
-		     off_t avail_end, const char *range)
+long long blob_respond_fd(struct httpd_conn *conn, const char *digest, int fd, off_t size,
+			  off_t avail_end, const char *range)
 {
 	off_t start = 0, end = size - 1;
 	int status = 200;
@@ -33,13 +33,14 @@ void blob_respond_fd(struct httpd_conn *conn, const char *digest, int fd, off_t 
 			httpd_add_header(conn, "Content-Range", "bytes */%lld", (long long)size);
 			api_error(conn, 416, "RANGE_INVALID", "range \"%.64s\" not satisfiable",
 				  range);
-			return;
+			return 0;
 		}
 	}
 	httpd_add_header(conn, "Content-Type", "application/octet-stream");
 	httpd_add_header(conn, "ETag", "\"%s\"", digest);
 	httpd_add_header(conn, "Cache-Control", "max-age=31536000");
 	httpd_respond_file(conn, status, fd, start, end - start + 1, avail_end);
+	return httpd_request(conn)->is_head ? 0 : (long long)(end - start + 1);
 }
 
 int blob_serve_stored(struct registry *r, struct httpd_conn *conn, const char *digest,
@@ -51,7 +52,8 @@ int blob_serve_stored(struct registry *r, struct httpd_conn *conn, const char *d
 	if (fd < 0)
 		return -1;
 	evict_serving(r->evict, conn, digest);
-	blob_respond_fd(conn, digest, fd, size, size, range);
+	metrics_add(r->stats.bytes, (double)blob_respond_fd(conn, digest, fd, size, size, range),
+		    "store");
 	return 0;
 }
 
@@ -116,7 +118,10 @@ static void head_upstream(struct registry *r, struct httpd_conn *conn, const str
 void blob_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,
 		const struct blob_ask *ask)
 {
-	if (blob_serve_stored(r, conn, ask->digest, ask->range) == 0)
+	int hit = blob_serve_stored(r, conn, ask->digest, ask->range) == 0;
+
+	metrics_add(r->stats.cache, 1, "blob", hit ? "hit" : "miss");
+	if (hit)
 		return;
 	if (req->is_head)
 		head_upstream(r, conn, ask);

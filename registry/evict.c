@@ -187,8 +187,10 @@ static void evict_entry_now(struct evict *ev, struct evict_entry *e)
 {
 	log_info("evicted", "digest=%s bytes=%lld idle_s=%.0f", e->digest, e->size,
 		 ev_now(ev->r->loop) - e->last_access);
-	if (store_blob_remove(&ev->r->store, e->digest) == 0)
+	if (store_blob_remove(&ev->r->store, e->digest) == 0) {
 		ev->evicted += e->size;
+		metrics_add(ev->r->stats.evicted, (double)e->size);
+	}
 	entry_remove(ev, e);
 }
 

@@ -165,7 +165,7 @@ static int start(struct registry *r, int once)
 		log_error("start", "error=\"out of memory\"");
 		return -1;
 	}
-	if (!once && start_http(r) < 0)
+	if (!once && (start_http(r) < 0 || stats_init(r) < 0))
 		return -1;
 	if (r->conf->prewarm_list &&
 	    prewarm_load(r->prewarm, r->conf->prewarm_list, err, sizeof(err)) < 0) {
@@ -185,6 +185,7 @@ static void stop(struct registry *r)
 	if (r->fl)
 		fetch_loop_free(r->fl);
 	upstreams_free(r);
+	stats_free(r);
 	store_close(&r->store);
 }
 

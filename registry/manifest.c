@@ -155,6 +155,8 @@ static void mp_fail(struct manifest_pull *mp, struct upreq *u, long status, cons
 	struct outcome o = {.status = status, .err = err};
 
 	o.retry_after = u ? upreq_header(u, "Retry-After") : NULL;
+	if (status != 404)
+		metrics_add(mp->r->stats.upstream_errors, 1, status ? "status" : "unreachable");
 	if (mp->cached[0] && status != 404) {
 		log_warn("manifest_stale", "registry=%s repo=%s tag=%s digest=%s status=%ld "
 			 "error=\"%s\"", upstream_host(mp->up), mp->repo, mp->reference, mp->cached,
@@ -219,6 +221,7 @@ static void get_done(struct upreq *u, int ok, const char *err, void *arg)
 	o.data = upreq_body(u, &o.len);
 	media_type(u, o.data, o.len, type);
 	if (digest_buffer(o.data, o.len, digest) < 0 || verify(mp, u, digest) < 0) {
+		metrics_add(mp->r->stats.mismatches, 1);
 		log_warn("digest_mismatch", "registry=%s repo=%s reference=%s got=%s",
 			 upstream_host(mp->up), mp->repo, mp->reference, digest);
 		mp_fail(mp, u, 502, "manifest digest mismatch");
@@ -334,6 +337,8 @@ static void manifest_start(struct registry *r, const struct manifest_ask *ask,
 	int held = lookup(r, ask, cached), fresh = 0;
 	struct manifest_pull *mp = held == 0 ? NULL : mp_find(r, ask);
 
+	if (w->conn)
+		metrics_add(r->stats.cache, 1, "manifest", held == 0 ? "hit" : "miss");
 	if (held == 0) {
 		deliver(r, w, &(struct outcome){.digest = cached});
 		free(w);

@@ -32,6 +32,7 @@ struct blob_pull {
 	struct upreq *u;
 	struct store_tmp tmp;
 	int tmp_open;
+	ev_tstamp started;
 	long long size; /* from Content-Length; -1 unknown */
 	int streaming;  /* a 200 arrived: readers may start */
 	char error[256];
@@ -164,6 +165,7 @@ static int on_data(struct upreq *u, const char *buf, size_t len, void *arg)
 		snprintf(p->error, sizeof(p->error), "upstream sent more than Content-Length");
 		return -1;
 	}
+	metrics_add(p->r->stats.bytes, (double)len, "upstream");
 	if (store_tmp_write(&p->tmp, buf, len) < 0) {
 		snprintf(p->error, sizeof(p->error), "writing temp file: %s", strerror(errno));
 		return -1;
@@ -197,6 +199,7 @@ static void pull_commit(struct blob_pull *p)
 		log_error("blob_store", "digest=%s error=\"%s\"", digest, why);
 	} else {
 		log_info("blob_stored", "digest=%s bytes=%lld", digest, p->tmp.written);
+		metrics_observe(r->stats.fetch_seconds, ev_now(r->loop) - p->started);
 		keep = evict_stored(r->evict, digest, p->tmp.written) == 0;
 	}
 	pull_free(p, 1, 200, NULL);
@@ -219,11 +222,16 @@ static void on_done(struct upreq *u, int ok, const char *err, void *arg)
 			return;
 		}
 		p->tmp_open = 0;
+		metrics_add(p->r->stats.mismatches, 1);
+		metrics_add(p->r->stats.upstream_errors, 1, "digest_mismatch");
 		log_warn("digest_mismatch", "digest=%s registry=%s error=\"%s\"", p->digest,
 			 p->host, p->error);
 		status = 502;
-	} else if (!p->error[0] && err) {
-		snprintf(p->error, sizeof(p->error), "%s", err);
+	} else {
+		metrics_add(p->r->stats.upstream_errors, 1,
+			    p->error[0] ? "transfer" : status ? "status" : "unreachable");
+		if (!p->error[0] && err)
+			snprintf(p->error, sizeof(p->error), "%s", err);
 	}
 	log_warn("blob_pull_failed", "digest=%s registry=%s status=%ld bytes=%lld error=\"%s\"",
 		 p->digest, p->host, status, p->tmp.written, p->error);
@@ -240,6 +248,7 @@ static struct blob_pull *pull_start(struct registry *r, const struct blob_ask *a
 		return NULL;
 	p->r = r;
 	p->size = -1;
+	p->started = ev_now(r->loop);
 	snprintf(p->digest, sizeof(p->digest), "%s", ask->digest);
 	snprintf(p->host, sizeof(p->host), "%s", upstream_host(ask->up));
 	if (store_tmp_begin(&r->store, &p->tmp) < 0) {

@@ -13,6 +13,7 @@
 #include "fetch.h"
 #include "httpd.h"
 #include "log.h"
+#include "metrics.h"
 #include "ref.h"
 
 #define MEDIA_TYPE_MAX 128
@@ -116,6 +117,14 @@ int store_taglist_get(struct store *s, const char *registry, const char *repo, c
 int store_taglist_put(struct store *s, const char *registry, const char *repo, const char *key,
 		      const char *data, size_t len);
 
+/* stats.c: metric families, counted where the events happen (all NULL-safe) */
+struct stats {
+	struct metrics *m;
+	struct metric_family *requests, *cache, *bytes, *in_flight, *upstream_errors;
+	struct metric_family *fetch_seconds, *prewarm, *store_bytes, *store_budget, *evicted;
+	struct metric_family *mismatches;
+};
+
 /* The daemon: one of these per process, reached from every callback. */
 struct upstream;
 struct blob_pull;
@@ -133,6 +142,7 @@ struct registry {
 	struct manifest_pull *manifest_pulls; /* in flight, one per registry/repo/reference */
 	struct prewarm *prewarm;
 	struct evict *evict;
+	struct stats stats;
 	int stopping; /* shutting down: start nothing new */
 };
 
@@ -180,8 +190,9 @@ struct blob_ask {
 void blob_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,
 		const struct blob_ask *ask);
 /* Answers with bytes of fd (which it takes), a blob of SIZE bytes of which those before
- * avail_end can be read now; honours a Range header (206, or 416). */
-void blob_respond_fd(struct httpd_conn *conn, const char *digest, int fd, off_t size,
+ * avail_end can be read now; honours a Range header (206, or 416). Returns the body bytes it
+ * will send. */
+long long blob_respond_fd(struct httpd_conn *conn, const char *digest, int fd, off_t size,
 		     off_t avail_end, const char *range);
 /* Answers from a stored blob; returns -1 (nothing sent) when it is not stored. */
 int blob_serve_stored(struct registry *r, struct httpd_conn *conn, const char *digest,
@@ -296,6 +307,12 @@ void tags_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_
 
 /* control.c: /_microscale/v1/ready, /images, /prewarm */
 void control_handle(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req);
+
+/* stats.c */
+int stats_init(struct registry *r);
+void stats_free(struct registry *r);
+/* GET /metrics */
+void stats_serve(struct registry *r, struct httpd_conn *conn);
 
 /* api.c: routing and validation of every request */
 void api_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg);

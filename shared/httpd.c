@@ -75,8 +75,8 @@ void httpd_close(struct httpd_conn *c)
 
 	if (c->state == CONN_CLOSED)
 		return;
-	if (c->state == CONN_WRITING || c->state == CONN_WAITING)
-		conn_log_request(c, "cut");
+	if ((c->state == CONN_WRITING || c->state == CONN_WAITING) && c->head_len > 0)
+		conn_log_request(c, "cut"); /* a response was under way */
 	conn_set_state(c, CONN_CLOSED);
 	ev_io_stop(h->loop, &c->io);
 	ev_timer_stop(h->loop, &c->timer);
@@ -425,6 +425,20 @@ int httpd_peer_is_loopback(const struct httpd_conn *c)
 		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
 	}
 	return 0;
+}
+
+void httpd_set_observer(struct httpd *h,
+			void (*fn)(const struct httpd_req *req, int status, long long bytes,
+				   void *arg),
+			void *arg)
+{
+	h->observer = fn;
+	h->observer_arg = arg;
+}
+
+const struct httpd_req *httpd_request(const struct httpd_conn *c)
+{
+	return &c->req;
 }
 
 void httpd_set_release(struct httpd_conn *c, void (*fn)(struct httpd_conn *, void *), void *arg)

@@ -83,5 +83,12 @@ void httpd_close(struct httpd_conn *conn);
 void httpd_set_release(struct httpd_conn *conn, void (*fn)(struct httpd_conn *, void *), void *arg);
 
 const char *httpd_status_text(int status);
+/* fn sees every answered request: its status and the body bytes announced. */
+void httpd_set_observer(struct httpd *h,
+			void (*fn)(const struct httpd_req *req, int status, long long bytes,
+				   void *arg),
+			void *arg);
+/* The request being answered on conn. */
+const struct httpd_req *httpd_request(const struct httpd_conn *conn);
 
 #endif

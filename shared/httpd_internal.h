@@ -33,6 +33,8 @@ struct httpd {
 	struct httpd_conn *conns, *graveyard;
 	unsigned nconns;
 	int shutting_down;
+	void (*observer)(const struct httpd_req *, int, long long, void *);
+	void *observer_arg;
 };
 
 struct httpd_conn {
