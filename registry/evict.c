@@ -100,7 +100,8 @@ static void scan_dir(struct evict *ev, const char *dir)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.' || strlen(de->d_name) != DIGEST_HEX_LEN)
 			continue;
-		snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
+		memcpy(digest, "sha256:", 7);
+		memcpy(digest + 7, de->d_name, DIGEST_HEX_LEN + 1);
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (digest_check(digest) == 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode))
 			entry_add(ev, digest, st.st_size, (ev_tstamp)st.st_mtime);

@@ -112,6 +112,22 @@ median_ms px_g get_blob PROXY
 median_ms ng_g get_blob NGINX
 rss=$(awk '/VmHWM/ { print $2 }' "/proc/$CACHE_PID/status")
 
+# Prewarm throughput: --prewarm-once of every fixture image into an empty store, against plain
+# curl fetching the same blobs from the same upstream, 4 at a time as prewarm does.
+printf '%s\n' "$FIX_OCI" "$FIX_DOCKER" "$FIX_SHARED_A" "$FIX_SHARED_B" "$FIX_BIG" >"$T/prewarm.list"
+# "REPO DIGEST" per blob (the upstream serves a blob only under a repository that holds it).
+pairs=$(for p in FIX_OCI FIX_DOCKER FIX_SHARED_A FIX_SHARED_B FIX_BIG; do
+	repo=${p}_REPO
+	for b in $(eval "echo \$${p}_CONFIG \$${p}_LAYERS"); do echo "${!repo} $b"; done
+done | sort -u -k2,2)
+bytes=0
+for b in $(awk '{ print $2 }' <<<"$pairs"); do bytes=$((bytes + $(fixtures_blob_size "$b"))); done
+prewarm_once() { "$MS_BUILD/microscale-registry" --root "$T/pw" --upstream "$UPSTREAM_URL" --log-level warn --prewarm "$T/prewarm.list" --prewarm-once; }
+curl_blobs() { xargs -P 4 -n 2 sh -c 'curl -sf -o /dev/null "$0/v2/$1/blobs/$2"' "$UPSTREAM_URL" <<<"$pairs"; }
+prepare() { rm -rf "$T/pw"; }
+median_ms pw_ms prewarm_once
+median_ms curl_ms curl_blobs
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mib=$(awk -v s="$FIX_BIG_LAYER_SIZE" 'BEGIN { printf "%.0f", s / 1048576 }')
 cat <<EOF
@@ -125,4 +141,5 @@ microscale bench: $FIX_BIG ($mib MiB layer), medians in ms
 cold through microscale / direct from upstream: $(ratio "$ms_c" "$direct")
 warm microscale GET / nginx GET: $(ratio "$ms_g" "$ng_g")
 microscale peak RSS: $rss KiB
+prewarm of 5 images ($((bytes / 1048576)) MiB): --prewarm-once $pw_ms ms vs curl of the same blobs $curl_ms ms ($(ratio "$pw_ms" "$curl_ms")x)
 EOF
