@@ -1,6 +1,7 @@
 /* archive_common: what "import" and "export" share: finding and opening the store from the
  * flags and the config, and showing how far a long transfer has got. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #define PROGRESS_TTY_S 0.1 /* a terminal line is redrawn at most this often */
 #define PROGRESS_LOG_S 5.0 /* and a log line is written at most this often */
 #define MIB (1024.0 * 1024.0)
+
+static volatile sig_atomic_t interrupted;
 
 /* store_open() clears ROOT/tmp, which is right for the daemon starting up but would pull the
  * temp files from under a daemon running on the same root now. So an existing store (its tmp/
@@ -108,4 +111,27 @@ void archive_progress_end(struct archive_progress *p)
 		fprintf(stderr, "\r\033[K");
 		fflush(stderr);
 	}
+}
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+void archive_catch_signals(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+int archive_interrupted(void)
+{
+	return interrupted;
 }

@@ -274,6 +274,10 @@ static int write_blob(struct xport *x, const char *name, const struct image_blob
 	if (write_header(x, name, (long long)size, NULL) != 0)
 		goto out;
 	for (left = size; left > 0; left -= (long long)n) {
+		if (archive_interrupted()) {
+			xport_fail(x, "interrupted by signal %d", archive_interrupted());
+			goto out;
+		}
 		n = left < COPY_BUF ? (size_t)left : COPY_BUF;
 		if (read_all(fd, x->buf, n) != 0) {
 			xport_fail(x, "blob %s: %s", b->digest,
@@ -556,6 +560,7 @@ int archive_export_main(int argc, char **argv)
 		return 1;
 	}
 	x.s = &s;
+	archive_catch_signals();
 	rc = export_run(&x, argc - optind, argv + optind);
 	if (rc != 0)
 		fprintf(stderr, "microscale-registry export: %s\n", x.err);

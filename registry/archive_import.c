@@ -102,22 +102,20 @@ static int import_fail(struct import *im, const char *fmt, ...)
 	return -1;
 }
 
-/* Makes room for one more element of SIZE bytes in *arr. */
-static int grow(void *arr, size_t *cap, size_t n, size_t size)
+/* ARR with room for one more element of SIZE bytes (reallocated when full), or NULL (ARR is
+ * then unchanged). */
+static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 {
-	void **p = arr;
 	size_t ncap;
 	void *q;
 
 	if (n < *cap)
-		return 0;
+		return arr;
 	ncap = *cap ? *cap * 2 : 16;
-	q = realloc(*p, ncap * size);
-	if (q == NULL)
-		return -1;
-	*p = q;
-	*cap = ncap;
-	return 0;
+	q = realloc(arr, ncap * size);
+	if (q != NULL)
+		*cap = ncap;
+	return q;
 }
 
 /* --- names --- */
@@ -184,8 +182,10 @@ static struct entry *entry_add(struct import *im, const char *name)
 		import_fail(im, "more than %d members", ENTRIES_MAX);
 		return NULL;
 	}
-	if (grow(&im->entries, &im->capentries, im->nentries, sizeof(*e)) != 0)
+	e = grow(im->entries, &im->capentries, im->nentries, sizeof(*e));
+	if (e == NULL)
 		goto oom;
+	im->entries = e;
 	e = &im->entries[im->nentries];
 	memset(e, 0, sizeof(*e));
 	e->seq = im->nentries;
@@ -212,6 +212,10 @@ static int stage_file(struct import *im, struct archive *a, struct entry *e)
 		return import_fail(im, "cannot create a temp file in %s/tmp: %s", im->s->root,
 				   strerror(errno));
 	while ((n = archive_read_data(a, im->buf, COPY_BUF)) > 0) {
+		if (archive_interrupted()) {
+			import_fail(im, "interrupted by signal %d", archive_interrupted());
+			goto out;
+		}
 		for (la_ssize_t i = 0; i < n && headlen < sizeof(head); i++)
 			head[headlen++] = (unsigned char)im->buf[i];
 		if (store_tmp_write(&t, im->buf, (size_t)n) != 0) {
@@ -295,10 +299,17 @@ static int stage_archive(struct import *im)
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, im->file, READ_BLOCK) != ARCHIVE_OK) {
-		import_fail(im, "%s", archive_error_string(a));
+		if (archive_errno(a) > 0)
+			import_fail(im, "cannot open: %s", strerror(archive_errno(a)));
+		else
+			import_fail(im, "%s", archive_error_string(a));
 		goto out;
 	}
 	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		if (archive_interrupted()) {
+			import_fail(im, "interrupted by signal %d", archive_interrupted());
+			goto out;
+		}
 		if (stage_entry(im, a, ae) != 0)
 			goto out;
 	}
@@ -485,10 +496,12 @@ static int add_manifest(struct import *im, const char *digest, const char *type,
 		free(data);
 		return import_fail(im, "more than %d bytes of manifests", PENDING_MAX);
 	}
-	if (grow(&im->manifests, &im->capmanifests, im->nmanifests, sizeof(*m)) != 0) {
+	m = grow(im->manifests, &im->capmanifests, im->nmanifests, sizeof(*m));
+	if (m == NULL) {
 		free(data);
 		return import_fail(im, "out of memory");
 	}
+	im->manifests = m;
 	m = &im->manifests[im->nmanifests++];
 	snprintf(m->digest, sizeof(m->digest), "%s", digest);
 	snprintf(m->type, sizeof(m->type), "%s", type);
@@ -523,8 +536,10 @@ static int add_tag(struct import *im, const struct image_ref *ref, const char *d
 		return import_fail(im, "%s/%s:%s names two different images (%s and %s)",
 				   ref->registry, ref->repo, ref->tag, t->digest, digest);
 	}
-	if (grow(&im->tags, &im->captags, im->ntags, sizeof(*t)) != 0)
+	t = grow(im->tags, &im->captags, im->ntags, sizeof(*t));
+	if (t == NULL)
 		return import_fail(im, "out of memory");
+	im->tags = t;
 	t = &im->tags[im->ntags++];
 	t->ref = *ref;
 	t->ref.digest[0] = '\0';
@@ -593,16 +608,67 @@ out:
 	return rc;
 }
 
-/* docker-archive: a Docker v2 schema 2 manifest for one manifest.json item, its layers checked
- * against the config's rootfs.diff_ids. */
+/* docker-archive: descriptors of the layers manifest.json lists, appended to MLAYERS, each
+ * layer checked against the config's diff_id. */
+static int docker_layers(struct import *im, json_t *layers, json_t *diff_ids, json_t *mlayers)
+{
+	char got[DIGEST_STR_SIZE];
+	const char *want;
+	struct entry *le;
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(layers, i, v)
+	{
+		le = entry_find_path(im, json_string_value(v));
+		if (le == NULL)
+			return import_fail(im, "%s: named by manifest.json, not in the archive",
+					   json_is_string(v) ? json_string_value(v)
+							     : "(not a string)");
+		want = json_string_value(json_array_get(diff_ids, i));
+		if (layer_diff_id(im, le, got) != 0)
+			return -1;
+		if (want == NULL || strcmp(want, got) != 0)
+			return import_fail(
+			    im, "%s: layer %zu is %s uncompressed, the config's diff_id says %s",
+			    le->name, i + 1, got, want ? want : "(none)");
+		if (json_array_append_new(
+			mlayers, json_pack("{s:s, s:I, s:s}", "mediaType",
+					   le->gzip ? MT_DOCKER_LAYER_GZIP : MT_DOCKER_LAYER,
+					   "size", (json_int_t)le->size, "digest", le->digest)) !=
+		    0)
+			return import_fail(im, "out of memory");
+		le->keep = 1;
+	}
+	return 0;
+}
+
+static int docker_tags(struct import *im, json_t *tags, size_t idx, const char *digest)
+{
+	json_t *v;
+	size_t i;
+
+	if (json_array_size(tags) == 0) /* null when saved by image id */
+		return add_untagged(im, digest);
+	json_array_foreach(tags, i, v)
+	{
+		if (!json_is_string(v))
+			return import_fail(
+			    im, "manifest.json: image %zu: RepoTags holds a non-string", idx);
+		if (add_tag_named(im, json_string_value(v), digest) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* docker-archive: a Docker v2 schema 2 manifest for one manifest.json item: its config and
+ * layers as blobs, with their digests and sizes. */
 static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 {
-	json_t *layers = json_object_get(item, "Layers"), *tags = json_object_get(item, "RepoTags");
-	json_t *cfg = NULL, *diff_ids, *m = NULL, *mlayers, *v;
-	const char *cfgname = json_string_value(json_object_get(item, "Config")), *want;
-	char digest[DIGEST_STR_SIZE], got[DIGEST_STR_SIZE], *data = NULL;
-	struct entry *ce, *le;
-	size_t i;
+	json_t *layers = json_object_get(item, "Layers"), *cfg = NULL, *diff_ids, *m = NULL;
+	const char *cfgname = json_string_value(json_object_get(item, "Config"));
+	char digest[DIGEST_STR_SIZE], *data = NULL;
+	struct entry *ce;
 	int rc = -1;
 
 	if (cfgname == NULL || !json_is_array(layers))
@@ -626,35 +692,9 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 		import_fail(im, "out of memory");
 		goto out;
 	}
-	mlayers = json_object_get(m, "layers");
 	ce->keep = 1;
-	json_array_foreach(layers, i, v)
-	{
-		le = entry_find_path(im, json_string_value(v));
-		if (le == NULL) {
-			import_fail(im, "%s: named by manifest.json, not in the archive",
-				    json_is_string(v) ? json_string_value(v) : "(not a string)");
-			goto out;
-		}
-		want = json_string_value(json_array_get(diff_ids, i));
-		if (layer_diff_id(im, le, got) != 0)
-			goto out;
-		if (want == NULL || strcmp(want, got) != 0) {
-			import_fail(
-			    im, "%s: layer %zu is %s uncompressed, the config's diff_id says %s",
-			    le->name, i + 1, got, want ? want : "(none)");
-			goto out;
-		}
-		if (json_array_append_new(
-			mlayers, json_pack("{s:s, s:I, s:s}", "mediaType",
-					   le->gzip ? MT_DOCKER_LAYER_GZIP : MT_DOCKER_LAYER,
-					   "size", (json_int_t)le->size, "digest", le->digest)) !=
-		    0) {
-			import_fail(im, "out of memory");
-			goto out;
-		}
-		le->keep = 1;
-	}
+	if (docker_layers(im, layers, diff_ids, json_object_get(m, "layers")) != 0)
+		goto out;
 	data = json_dumps(m, JSON_COMPACT);
 	if (data == NULL || digest_buffer(data, strlen(data), digest) != 0) {
 		import_fail(im, "out of memory");
@@ -662,21 +702,8 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 	}
 	rc = add_manifest(im, digest, MT_DOCKER_MANIFEST, data, strlen(data));
 	data = NULL;
-	if (rc == 0 && json_array_size(tags) > 0) {
-		json_array_foreach(tags, i, v)
-		{
-			if (!json_is_string(v))
-				rc = import_fail(
-				    im, "manifest.json: image %zu: RepoTags holds a non-string",
-				    idx);
-			else
-				rc = add_tag_named(im, json_string_value(v), digest);
-			if (rc != 0)
-				break;
-		}
-	} else if (rc == 0) {
-		rc = add_untagged(im, digest);
-	}
+	if (rc == 0)
+		rc = docker_tags(im, json_object_get(item, "RepoTags"), idx, digest);
 out:
 	free(data);
 	json_decref(m);
@@ -987,9 +1014,8 @@ static int import_file(struct store *s, const char *file, const struct image_ref
 	}
 	archive_progress_end(&im.progress);
 	if (rc == 0)
-		log_info("import_done",
-			 "file=\"%s\" bytes=%lld blobs_staged=%zu manifests=%zu tags=%zu", file,
-			 im.bytes, im.nentries, im.nmanifests, im.ntags);
+		log_info("import_done", "file=\"%s\" bytes=%lld members=%zu manifests=%zu tags=%zu",
+			 file, im.bytes, im.nentries, im.nmanifests, im.ntags);
 	else
 		fprintf(stderr, "microscale-registry import: %s: %s\n", file, im.err);
 	import_free(&im);
@@ -1000,6 +1026,22 @@ static void import_usage(FILE *out)
 {
 	fprintf(out, "usage: microscale-registry import [--root DIR | -c FILE] [--name REPO[:TAG]] "
 		     "FILE...\n");
+}
+
+static void import_help(void)
+{
+	import_usage(stdout);
+	printf(
+	    "\nLoads docker-archive (docker save, skopeo docker-archive:) and OCI image layout\n"
+	    "(skopeo oci-archive:) tarballs, plain or compressed, into the store, checking every\n"
+	    "digest; an archive is imported whole or not at all. Images are tagged as the archive\n"
+	    "names them (manifest.json RepoTags, index.json annotations), under docker.io unless\n"
+	    "the name says otherwise.\n\n"
+	    "  --root DIR        the store (default: the config's root)\n"
+	    "  -c FILE           the daemon's config\n"
+	    "  --name REPO[:TAG] the repository of images named by a tag only (skopeo's\n"
+	    "                    oci-archive:FILE:TAG), and the name of untagged ones (TAG,\n"
+	    "                    default latest)\n");
 }
 
 int archive_import_main(int argc, char **argv)
@@ -1027,7 +1069,7 @@ int archive_import_main(int argc, char **argv)
 			name = optarg;
 			break;
 		case 'h':
-			import_usage(stdout);
+			import_help();
 			return 0;
 		default:
 			import_usage(stderr);
@@ -1048,10 +1090,11 @@ int archive_import_main(int argc, char **argv)
 		fprintf(stderr, "microscale-registry import: %s\n", err);
 		return 1;
 	}
-	for (int i = optind; i < argc; i++) {
+	archive_catch_signals();
+	for (int i = optind; i < argc && !archive_interrupted(); i++) {
 		if (import_file(&s, argv[i], name != NULL ? &ref : NULL) != 0)
 			failed = 1;
 	}
 	store_close(&s);
-	return failed;
+	return failed || archive_interrupted() ? 1 : 0;
 }

@@ -338,6 +338,10 @@ void archive_progress_start(struct archive_progress *p, const char *verb, const 
 void archive_progress_update(struct archive_progress *p, long long done);
 /* Clears the terminal line; the caller logs the outcome. */
 void archive_progress_end(struct archive_progress *p);
+/* SIGINT, SIGTERM and SIGHUP then only set a flag, which archive_interrupted() returns (the
+ * signal number), so that a long import or export stops between blocks and cleans up. */
+void archive_catch_signals(void);
+int archive_interrupted(void);
 /* argv[0] is "import" / "export". Return the exit status: 0, 1 (failed), 2 (usage). */
 int archive_import_main(int argc, char **argv);
 int archive_export_main(int argc, char **argv);
