@@ -242,22 +242,6 @@ static int write_json(struct xport *x, const char *name, const json_t *doc)
 	return rc;
 }
 
-static int read_all(int fd, char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = read(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* A stored blob as the member NAME, streamed. */
 static int write_blob(struct xport *x, const char *name, const struct image_blob *b)
 {
@@ -279,7 +263,7 @@ static int write_blob(struct xport *x, const char *name, const struct image_blob
 			goto out;
 		}
 		n = left < COPY_BUF ? (size_t)left : COPY_BUF;
-		if (read_all(fd, x->buf, n) != 0) {
+		if (store_read_exact(fd, x->buf, n) != 0) {
 			xport_fail(x, "blob %s: %s", b->digest,
 				   errno ? strerror(errno) : "short read");
 			goto out;
@@ -307,7 +291,7 @@ static json_t *config_json(struct xport *x, const struct image_blob *config)
 	if (fd < 0)
 		return NULL;
 	if (size <= CONFIG_MAX && (data = malloc((size_t)size + 1)) != NULL) {
-		if (read_all(fd, data, (size_t)size) == 0)
+		if (store_read_exact(fd, data, (size_t)size) == 0)
 			doc = json_loadb(data, (size_t)size, 0, NULL);
 		free(data);
 	}

@@ -408,22 +408,6 @@ static int blob_find(struct import *im, const char *digest, struct entry **out)
 	return 0;
 }
 
-static int read_all(int fd, char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = read(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* A staged file of at most JSON_MAX bytes, into a malloc'd, NUL-terminated buffer. */
 static int entry_read(struct import *im, const struct entry *e, char **data, size_t *len)
 {
@@ -437,7 +421,7 @@ static int entry_read(struct import *im, const struct entry *e, char **data, siz
 	if (buf == NULL)
 		return import_fail(im, "out of memory");
 	fd = open(e->tmp, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || read_all(fd, buf, (size_t)e->size) != 0) {
+	if (fd < 0 || store_read_exact(fd, buf, (size_t)e->size) != 0) {
 		import_fail(im, "%s: reading it back: %s", e->name, strerror(errno));
 		if (fd >= 0)
 			close(fd);

@@ -83,6 +83,8 @@ int store_open(struct store *s, const char *root, char *err, size_t errlen);
 void store_close(struct store *s);
 /* Opens a verified blob read-only; -1 (errno ENOENT) when absent. *size is its length. */
 int store_blob_open(struct store *s, const char *digest, off_t *size);
+/* Reads exactly LEN bytes from a store file; -1 with errno (EIO when it is shorter). */
+int store_read_exact(int fd, char *buf, size_t len);
 /* Removes a stored blob (readers holding it open keep reading). */
 int store_blob_remove(struct store *s, const char *digest);
 /* Whether a verified blob is stored; its size in *size when size is not NULL. */

@@ -238,8 +238,7 @@ static int write_atomic(const struct store *s, const char *dst, const void *head
 	return tmp_install(fd, tmp, dst);
 }
 
-/* Reads exactly LEN bytes. */
-static int read_full(int fd, char *buf, size_t len)
+int store_read_exact(int fd, char *buf, size_t len)
 {
 	ssize_t n;
 
@@ -275,7 +274,7 @@ static int read_small(const char *path, size_t max, char **data, size_t *len)
 		goto fail;
 	}
 	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL || read_full(fd, buf, (size_t)st.st_size) != 0)
+	if (buf == NULL || store_read_exact(fd, buf, (size_t)st.st_size) != 0)
 		goto fail;
 	close(fd);
 	buf[st.st_size] = '\0';
