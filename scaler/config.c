@@ -1,0 +1,473 @@
+/* config: the scaler's settings, from the defaults, then the JSON config.
+ *
+ *   {"marathon": {"url": "http://127.0.0.1:8080", "username": "", "password": "",
+ *                 "token_file": "", "force": false, "timeout_ms": 5000, "resync_ms": 5000,
+ *                 "backoff_max_ms": 5000},
+ *    "caches": ["http://127.0.0.1:5000"], "capacity": 10, "interval_ms": 100,
+ *    "listen": "127.0.0.1:9101", "log_level": "info",
+ *    "apps": [{"id": "/web", "priority": 1, "min": 1, "max": 20, "max_delta": 5,
+ *              "down_cooldown_ms": 2000, "image": "library/web:1",
+ *              "demand": {"type": "http", "url": "…", "json_pointer": "/depth",
+ *                         "per_instance": 50}}]}
+ *
+ * Unknown keys are errors. Every error names the file, the key (apps[2].demand.url) and the
+ * reason. Passwords and tokens never appear in a message. */
+#include "scaler.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_MAX 256
+#define TOKEN_MAX 8192
+#define APPS_MAX 1000
+#define PRIORITY_MAX 100
+
+static const char *const top_keys[] = {
+    "marathon", "caches", "capacity", "interval_ms", "listen", "log_level", "apps", NULL,
+};
+static const char *const marathon_keys[] = {
+    "url",	  "username",  "password",	 "token_file", "force",
+    "timeout_ms", "resync_ms", "backoff_max_ms", NULL,
+};
+static const char *const app_keys[] = {
+    "id", "priority", "min", "max", "max_delta", "down_cooldown_ms", "image", "demand", NULL,
+};
+
+/* --- typed getters that name PREFIX.NAME --- */
+
+static const char *qualify(char out[KEY_MAX], const char *prefix, const char *name)
+{
+	if (prefix == NULL || prefix[0] == '\0')
+		snprintf(out, KEY_MAX, "%s", name);
+	else if (snprintf(out, KEY_MAX, "%s.%s", prefix, name) >= KEY_MAX)
+		out[KEY_MAX - 1] = '\0';
+	return out;
+}
+
+int sconf_string(struct conf *c, json_t *obj, const char *prefix, const char *name,
+		 const char **out)
+{
+	json_t *v = json_object_get(obj, name);
+	char key[KEY_MAX];
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v))
+		return conf_fail(c, qualify(key, prefix, name), "expected a string");
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return conf_fail(c, qualify(key, prefix, name), "must not contain a NUL character");
+	*out = json_string_value(v);
+	return 0;
+}
+
+int sconf_int(struct conf *c, json_t *obj, const char *prefix, const char *name, long long min,
+	      long long max, long long *out)
+{
+	json_t *v = json_object_get(obj, name);
+	char key[KEY_MAX];
+	long long n;
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v))
+		return conf_fail(c, qualify(key, prefix, name), "expected an integer");
+	n = json_integer_value(v);
+	if (n < min || n > max)
+		return conf_fail(c, qualify(key, prefix, name), "must be between %lld and %lld",
+				 min, max);
+	*out = n;
+	return 0;
+}
+
+int sconf_number(struct conf *c, json_t *obj, const char *prefix, const char *name, double min,
+		 double max, double *out)
+{
+	json_t *v = json_object_get(obj, name);
+	char key[KEY_MAX];
+	double n;
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_number(v))
+		return conf_fail(c, qualify(key, prefix, name), "expected a number");
+	n = json_number_value(v);
+	if (!(n >= min && n <= max))
+		return conf_fail(c, qualify(key, prefix, name), "must be between %g and %g", min,
+				 max);
+	*out = n;
+	return 0;
+}
+
+int sconf_bool(struct conf *c, json_t *obj, const char *prefix, const char *name, int *out)
+{
+	json_t *v = json_object_get(obj, name);
+	char key[KEY_MAX];
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v))
+		return conf_fail(c, qualify(key, prefix, name), "expected true or false");
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* "http://" or "https://", a host, no space or control character; trailing slashes dropped. */
+static int url_valid(const char *url, size_t *len)
+{
+	size_t scheme, n;
+
+	if (strncmp(url, "http://", 7) == 0)
+		scheme = 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		scheme = 8;
+	else
+		return 0;
+	for (n = 0; url[n] != '\0'; n++) {
+		if ((unsigned char)url[n] <= ' ' || url[n] == 0x7f)
+			return 0;
+	}
+	while (n > scheme && url[n - 1] == '/')
+		n--;
+	*len = n;
+	return n > scheme && url[scheme] != '/';
+}
+
+static int url_copy(struct conf *c, const char *key, const char *url, char **out)
+{
+	size_t len;
+
+	if (!url_valid(url, &len))
+		return conf_fail(c, key, "expected an http:// or https:// URL");
+	free(*out);
+	*out = strndup(url, len);
+	return *out != NULL ? 0 : conf_fail(c, key, "out of memory");
+}
+
+int sconf_url(struct conf *c, json_t *obj, const char *prefix, const char *name, char **out)
+{
+	const char *url = NULL;
+	char key[KEY_MAX];
+
+	if (sconf_string(c, obj, prefix, name, &url) != 0)
+		return -1;
+	if (url == NULL)
+		return 0;
+	return url_copy(c, qualify(key, prefix, name), url, out);
+}
+
+static int set_str(struct conf *c, const char *key, char **dst, const char *src)
+{
+	char *p = strdup(src);
+
+	if (p == NULL)
+		return conf_fail(c, key, "out of memory");
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+/* --- marathon --- */
+
+static void secret_free(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/* The token: the first line of FILE, trimmed. Read at load so a bad file stops the start-up. */
+static int read_token(struct conf *c, const char *key, const char *file, char **out)
+{
+	char line[TOKEN_MAX];
+	size_t n;
+	FILE *f;
+	int rc = 0;
+
+	f = fopen(file, "re");
+	if (f == NULL)
+		return conf_fail(c, key, "cannot read %s: %s", file, strerror(errno));
+	if (fgets(line, sizeof(line), f) == NULL) {
+		rc = ferror(f) ? conf_fail(c, key, "cannot read %s: %s", file, strerror(errno))
+			       : conf_fail(c, key, "%s is empty", file);
+	} else if (strchr(line, '\n') == NULL && !feof(f)) {
+		rc = conf_fail(c, key, "%s: the first line is too long", file);
+	}
+	fclose(f);
+	if (rc == 0) {
+		line[strcspn(line, "\r\n")] = '\0';
+		n = strlen(line);
+		while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+			line[--n] = '\0';
+		if (n == 0)
+			rc = conf_fail(c, key, "%s: the first line is empty", file);
+		else if ((*out = strdup(line + strspn(line, " \t"))) == NULL)
+			rc = conf_fail(c, key, "out of memory");
+	}
+	explicit_bzero(line, sizeof(line));
+	return rc;
+}
+
+static int marathon_auth(struct conf *c, json_t *m, struct marathon_conf *mc)
+{
+	const char *user = "", *pass = "", *file = "";
+	size_t len;
+
+	if (sconf_string(c, m, "marathon", "username", &user) != 0 ||
+	    sconf_string(c, m, "marathon", "password", &pass) != 0 ||
+	    sconf_string(c, m, "marathon", "token_file", &file) != 0)
+		return -1;
+	if (file[0] != '\0' && (user[0] != '\0' || pass[0] != '\0'))
+		return conf_fail(c, "marathon.token_file",
+				 "not allowed together with username and password");
+	if (file[0] != '\0')
+		return read_token(c, "marathon.token_file", file, &mc->token);
+	if (user[0] == '\0' && pass[0] != '\0')
+		return conf_fail(c, "marathon.password", "needs a username");
+	if (user[0] == '\0')
+		return 0;
+	if (strchr(user, ':') != NULL)
+		return conf_fail(c, "marathon.username", "must not contain ':'");
+	len = strlen(user) + strlen(pass) + 2;
+	if ((mc->userpwd = malloc(len)) == NULL)
+		return conf_fail(c, "marathon.username", "out of memory");
+	snprintf(mc->userpwd, len, "%s:%s", user, pass);
+	return 0;
+}
+
+static int load_marathon(struct scaler_conf *sc, struct conf *c)
+{
+	struct marathon_conf *mc = &sc->marathon;
+	long long timeout = mc->timeout_ms, resync = mc->resync_ms, cap = mc->backoff_max_ms;
+	json_t *m;
+
+	if (conf_object(c, c->root, "marathon", &m) != 0)
+		return -1;
+	if (m == NULL)
+		return 0;
+	if (conf_known_keys(c, m, "marathon", marathon_keys) != 0 ||
+	    sconf_url(c, m, "marathon", "url", &mc->url) != 0 ||
+	    sconf_bool(c, m, "marathon", "force", &mc->force) != 0 ||
+	    sconf_int(c, m, "marathon", "timeout_ms", 10, 600000, &timeout) != 0 ||
+	    sconf_int(c, m, "marathon", "resync_ms", 100, 3600000, &resync) != 0 ||
+	    sconf_int(c, m, "marathon", "backoff_max_ms", 100, 600000, &cap) != 0)
+		return -1;
+	mc->timeout_ms = (long)timeout;
+	mc->resync_ms = (long)resync;
+	mc->backoff_max_ms = (long)cap;
+	return marathon_auth(c, m, mc);
+}
+
+/* --- caches --- */
+
+static int load_caches(struct scaler_conf *sc, struct conf *c)
+{
+	json_t *arr, *v;
+	char key[KEY_MAX];
+	size_t i;
+
+	if (conf_array(c, c->root, "caches", &arr) != 0)
+		return -1;
+	if (arr == NULL || json_array_size(arr) == 0)
+		return 0;
+	sc->caches = calloc(json_array_size(arr), sizeof(*sc->caches));
+	if (sc->caches == NULL)
+		return conf_fail(c, "caches", "out of memory");
+	json_array_foreach(arr, i, v)
+	{
+		snprintf(key, sizeof(key), "caches[%zu]", i);
+		if (!json_is_string(v))
+			return conf_fail(c, key, "expected a string");
+		if (url_copy(c, key, json_string_value(v), &sc->caches[i]) != 0)
+			return -1;
+		sc->ncaches++;
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(sc->caches[k], sc->caches[i]) == 0)
+				return conf_fail(c, key, "listed twice");
+		}
+	}
+	return 0;
+}
+
+/* --- apps --- */
+
+/* Marathon's id grammar, absolute: "/" then segments of [a-z0-9.-], each starting and ending
+ * with a letter or digit ("/prod/web"). Also what keeps an id safe in a URL path. */
+static int app_id_valid(const char *id)
+{
+	size_t seg = 0;
+	char prev = '/';
+
+	if (id[0] != '/' || id[1] == '\0' || strlen(id) > 512)
+		return 0;
+	for (const char *p = id + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			if (seg == 0 || prev == '-' || prev == '.')
+				return 0;
+			if (*p == '\0')
+				return 1;
+			seg = 0;
+		} else if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+			   ((*p == '-' || *p == '.') && seg > 0)) {
+			seg++;
+		} else {
+			return 0;
+		}
+		prev = *p;
+	}
+}
+
+static void app_free(struct app_conf *a)
+{
+	free(a->id);
+	free(a->image);
+	demand_conf_free(&a->demand);
+}
+
+static int load_app_bounds(struct scaler_conf *sc, struct conf *c, json_t *v, const char *prefix,
+			   struct app_conf *a)
+{
+	long long prio = 1;
+	char key[KEY_MAX];
+
+	a->min = 0;
+	a->max = sc->capacity;
+	if (sconf_int(c, v, prefix, "priority", 1, PRIORITY_MAX, &prio) != 0 ||
+	    sconf_int(c, v, prefix, "min", 0, sc->capacity, &a->min) != 0 ||
+	    sconf_int(c, v, prefix, "max", 0, SCALER_INSTANCES_MAX, &a->max) != 0 ||
+	    sconf_int(c, v, prefix, "max_delta", 0, SCALER_INSTANCES_MAX, &a->max_delta) != 0 ||
+	    sconf_int(c, v, prefix, "down_cooldown_ms", 0, 86400000LL, &a->down_cooldown_ms) != 0)
+		return -1;
+	a->priority = (int)prio;
+	if (a->max < a->min)
+		return conf_fail(c, qualify(key, prefix, "max"), "must be at least min (%lld)",
+				 a->min);
+	return 0;
+}
+
+static int load_app(struct scaler_conf *sc, struct conf *c, size_t idx, json_t *v)
+{
+	struct app_conf *a = &sc->apps[idx];
+	const char *id = NULL, *image = NULL;
+	char prefix[64], key[KEY_MAX];
+	json_t *demand;
+
+	snprintf(prefix, sizeof(prefix), "apps[%zu]", idx);
+	if (!json_is_object(v))
+		return conf_fail(c, prefix, "expected an object");
+	if (conf_known_keys(c, v, prefix, app_keys) != 0 ||
+	    sconf_string(c, v, prefix, "id", &id) != 0 ||
+	    sconf_string(c, v, prefix, "image", &image) != 0)
+		return -1;
+	if (id == NULL)
+		return conf_fail(c, qualify(key, prefix, "id"), "missing");
+	if (!app_id_valid(id))
+		return conf_fail(c, qualify(key, prefix, "id"),
+				 "\"%s\" is not an absolute Marathon app id like /group/app", id);
+	for (size_t k = 0; k < idx; k++) {
+		if (strcmp(sc->apps[k].id, id) == 0)
+			return conf_fail(c, qualify(key, prefix, "id"), "%s is listed twice", id);
+	}
+	if (set_str(c, prefix, &a->id, id) != 0)
+		return -1;
+	if (image != NULL && image[0] == '\0')
+		return conf_fail(c, qualify(key, prefix, "image"), "must not be empty");
+	if (image != NULL && set_str(c, prefix, &a->image, image) != 0)
+		return -1;
+	if (load_app_bounds(sc, c, v, prefix, a) != 0)
+		return -1;
+	demand = json_object_get(v, "demand");
+	qualify(key, prefix, "demand");
+	if (demand == NULL)
+		return conf_fail(c, key, "missing");
+	if (!json_is_object(demand))
+		return conf_fail(c, key, "expected an object");
+	return demand_conf_parse(c, demand, key, a->min, a->max, &a->demand);
+}
+
+static int load_apps(struct scaler_conf *sc, struct conf *c)
+{
+	long long mins = 0;
+	json_t *arr, *v;
+	size_t i;
+
+	if (conf_array(c, c->root, "apps", &arr) != 0)
+		return -1;
+	if (arr == NULL || json_array_size(arr) == 0)
+		return conf_fail(c, "apps", "expected at least one app");
+	if (json_array_size(arr) > APPS_MAX)
+		return conf_fail(c, "apps", "at most %d apps", APPS_MAX);
+	sc->apps = calloc(json_array_size(arr), sizeof(*sc->apps));
+	if (sc->apps == NULL)
+		return conf_fail(c, "apps", "out of memory");
+	json_array_foreach(arr, i, v)
+	{
+		sc->napps++;
+		if (load_app(sc, c, i, v) != 0)
+			return -1;
+		mins += sc->apps[i].min;
+	}
+	if (mins > sc->capacity)
+		return conf_fail(c, "capacity", "the apps' min add up to %lld, more than %lld",
+				 mins, sc->capacity);
+	return 0;
+}
+
+/* --- the whole --- */
+
+static int set_defaults(struct scaler_conf *sc, struct conf *c)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->marathon.timeout_ms = 5000;
+	sc->marathon.resync_ms = 5000;
+	sc->marathon.backoff_max_ms = 5000;
+	sc->interval_ms = 100;
+	sc->log_level = LOG_INFO;
+	if (set_str(c, "marathon.url", &sc->marathon.url, "http://127.0.0.1:8080") != 0 ||
+	    set_str(c, "listen", &sc->listen, "127.0.0.1:9101") != 0)
+		return -1;
+	return 0;
+}
+
+int scaler_conf_load(struct scaler_conf *sc, struct conf *c)
+{
+	const char *listen = NULL, *level = NULL;
+	long long interval = 100;
+
+	if (set_defaults(sc, c) != 0)
+		return -1;
+	if (conf_known_keys(c, c->root, NULL, top_keys) != 0 ||
+	    conf_string(c, c->root, "listen", &listen) != 0 ||
+	    conf_string(c, c->root, "log_level", &level) != 0 ||
+	    conf_int(c, c->root, "interval_ms", 10, 60000, &interval) != 0)
+		return -1;
+	sc->interval_ms = (long)interval;
+	if (conf_lookup(c->root, "capacity") == NULL)
+		return conf_fail(c, "capacity", "missing");
+	if (conf_int(c, c->root, "capacity", 1, SCALER_INSTANCES_MAX, &sc->capacity) != 0)
+		return -1;
+	if (level != NULL && log_level_parse(level, &sc->log_level) < 0)
+		return conf_fail(c, "log_level", "expected debug, info, warn or error");
+	if (listen != NULL && set_str(c, "listen", &sc->listen, listen) != 0)
+		return -1;
+	if (load_marathon(sc, c) != 0 || load_caches(sc, c) != 0)
+		return -1;
+	return load_apps(sc, c);
+}
+
+void scaler_conf_free(struct scaler_conf *sc)
+{
+	free(sc->marathon.url);
+	secret_free(sc->marathon.userpwd);
+	secret_free(sc->marathon.token);
+	for (size_t i = 0; i < sc->ncaches; i++)
+		free(sc->caches[i]);
+	free(sc->caches);
+	for (size_t i = 0; i < sc->napps; i++)
+		app_free(&sc->apps[i]);
+	free(sc->apps);
+	free(sc->listen);
+	memset(sc, 0, sizeof(*sc));
+}

@@ -1,0 +1,399 @@
+/* scaler: the daemon's core. A tick every interval_ms reads the demand sources, starts the
+ * Marathon reads that are due and decides; an answer that arrives between ticks (a reading, a
+ * Marathon call, a cache's readiness) decides again at once, so a scale-up that waited for room
+ * or for the gate goes out as soon as it may. Deciding is cheap and idempotent: it works only
+ * from what is known now (demand readings, Marathon's state, the gate's answers).
+ *
+ * Each decision that changes an app is one log line: app, demand, from, to, sent or held, and
+ * why. A hold is logged when it starts or its reason changes, not on every tick. */
+#include "scaler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LATENCY_RING 1024
+
+static double seconds(long ms)
+{
+	return (double)ms / 1000.0;
+}
+
+/* --- metrics --- */
+
+static int metrics_init(struct scaler *s)
+{
+	static const char *const by_app[] = {"app", NULL};
+	static const char *const by_action[] = {"app", "action", NULL};
+	static const double lat[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+				     0.5,   1,	   2.5,	 5,	10,   30};
+	struct metrics *m = s->metrics = metrics_new();
+
+	if (m == NULL)
+		return -1;
+	s->m_capacity = metrics_gauge(m, "microscale_scaler_capacity",
+				      "Instances shared between the apps", NULL);
+	s->m_demand = metrics_gauge(m, "microscale_scaler_demand",
+				    "The demand source's reading (-1: none)", by_app);
+	s->m_desired = metrics_gauge(
+	    m, "microscale_scaler_desired",
+	    "What the app asks for on its own: demand within min, max and max_delta", by_app);
+	s->m_target = metrics_gauge(m, "microscale_scaler_target",
+				    "What the allocation gives the app", by_app);
+	s->m_requested = metrics_gauge(m, "microscale_scaler_requested",
+				       "Instances Marathon has been asked for", by_app);
+	s->m_running = metrics_gauge(m, "microscale_scaler_running",
+				     "Tasks running, as Marathon last said", by_app);
+	s->m_held = metrics_gauge(m, "microscale_scaler_gate_held",
+				  "1 while the gate holds the app's scale-up", by_app);
+	s->m_held_s = metrics_gauge(m, "microscale_scaler_gate_held_seconds",
+				    "How long the current hold has lasted", by_app);
+	s->m_held_total = metrics_counter(m, "microscale_scaler_gate_held_seconds_total",
+					  "Seconds held by the gate, all holds together", by_app);
+	s->m_decisions = metrics_counter(m, "microscale_scaler_decisions_total",
+					 "Scale calls decided (up, down)", by_action);
+	s->m_latency = metrics_histogram(m, "microscale_scaler_demand_to_put_seconds",
+					 "From a change of an app's demand to its PUT", NULL, lat,
+					 sizeof(lat) / sizeof(lat[0]));
+	if (s->m_capacity == NULL || s->m_demand == NULL || s->m_desired == NULL ||
+	    s->m_target == NULL || s->m_requested == NULL || s->m_running == NULL ||
+	    s->m_held == NULL || s->m_held_s == NULL || s->m_held_total == NULL ||
+	    s->m_decisions == NULL || s->m_latency == NULL)
+		return -1;
+	metrics_set(s->m_capacity, (double)s->conf->capacity);
+	return 0;
+}
+
+static void metrics_update(struct scaler *s, size_t i)
+{
+	const char *id = s->conf->apps[i].id;
+	const struct marathon_app *mp = marathon_app(s->marathon, i);
+	struct scaler_app *sa = &s->apps[i];
+	double total = gate_held_total_s(s->gate, i);
+
+	metrics_set(s->m_demand, (double)sa->demand, id);
+	metrics_set(s->m_desired, (double)sa->want, id);
+	metrics_set(s->m_target, (double)sa->target, id);
+	metrics_set(s->m_requested, (double)mp->instances, id);
+	metrics_set(s->m_running, (double)mp->running, id);
+	metrics_set(s->m_held, gate_held_s(s->gate, i) > 0 ? 1 : 0, id);
+	metrics_set(s->m_held_s, gate_held_s(s->gate, i), id);
+	if (total > sa->held_exported) {
+		metrics_add(s->m_held_total, total - sa->held_exported, id);
+		sa->held_exported = total;
+	}
+}
+
+static void latency_note(struct scaler *s, double v)
+{
+	metrics_observe(s->m_latency, v);
+	s->latencies[s->lat_next] = v;
+	s->lat_next = (s->lat_next + 1) % LATENCY_RING;
+	if (s->nlat < LATENCY_RING)
+		s->nlat++;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+double scaler_latency_median(const struct scaler *s)
+{
+	double v[LATENCY_RING];
+
+	if (s->nlat == 0)
+		return -1;
+	memcpy(v, s->latencies, s->nlat * sizeof(v[0]));
+	qsort(v, s->nlat, sizeof(v[0]), cmp_double);
+	return s->nlat % 2 ? v[s->nlat / 2] : (v[s->nlat / 2 - 1] + v[s->nlat / 2]) / 2;
+}
+
+/* --- deciding --- */
+
+static const char *image_of(const struct scaler *s, size_t i)
+{
+	return s->conf->apps[i].image != NULL ? s->conf->apps[i].image
+					      : marathon_app(s->marathon, i)->image;
+}
+
+static int gate_cb(size_t i, void *arg)
+{
+	struct scaler *s = arg;
+	const char *why = NULL;
+	int ready = gate_ready(s->gate, i, image_of(s, i), &why);
+
+	snprintf(s->apps[i].gate_why, sizeof(s->apps[i].gate_why), "%s",
+		 why != NULL ? why
+		 : ready     ? "image ready in every cache"
+			     : "image not ready");
+	return ready;
+}
+
+static void inputs(struct scaler *s, size_t i, ev_tstamp now)
+{
+	const struct app_conf *ac = &s->conf->apps[i];
+	const struct marathon_app *mp = marathon_app(s->marathon, i);
+	struct alloc_app *a = &s->alloc[i];
+	struct plan_app *p = &s->plan[i];
+
+	a->priority = ac->priority;
+	a->min = ac->min;
+	a->max = ac->max;
+	a->max_delta = ac->max_delta;
+	a->demand = s->demands[i]->value;
+	a->fill = s->demands[i]->fill;
+	a->cur = mp->inflight_to >= 0 ? mp->inflight_to : mp->instances;
+	a->cooldown = ac->down_cooldown_ms > 0 && mp->last_up > 0 &&
+		      now - mp->last_up < seconds((long)ac->down_cooldown_ms);
+	p->known = mp->state == MAPP_KNOWN;
+	p->missing = mp->state == MAPP_MISSING;
+	p->can_put = marathon_can_put(s->marathon, i);
+	p->occ = marathon_occupancy(s->marathon, i);
+	p->tasks = mp->running + mp->staged;
+	s->apps[i].gate_why[0] = '\0';
+}
+
+/* Why an app that should change does not, in words for the log. */
+static const char *hold_reason(const struct scaler *s, size_t i)
+{
+	const struct plan_app *p = &s->plan[i];
+
+	if (p->why == PLAN_GATED)
+		return s->apps[i].gate_why;
+	if (p->why == PLAN_BUSY && strcmp(marathon_health(s->marathon), "ok") != 0)
+		return marathon_health(s->marathon);
+	return plan_why_name(p->why);
+}
+
+static void demand_text(const struct demand *d, char *out, size_t len)
+{
+	if (d->value == DEMAND_UNKNOWN)
+		snprintf(out, len, "unknown");
+	else if (d->fill)
+		snprintf(out, len, "rest");
+	else
+		snprintf(out, len, "%lld", d->value);
+}
+
+static void log_decision(struct scaler *s, size_t i, enum log_level level, int sent, double latency)
+{
+	const struct scaler_app *sa = &s->apps[i];
+	const struct plan_app *p = &s->plan[i];
+	char demand[32], lat[48] = "";
+
+	demand_text(s->demands[i], demand, sizeof(demand));
+	if (latency >= 0)
+		snprintf(lat, sizeof(lat), " latency_ms=%.1f", latency * 1000.0);
+	if (p->action != 0)
+		log_event(level, "decision",
+			  "app=%s demand=%s want=%lld from=%lld to=%lld action=%s gated=no "
+			  "reason=\"%s\" sent=%s%s",
+			  s->conf->apps[i].id, demand, sa->want, sa->from, sa->to,
+			  p->action > 0 ? "up" : "down",
+			  p->action > 0 ? sa->gate_why : "scale-downs are never gated",
+			  s->dry_run ? "no dry_run=1"
+			  : sent     ? "yes"
+				     : "no",
+			  lat);
+	else
+		log_event(level, "decision",
+			  "app=%s demand=%s want=%lld from=%lld to=%lld action=hold gated=%s "
+			  "reason=\"%s\"",
+			  s->conf->apps[i].id, demand, sa->want, sa->from, sa->to,
+			  p->gated ? "yes" : "no", hold_reason(s, i));
+}
+
+/* Sends (or, in a dry run, only logs) app i's call, and logs the decision. The same decision
+ * again (a PUT retried after a 409, a hold that lasts, a dry run's every tick) is logged at
+ * info once, then at debug; waiting for the answer to our own PUT is no decision at all. */
+static void act(struct scaler *s, size_t i, ev_tstamp now)
+{
+	struct scaler_app *sa = &s->apps[i];
+	const struct plan_app *p = &s->plan[i];
+	const struct demand *d = s->demands[i];
+	double latency = -1;
+	char sig[sizeof(sa->last_logged)];
+	int sent = 0;
+
+	if (p->action != 0) {
+		if (!s->dry_run && (sent = marathon_scale(s->marathon, i, p->to) == 0))
+			metrics_add(s->m_decisions, 1, s->conf->apps[i].id,
+				    p->action > 0 ? "up" : "down");
+		if ((sent || s->dry_run) && d->changed_at > sa->served_demand) {
+			latency = now - d->changed_at;
+			sa->served_demand = d->changed_at;
+			if (sent)
+				latency_note(s, latency);
+		}
+	} else if (sa->to == sa->from || p->why == PLAN_MISSING || p->why == PLAN_UNKNOWN) {
+		sa->last_logged[0] = '\0';
+		return;
+	} else if (p->why == PLAN_BUSY && marathon_app(s->marathon, i)->inflight_to >= 0) {
+		return;
+	}
+	snprintf(sig, sizeof(sig), "%d %lld %lld %d %s", p->action, sa->from, sa->to, (int)p->why,
+		 p->action != 0 ? "" : hold_reason(s, i));
+	log_decision(s, i, strcmp(sig, sa->last_logged) == 0 ? LOG_DEBUG : LOG_INFO, sent, latency);
+	memcpy(sa->last_logged, sig, sizeof(sig));
+}
+
+void scaler_decide(struct scaler *s)
+{
+	ev_tstamp now = ev_now(s->loop);
+	size_t n = s->conf->napps;
+
+	for (size_t i = 0; i < n; i++)
+		inputs(s, i, now);
+	plan_decide(s->alloc, s->plan, n, s->conf->capacity, gate_cb, s);
+	for (size_t i = 0; i < n; i++) {
+		struct scaler_app *sa = &s->apps[i];
+
+		sa->demand = s->demands[i]->value;
+		sa->want = s->alloc[i].want;
+		sa->target = s->alloc[i].target;
+		sa->from = s->alloc[i].cur;
+		/* what it was going to, or would go to: the room it waits for, the gate's hold */
+		sa->to = s->plan[i].gated	  ? s->plan[i].held_to
+			 : s->plan[i].action != 0 ? s->plan[i].to
+						  : sa->target;
+		sa->action = s->plan[i].action;
+		sa->why = s->plan[i].why;
+		gate_note(s->gate, i, s->plan[i].gated);
+	}
+	/* Downs before ups: plan_order has made sure the ups fit even if the downs fail. */
+	for (int dir = -1; dir <= 1; dir += 2) {
+		for (size_t i = 0; i < n; i++) {
+			if (s->plan[i].action == dir || (dir == 1 && s->plan[i].action == 0))
+				act(s, i, now);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		metrics_update(s, i);
+}
+
+/* --- the loop --- */
+
+static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct scaler *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	marathon_read_due(s->marathon);
+	scaler_decide(s);
+}
+
+void scaler_kick(void *arg)
+{
+	struct scaler *s = arg;
+
+	if (!ev_is_active(&s->kick)) {
+		ev_timer_set(&s->kick, 0, 0);
+		ev_timer_start(s->loop, &s->kick);
+	}
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct scaler *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	s->tick_no++;
+	for (size_t i = 0; i < s->conf->napps; i++)
+		demand_poll(s->demands[i]);
+	marathon_tick(s->marathon, s->tick_no);
+	scaler_decide(s);
+}
+
+static int start_parts(struct scaler *s)
+{
+	const struct scaler_conf *c = s->conf;
+	size_t n = c->napps;
+
+	s->fl = fetch_loop_new(s->loop);
+	s->demands = calloc(n, sizeof(*s->demands));
+	s->apps = calloc(n, sizeof(*s->apps));
+	s->alloc = calloc(n, sizeof(*s->alloc));
+	s->plan = calloc(n, sizeof(*s->plan));
+	s->latencies = calloc(LATENCY_RING, sizeof(*s->latencies));
+	if (s->fl == NULL || s->demands == NULL || s->apps == NULL || s->alloc == NULL ||
+	    s->plan == NULL || s->latencies == NULL || metrics_init(s) < 0)
+		return -1;
+	s->env = (struct demand_env){.loop = s->loop,
+				     .fl = s->fl,
+				     .interval_ms = c->interval_ms,
+				     .capacity = c->capacity,
+				     .changed = scaler_kick,
+				     .arg = s};
+	for (size_t i = 0; i < n; i++) {
+		if ((s->demands[i] = demand_new(&c->apps[i], &s->env)) == NULL)
+			return -1;
+		s->apps[i].demand = DEMAND_UNKNOWN;
+	}
+	s->marathon =
+	    marathon_new(s->loop, s->fl, &c->marathon, c->apps, n, s->metrics, scaler_kick, s);
+	s->gate = gate_new(s->loop, s->fl, c->caches, c->ncaches, c->apps, n,
+			   seconds(c->interval_ms), s->dry_run, scaler_kick, s);
+	return s->marathon != NULL && s->gate != NULL ? 0 : -1;
+}
+
+int scaler_start(struct scaler *s)
+{
+	struct httpd_opts opts;
+	char err[512];
+
+	s->started = ev_now(s->loop);
+	ev_timer_init(&s->tick, on_tick, 0, seconds(s->conf->interval_ms));
+	ev_timer_init(&s->kick, on_kick, 0, 0);
+	s->tick.data = s->kick.data = s;
+	if (start_parts(s) < 0) {
+		log_error("start", "error=\"out of memory\"");
+		return -1;
+	}
+	httpd_opts_default(&opts);
+	s->httpd = httpd_new(s->loop, &opts, status_handle, s);
+	if (s->httpd == NULL || httpd_listen(s->httpd, s->conf->listen, err, sizeof(err)) < 0) {
+		log_error("listen", "listen=%s error=\"%s\"", s->conf->listen,
+			  s->httpd ? err : "out of memory");
+		return -1;
+	}
+	log_info("listening",
+		 "listen=%s port=%d marathon=%s apps=%zu capacity=%lld caches=%zu "
+		 "interval_ms=%ld force=%d dry_run=%d auth=%s",
+		 s->conf->listen, httpd_port(s->httpd), s->conf->marathon.url, s->conf->napps,
+		 s->conf->capacity, s->conf->ncaches, s->conf->interval_ms, s->conf->marathon.force,
+		 s->dry_run,
+		 s->conf->marathon.token     ? "token"
+		 : s->conf->marathon.userpwd ? "basic"
+					     : "none");
+	if (s->conf->ncaches == 0)
+		log_warn("gate_off", "reason=\"no caches configured: scale-ups are not gated\"");
+	ev_timer_start(s->loop, &s->tick);
+	return 0;
+}
+
+/* Undoes scaler_start in reverse; safe on a partial start. The users of the fetch loop cancel
+ * their transfers before it goes. */
+void scaler_stop(struct scaler *s)
+{
+	ev_timer_stop(s->loop, &s->tick);
+	ev_timer_stop(s->loop, &s->kick);
+	if (s->httpd != NULL)
+		httpd_free(s->httpd);
+	gate_free(s->gate);
+	marathon_free(s->marathon);
+	for (size_t i = 0; s->demands != NULL && i < s->conf->napps; i++)
+		demand_free(s->demands[i]);
+	if (s->fl != NULL)
+		fetch_loop_free(s->fl);
+	metrics_free(s->metrics);
+	free(s->demands);
+	free(s->apps);
+	free(s->alloc);
+	free(s->plan);
+	free(s->latencies);
+}

@@ -1,0 +1,316 @@
+/* microscale-scaler: every module of the microscaling daemon and its prototypes, grouped by the
+ * file that defines them, so that this header reads as a map of the program.
+ *
+ * One tick (scaler.c): each app's demand source gives a reading (demand*.c); the allocation
+ * shares the capacity by priority (alloc.c); apps that would rise ask the gate whether their
+ * image is complete in every cache (gate.c); the plan orders the calls, scale-downs before the
+ * scale-ups that use the room they free (plan.c); the Marathon client sends them (marathon.c). */
+#ifndef MS_SCALER_H
+#define MS_SCALER_H
+
+#include <ev.h>
+#include <jansson.h>
+#include <stddef.h>
+
+#include "conf.h"
+#include "fetch.h"
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+
+#define SCALER_INSTANCES_MAX 1000000LL
+#define DEMAND_UNKNOWN (-1LL) /* no reading (yet, or the last one failed): the app stays put */
+
+/* config.c: the JSON config */
+struct demand_source;
+
+/* What an app's "demand" object says: its source and the settings that source parsed. */
+struct demand_conf {
+	const struct demand_source *src;
+	void *params; /* owned; freed by src->free_params */
+};
+
+struct app_conf {
+	char *id;     /* "/prod/web": absolute, Marathon's id grammar */
+	int priority; /* 1 is served first */
+	long long min, max;
+	long long max_delta;	    /* most change per tick; 0: unlimited */
+	long long down_cooldown_ms; /* a scale-down waits this long after a scale-up */
+	char *image;		    /* overrides Marathon's container.docker.image; or NULL */
+	struct demand_conf demand;
+};
+
+struct marathon_conf {
+	char *url;     /* no trailing slash */
+	char *userpwd; /* "user:password" for Basic auth, or NULL; never logged */
+	char *token;   /* DC/OS token from token_file, or NULL; never logged */
+	int force;     /* a 409 is retried at once with ?force=true */
+	long timeout_ms;
+	long resync_ms;	     /* every app is read again at least this often */
+	long backoff_max_ms; /* cap of the backoff after 5xx, timeouts, refused connections */
+};
+
+struct scaler_conf {
+	struct marathon_conf marathon;
+	char **caches; /* base URLs, no trailing slash */
+	size_t ncaches;
+	long long capacity;
+	long interval_ms;
+	char *listen;
+	enum log_level log_level;
+	struct app_conf *apps;
+	size_t napps;
+};
+
+/* Fills sc from the defaults, then c. -1 with c->err set ("FILE: KEY: reason"). sc is always
+ * safe to pass to scaler_conf_free afterwards. */
+int scaler_conf_load(struct scaler_conf *sc, struct conf *c);
+void scaler_conf_free(struct scaler_conf *sc);
+/* Typed getters for OBJ.NAME that name the key PREFIX.NAME on error (the shared getters take the
+ * key they look up as the key they name, which cannot say "apps[2].demand.url"). */
+int sconf_string(struct conf *c, json_t *obj, const char *prefix, const char *name,
+		 const char **out);
+int sconf_int(struct conf *c, json_t *obj, const char *prefix, const char *name, long long min,
+	      long long max, long long *out);
+int sconf_number(struct conf *c, json_t *obj, const char *prefix, const char *name, double min,
+		 double max, double *out);
+int sconf_bool(struct conf *c, json_t *obj, const char *prefix, const char *name, int *out);
+/* An http:// or https:// URL without spaces; *out is a copy without trailing slashes. */
+int sconf_url(struct conf *c, json_t *obj, const char *prefix, const char *name, char **out);
+
+/* demand.c: the demand source interface. One struct demand per app; a source is one file that
+ * defines a struct demand_source and is listed in demand.c's table. */
+struct demand;
+
+/* What a source may use at run time. */
+struct demand_env {
+	struct ev_loop *loop;
+	struct fetch_loop *fl;
+	long interval_ms;
+	long long capacity;
+	/* An asynchronous reading arrived (between ticks): the scaler decides again. */
+	void (*changed)(void *arg);
+	void *arg;
+};
+
+struct demand_source {
+	const char *type;
+	const char *const *keys; /* its keys besides "type", NULL-ended */
+	/* Checks obj (the "demand" object, its keys already known) and keeps the settings in
+	 * *params; -1 with c->err naming PREFIX.KEY. min/max: the app's bounds. */
+	int (*parse)(struct conf *c, json_t *obj, const char *prefix, long long min, long long max,
+		     void **params);
+	void (*free_params)(void *params);
+	/* Run time. start sets d->state (and may set d->fill); stop undoes it. Both optional. */
+	int (*start)(struct demand *d);
+	void (*stop)(struct demand *d);
+	/* Once per tick: sets d->value now, or starts a reading that will (demand_set). */
+	void (*poll)(struct demand *d);
+};
+
+struct demand {
+	const struct app_conf *app;
+	const struct demand_env *env;
+	long long value;      /* instances wanted; DEMAND_UNKNOWN when there is no reading */
+	int fill;	      /* takes whatever capacity is left (the remainder source) */
+	ev_tstamp changed_at; /* when value last changed */
+	char err[256];	      /* why the last reading failed, "" when it did not */
+	void *state;	      /* the source's */
+};
+
+/* Parses an app's "demand" object (PREFIX names it in errors). */
+int demand_conf_parse(struct conf *c, json_t *obj, const char *prefix, long long min, long long max,
+		      struct demand_conf *out);
+void demand_conf_free(struct demand_conf *dc);
+/* "random, static, http, remainder": for messages. */
+const char *demand_source_names(void);
+struct demand *demand_new(const struct app_conf *app, const struct demand_env *env);
+void demand_free(struct demand *d);
+void demand_poll(struct demand *d);
+/* For sources: records a reading (or DEMAND_UNKNOWN with a reason, logged when it changes). */
+void demand_set(struct demand *d, long long value, const char *err);
+
+/* demand_random.c, demand_static.c, demand_http.c, demand_remainder.c */
+extern const struct demand_source demand_random_source;
+extern const struct demand_source demand_static_source;
+extern const struct demand_source demand_http_source;
+extern const struct demand_source demand_remainder_source;
+/* demand_http.c: RFC 6901 JSON pointer ("" is the document). NULL when it does not resolve. */
+json_t *json_pointer_get(json_t *doc, const char *pointer);
+/* Reads a reading from a body: a bare number, or the number at pointer (NULL: bare). -1 with
+ * err set. */
+int demand_http_value(const char *body, size_t len, const char *pointer, double per_instance,
+		      long long *out, char *err, size_t errlen);
+
+/* alloc.c: the allocation, a pure function. Rules, strongest first: the sum of targets never
+ * exceeds capacity; min and max; max_delta; the down cooldown. Capacity is served by priority
+ * (1 first); within a priority, apps share equally, "fill" apps last; a fill app does not rise
+ * while a demand of its priority or a more urgent one is unknown (the rest is not known yet). */
+struct alloc_app {
+	/* in */
+	int priority;
+	long long min, max, max_delta; /* max_delta 0: unlimited */
+	long long demand;	       /* DEMAND_UNKNOWN: stay at cur */
+	int fill;		       /* wants whatever is left */
+	long long cur;		       /* instances requested now */
+	int cooldown;		       /* a scale-down would come too soon after a scale-up */
+	int hold_up;		       /* may not rise (the gate holds it) */
+	int absent;		       /* not in Marathon (or not read yet): gets nothing */
+	/* out */
+	long long want;	  /* what it asks for on its own: demand within its bounds (gate aside) */
+	long long target; /* what it gets */
+	long long ceil;	  /* internal: the most it may get (want, or cur while the gate holds) */
+};
+void alloc_run(struct alloc_app *apps, size_t n, long long capacity);
+
+/* plan.c: from the allocation to the calls. Scale-downs go out at once; a scale-up goes out only
+ * when the room it needs is free now, counting every app at the most it may hold (instances
+ * requested, tasks still alive, a PUT in flight), so the sum never exceeds capacity, not even
+ * between two calls. */
+enum plan_why {
+	PLAN_STEADY,  /* at its target */
+	PLAN_SEND,    /* a PUT goes out */
+	PLAN_GATED,   /* the image is not ready in every cache */
+	PLAN_ROOM,    /* waits for room that scale-downs in progress will free */
+	PLAN_BUSY,    /* a call of this app is in flight, or it was changed this tick */
+	PLAN_UNKNOWN, /* some app's state is not known yet: no scale-up may go out */
+	PLAN_MISSING, /* not in Marathon: never PUT (Marathon would create it) */
+};
+struct plan_app {
+	int known;	 /* read from Marathon */
+	int missing;	 /* Marathon answered 404 */
+	int can_put;	 /* no call in flight, not locked, not backing off */
+	long long occ;	 /* room it may hold now: marathon_occupancy() */
+	long long tasks; /* running + staged */
+	/* out */
+	int gated;	   /* the gate holds its rise */
+	long long held_to; /* when gated: the target it would have had */
+	int action;	   /* -1 down, +1 up, 0 none */
+	long long to;	   /* the PUT's instances when action != 0 */
+	enum plan_why why;
+};
+/* 1: app i may rise now; 0: hold it (and the gate starts whatever it needs to learn more). */
+typedef int (*plan_gate_fn)(size_t i, void *arg);
+/* a[i] and p[i] describe app i; a[i].absent and hold_up are set here. */
+void plan_decide(struct alloc_app *a, struct plan_app *p, size_t n, long long capacity,
+		 plan_gate_fn gate, void *arg);
+void plan_order(const struct alloc_app *a, struct plan_app *p, size_t n, long long capacity);
+const char *plan_why_name(enum plan_why why);
+
+/* marathon.c: the Marathon client. One call per app at a time; apps' calls run concurrently.
+ * Reads at start, after each change, while a deployment runs and every resync_ms. 5xx, timeouts
+ * and refused connections back off (capped, with jitter) every call; 401/403 too, logged as a
+ * credentials error; 409 holds the app until the next tick (or retries with ?force=true). */
+enum mapp_state {
+	MAPP_UNKNOWN, /* not read yet */
+	MAPP_KNOWN,
+	MAPP_MISSING, /* 404 */
+};
+struct marathon_app {
+	enum mapp_state state;
+	long long instances; /* requested: as read, or as set by our last accepted PUT */
+	long long running, staged;
+	int deploying;	       /* deployments in progress, as last read */
+	char *image;	       /* container.docker.image, or NULL */
+	long long inflight_to; /* a PUT in flight to this, or -1 */
+	long long uncertain;   /* a PUT that may have landed: counted until the next read, or -1 */
+	int stale;	       /* must be read before the next PUT */
+	int locked;	       /* the last PUT was answered 409 */
+	int force_next;	       /* the next PUT carries ?force=true */
+	unsigned put_tick;     /* the tick of the last PUT */
+	ev_tstamp last_up;     /* when a scale-up was last accepted (0: never) */
+	ev_tstamp read_at;     /* last successful read (0: never) */
+	ev_tstamp hold_until;  /* no PUT before this (after a 4xx) */
+};
+struct marathon;
+struct marathon *marathon_new(struct ev_loop *loop, struct fetch_loop *fl,
+			      const struct marathon_conf *conf, const struct app_conf *apps,
+			      size_t napps, struct metrics *metrics, void (*changed)(void *arg),
+			      void *arg);
+/* Cancels every call (no callbacks) and frees m. */
+void marathon_free(struct marathon *m);
+/* Once per tick: starts the reads that are due. */
+void marathon_tick(struct marathon *m, unsigned tick);
+/* The same between ticks (after an answer): the read after a change goes out at once. */
+void marathon_read_due(struct marathon *m);
+const struct marathon_app *marathon_app(const struct marathon *m, size_t i);
+int marathon_can_put(const struct marathon *m, size_t i);
+/* The most room app i may hold now: the max of its instances, its tasks alive, a PUT in flight,
+ * a PUT that got no answer, and (after an accepted scale-down) its instances before, until the
+ * next read. */
+long long marathon_occupancy(const struct marathon *m, size_t i);
+/* PUT {"instances": N}. 0: sent; -1: not sent (busy, backing off, or out of memory). */
+int marathon_scale(struct marathon *m, size_t i, long long instances);
+/* "ok", "backoff", "auth_failed", "unreachable". */
+const char *marathon_health(const struct marathon *m);
+/* {"url", "health", "failures", "backoff_ms", "calls"}. */
+json_t *marathon_status_json(const struct marathon *m);
+/* The delay after the n-th consecutive failure (n >= 1): base * 2^(n-1), capped at max, then
+ * scaled by a factor in [0.5, 1] drawn from r in [0, 1]. */
+double marathon_backoff_s(unsigned n, double base_s, double max_s, double r);
+/* Reads {"app": {...}} into a; -1 when the body is not an app. */
+int marathon_parse_app(const char *body, size_t len, struct marathon_app *a);
+
+/* gate.c: readiness of each app's image in every cache; prewarm requests; held time. */
+struct gate;
+struct gate *gate_new(struct ev_loop *loop, struct fetch_loop *fl, char *const *caches,
+		      size_t ncaches, const struct app_conf *apps, size_t napps, double recheck_s,
+		      int dry_run, void (*changed)(void *arg), void *arg);
+void gate_free(struct gate *g);
+/* 1 when image is ready in every cache as far as is known, else 0 and *why says why; a check
+ * (and, when not ready, a prewarm request) goes out as needed. image NULL: nothing to wait for. */
+int gate_ready(struct gate *g, size_t app, const char *image, const char **why);
+/* After each decision: whether app's rise is held now (for the held-time accounting). */
+void gate_note(struct gate *g, size_t app, int held);
+/* Seconds app's current hold has lasted (0 when not held), and all its holds together. */
+double gate_held_s(const struct gate *g, size_t app);
+double gate_held_total_s(const struct gate *g, size_t app);
+json_t *gate_status_json(const struct gate *g, size_t app);
+
+/* scaler.c: the daemon: the tick, the decision, its log line, the metrics */
+/* What was last decided for one app, for the log, /status and /metrics. */
+struct scaler_app {
+	long long demand; /* the reading it was decided on */
+	long long want, target, from, to;
+	int action; /* -1, 0, +1 */
+	enum plan_why why;
+	char gate_why[256];	 /* why the gate holds it, or "" */
+	char last_logged[320];	 /* the last decision logged at info, to log a repeat at debug */
+	ev_tstamp served_demand; /* changed_at of the last demand a PUT answered */
+	double held_exported;	 /* gate held seconds already added to the counter */
+};
+struct scaler {
+	struct ev_loop *loop;
+	const struct scaler_conf *conf;
+	int dry_run;
+	struct fetch_loop *fl;
+	struct httpd *httpd;
+	struct metrics *metrics;
+	struct marathon *marathon;
+	struct gate *gate;
+	struct demand_env env;
+	struct demand **demands;
+	struct scaler_app *apps;
+	struct alloc_app *alloc;
+	struct plan_app *plan;
+	ev_timer tick, kick;
+	unsigned tick_no;
+	ev_tstamp started;
+	struct metric_family *m_capacity, *m_demand, *m_desired, *m_target, *m_requested,
+	    *m_running, *m_held, *m_held_s, *m_held_total, *m_decisions, *m_latency;
+	double *latencies; /* demand change to PUT, seconds: a ring for the median */
+	size_t nlat, lat_next;
+};
+int scaler_start(struct scaler *s);
+void scaler_stop(struct scaler *s);
+/* Decides and acts once, from what is known now. */
+void scaler_decide(struct scaler *s);
+/* Decides again soon (on the next loop turn), once however often it is called. */
+void scaler_kick(void *arg);
+double scaler_latency_median(const struct scaler *s);
+
+/* status.c: GET /metrics (Prometheus text) and GET /status (JSON) */
+void status_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg);
+json_t *status_json(const struct scaler *s);
+
+#endif
