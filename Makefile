@@ -69,7 +69,7 @@ install: all
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 
 format:
-	clang-format -i shared/*.[ch] registry/*.[ch] tests/unit/*/*.c
+	clang-format -i shared/*.[ch] registry/*.[ch] scaler/*.[ch] tests/unit/*/*.[ch]
 
 clean:
 	rm -rf build

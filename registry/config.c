@@ -60,33 +60,6 @@ static int set_str(char **dst, const char *src)
 	return 0;
 }
 
-/* A base URL: "http://" or "https://", then something, no space or control character.
- * *out is a copy without trailing slashes. -1 with errno EINVAL or ENOMEM. */
-static int url_dup(const char *url, char **out)
-{
-	size_t scheme, len;
-
-	if (strncmp(url, "http://", 7) == 0)
-		scheme = 7;
-	else if (strncmp(url, "https://", 8) == 0)
-		scheme = 8;
-	else
-		goto invalid;
-	for (len = 0; url[len] != '\0'; len++) {
-		if ((unsigned char)url[len] <= ' ' || url[len] == 0x7f)
-			goto invalid;
-	}
-	while (len > scheme && url[len - 1] == '/')
-		len--;
-	if (len == scheme)
-		goto invalid;
-	*out = strndup(url, len);
-	return *out != NULL ? 0 : -1;
-invalid:
-	errno = EINVAL;
-	return -1;
-}
-
 static struct upstream_conf *uconf_find(struct registry_conf *rc, const char *host)
 {
 	for (size_t i = 0; i < rc->nupstreams; i++) {
@@ -192,8 +165,8 @@ static int upstream_auth(struct conf *c, const char *prefix, struct upstream_con
 	member_key(ku, prefix, "username");
 	member_key(kp, prefix, "password");
 	member_key(kf, prefix, "credentials_file");
-	if (conf_string(c, c->root, ku, &user) != 0 || conf_string(c, c->root, kp, &pass) != 0 ||
-	    conf_string(c, c->root, kf, &file) != 0)
+	if (conf_string(c, c->root, NULL, ku, &user) != 0 || conf_string(c, c->root, NULL, kp, &pass) != 0 ||
+	    conf_string(c, c->root, NULL, kf, &file) != 0)
 		return -1;
 	if (file != NULL && (user != NULL || pass != NULL))
 		return conf_fail(c, kf, "not allowed together with username and password");
@@ -217,12 +190,10 @@ static int upstream_url(struct conf *c, const char *prefix, struct upstream_conf
 	else
 		snprintf(def, sizeof(def), "https://%s", u->host);
 	member_key(key, prefix, "url");
-	if (conf_string(c, c->root, key, &url) != 0)
+	if (conf_string(c, c->root, NULL, key, &url) != 0)
 		return -1;
-	if (url_dup(url != NULL ? url : def, &u->url) != 0)
-		return conf_fail(c, key,
-				 errno == EINVAL ? "must start with http:// or https://"
-						 : "out of memory");
+	if (conf_url_dup(url != NULL ? url : def, &u->url) != 0)
+		return conf_fail(c, key, "expected an http:// or https:// URL");
 	return 0;
 }
 
@@ -244,7 +215,7 @@ static int load_upstream(struct registry_conf *rc, struct conf *c, const char *h
 	if (u == NULL)
 		return conf_fail(c, prefix, "out of memory");
 	member_key(key, prefix, "insecure_tls");
-	if (upstream_url(c, prefix, u) != 0 || conf_bool(c, c->root, key, &u->insecure_tls) != 0)
+	if (upstream_url(c, prefix, u) != 0 || conf_bool(c, c->root, NULL, key, &u->insecure_tls) != 0)
 		return -1;
 	return upstream_auth(c, prefix, u);
 }
@@ -253,7 +224,7 @@ static int load_upstreams(struct registry_conf *rc, struct conf *c)
 {
 	json_t *ups;
 
-	if (conf_object(c, c->root, "upstreams", &ups) != 0)
+	if (conf_object(c, c->root, NULL, "upstreams", &ups) != 0)
 		return -1;
 	for (void *it = json_object_iter(ups); it != NULL; it = json_object_iter_next(ups, it)) {
 		if (load_upstream(rc, c, json_object_iter_key(it), json_object_iter_value(it)) != 0)
@@ -274,7 +245,7 @@ static int load_nonempty(struct conf *c, const char *key, char **dst)
 {
 	const char *s = NULL;
 
-	if (conf_string(c, c->root, key, &s) != 0)
+	if (conf_string(c, c->root, NULL, key, &s) != 0)
 		return -1;
 	if (s == NULL)
 		return 0;
@@ -293,8 +264,8 @@ static int load_top(struct registry_conf *rc, struct conf *c)
 	if (conf_known_keys(c, c->root, NULL, top_keys) != 0 ||
 	    load_nonempty(c, "listen", &rc->listen) != 0 ||
 	    load_nonempty(c, "root", &rc->root) != 0 ||
-	    conf_string(c, c->root, "log_level", &level) != 0 ||
-	    conf_int(c, c->root, "tag_ttl_s", 0, 86400LL * 365, &ttl) != 0)
+	    conf_string(c, c->root, NULL, "log_level", &level) != 0 ||
+	    conf_int(c, c->root, NULL, "tag_ttl_s", 0, 86400LL * 365, &ttl) != 0)
 		return -1;
 	if (level != NULL && log_level_parse(level, &rc->log_level) != 0)
 		return conf_fail(c, "log_level", "must be one of debug, info, warn, error");
@@ -307,7 +278,7 @@ static int load_seconds(struct conf *c, const char *key, double *out)
 {
 	long long s = -1;
 
-	if (conf_int(c, c->root, key, 1, 3600, &s) != 0)
+	if (conf_int(c, c->root, NULL, key, 1, 3600, &s) != 0)
 		return -1;
 	if (s >= 0)
 		*out = (double)s;
@@ -319,13 +290,13 @@ static int load_http(struct registry_conf *rc, struct conf *c)
 	long long conns = rc->http.max_conns, head = (long long)rc->http.max_head_bytes;
 	json_t *o;
 
-	if (conf_object(c, c->root, "http", &o) != 0)
+	if (conf_object(c, c->root, NULL, "http", &o) != 0)
 		return -1;
 	if (o == NULL)
 		return 0;
 	if (conf_known_keys(c, o, "http", http_keys) != 0 ||
-	    conf_int(c, c->root, "http.max_connections", 1, 100000, &conns) != 0 ||
-	    conf_int(c, c->root, "http.max_header_bytes", 1024, 1048576, &head) != 0 ||
+	    conf_int(c, c->root, NULL, "http.max_connections", 1, 100000, &conns) != 0 ||
+	    conf_int(c, c->root, NULL, "http.max_header_bytes", 1024, 1048576, &head) != 0 ||
 	    load_seconds(c, "http.header_timeout_s", &rc->http.head_timeout_s) != 0 ||
 	    load_seconds(c, "http.idle_timeout_s", &rc->http.idle_timeout_s) != 0 ||
 	    load_seconds(c, "http.send_timeout_s", &rc->http.send_timeout_s) != 0)
@@ -341,14 +312,14 @@ static int load_fetch(struct registry_conf *rc, struct conf *c)
 	long long retries = rc->retries;
 	json_t *o;
 
-	if (conf_object(c, c->root, "fetch", &o) != 0)
+	if (conf_object(c, c->root, NULL, "fetch", &o) != 0)
 		return -1;
 	if (o == NULL)
 		return 0;
 	if (conf_known_keys(c, o, "fetch", fetch_keys) != 0 ||
-	    conf_int(c, c->root, "fetch.connect_timeout_ms", 100, 600000, &connect) != 0 ||
-	    conf_int(c, c->root, "fetch.low_speed_time_s", 1, 3600, &low) != 0 ||
-	    conf_int(c, c->root, "fetch.retries", 0, 10, &retries) != 0)
+	    conf_int(c, c->root, NULL, "fetch.connect_timeout_ms", 100, 600000, &connect) != 0 ||
+	    conf_int(c, c->root, NULL, "fetch.low_speed_time_s", 1, 3600, &low) != 0 ||
+	    conf_int(c, c->root, NULL, "fetch.retries", 0, 10, &retries) != 0)
 		return -1;
 	rc->connect_timeout_ms = (long)connect;
 	rc->low_speed_time_s = (long)low;
@@ -362,7 +333,7 @@ static int load_platforms(struct registry_conf *rc, struct conf *c, json_t *o)
 	json_t *list;
 	size_t i, n;
 
-	if (conf_array(c, o, "platforms", &list) != 0)
+	if (conf_array(c, o, NULL, "platforms", &list) != 0)
 		return -1;
 	n = list ? json_array_size(list) : 1;
 	if (n == 0 || n > 16)
@@ -388,11 +359,11 @@ static int load_prewarm(struct registry_conf *rc, struct conf *c)
 	const char *list = NULL;
 	json_t *o;
 
-	if (conf_object(c, c->root, "prewarm", &o) != 0 ||
+	if (conf_object(c, c->root, NULL, "prewarm", &o) != 0 ||
 	    (o && conf_known_keys(c, o, "prewarm", prewarm_keys) != 0) ||
-	    conf_string(c, c->root, "prewarm.list", &list) != 0 ||
-	    conf_int(c, c->root, "prewarm.interval_s", 10, 86400 * 7, &interval) != 0 ||
-	    conf_int(c, c->root, "prewarm.parallel", 1, 64, &parallel) != 0 ||
+	    conf_string(c, c->root, NULL, "prewarm.list", &list) != 0 ||
+	    conf_int(c, c->root, NULL, "prewarm.interval_s", 10, 86400 * 7, &interval) != 0 ||
+	    conf_int(c, c->root, NULL, "prewarm.parallel", 1, 64, &parallel) != 0 ||
 	    load_platforms(rc, c, o) != 0)
 		return -1;
 	if (list && set_str(&rc->prewarm_list, list) != 0)
@@ -410,10 +381,10 @@ static int load_store(struct registry_conf *rc, struct conf *c)
 	const char *token = NULL;
 	json_t *o;
 
-	if (conf_object(c, c->root, "store", &o) != 0 ||
+	if (conf_object(c, c->root, NULL, "store", &o) != 0 ||
 	    (o && conf_known_keys(c, o, "store", store_keys) != 0) ||
-	    conf_int(c, c->root, "store.max_bytes", 0, LLONG_MAX, &max) != 0 ||
-	    conf_string(c, c->root, "admin_token", &token) != 0)
+	    conf_int(c, c->root, NULL, "store.max_bytes", 0, LLONG_MAX, &max) != 0 ||
+	    conf_string(c, c->root, NULL, "admin_token", &token) != 0)
 		return -1;
 	if (token && strlen(token) < 16)
 		return conf_fail(c, "admin_token", "too short: use at least 16 characters");
@@ -466,7 +437,7 @@ int registry_conf_set_upstream(struct registry_conf *rc, const char *url)
 	struct upstream_conf *u = uconf_find(rc, DOCKER_HUB);
 	char *copy;
 
-	if (url_dup(url, &copy) != 0)
+	if (conf_url_dup(url, &copy) != 0)
 		return -1;
 	if (u == NULL)
 		u = uconf_add(rc, DOCKER_HUB);

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_MAX 256
 #define TOKEN_MAX 8192
 #define APPS_MAX 1000
 #define PRIORITY_MAX 100
@@ -34,128 +33,6 @@ static const char *const marathon_keys[] = {
 static const char *const app_keys[] = {
     "id", "priority", "min", "max", "max_delta", "down_cooldown_ms", "image", "demand", NULL,
 };
-
-/* --- typed getters that name PREFIX.NAME --- */
-
-static const char *qualify(char out[KEY_MAX], const char *prefix, const char *name)
-{
-	if (prefix == NULL || prefix[0] == '\0')
-		snprintf(out, KEY_MAX, "%s", name);
-	else if (snprintf(out, KEY_MAX, "%s.%s", prefix, name) >= KEY_MAX)
-		out[KEY_MAX - 1] = '\0';
-	return out;
-}
-
-int sconf_string(struct conf *c, json_t *obj, const char *prefix, const char *name,
-		 const char **out)
-{
-	json_t *v = json_object_get(obj, name);
-	char key[KEY_MAX];
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_string(v))
-		return conf_fail(c, qualify(key, prefix, name), "expected a string");
-	if (strlen(json_string_value(v)) != json_string_length(v))
-		return conf_fail(c, qualify(key, prefix, name), "must not contain a NUL character");
-	*out = json_string_value(v);
-	return 0;
-}
-
-int sconf_int(struct conf *c, json_t *obj, const char *prefix, const char *name, long long min,
-	      long long max, long long *out)
-{
-	json_t *v = json_object_get(obj, name);
-	char key[KEY_MAX];
-	long long n;
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v))
-		return conf_fail(c, qualify(key, prefix, name), "expected an integer");
-	n = json_integer_value(v);
-	if (n < min || n > max)
-		return conf_fail(c, qualify(key, prefix, name), "must be between %lld and %lld",
-				 min, max);
-	*out = n;
-	return 0;
-}
-
-int sconf_number(struct conf *c, json_t *obj, const char *prefix, const char *name, double min,
-		 double max, double *out)
-{
-	json_t *v = json_object_get(obj, name);
-	char key[KEY_MAX];
-	double n;
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_number(v))
-		return conf_fail(c, qualify(key, prefix, name), "expected a number");
-	n = json_number_value(v);
-	if (!(n >= min && n <= max))
-		return conf_fail(c, qualify(key, prefix, name), "must be between %g and %g", min,
-				 max);
-	*out = n;
-	return 0;
-}
-
-int sconf_bool(struct conf *c, json_t *obj, const char *prefix, const char *name, int *out)
-{
-	json_t *v = json_object_get(obj, name);
-	char key[KEY_MAX];
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_boolean(v))
-		return conf_fail(c, qualify(key, prefix, name), "expected true or false");
-	*out = json_is_true(v);
-	return 0;
-}
-
-/* "http://" or "https://", a host, no space or control character; trailing slashes dropped. */
-static int url_valid(const char *url, size_t *len)
-{
-	size_t scheme, n;
-
-	if (strncmp(url, "http://", 7) == 0)
-		scheme = 7;
-	else if (strncmp(url, "https://", 8) == 0)
-		scheme = 8;
-	else
-		return 0;
-	for (n = 0; url[n] != '\0'; n++) {
-		if ((unsigned char)url[n] <= ' ' || url[n] == 0x7f)
-			return 0;
-	}
-	while (n > scheme && url[n - 1] == '/')
-		n--;
-	*len = n;
-	return n > scheme && url[scheme] != '/';
-}
-
-static int url_copy(struct conf *c, const char *key, const char *url, char **out)
-{
-	size_t len;
-
-	if (!url_valid(url, &len))
-		return conf_fail(c, key, "expected an http:// or https:// URL");
-	free(*out);
-	*out = strndup(url, len);
-	return *out != NULL ? 0 : conf_fail(c, key, "out of memory");
-}
-
-int sconf_url(struct conf *c, json_t *obj, const char *prefix, const char *name, char **out)
-{
-	const char *url = NULL;
-	char key[KEY_MAX];
-
-	if (sconf_string(c, obj, prefix, name, &url) != 0)
-		return -1;
-	if (url == NULL)
-		return 0;
-	return url_copy(c, qualify(key, prefix, name), url, out);
-}
 
 static int set_str(struct conf *c, const char *key, char **dst, const char *src)
 {
@@ -215,9 +92,9 @@ static int marathon_auth(struct conf *c, json_t *m, struct marathon_conf *mc)
 	const char *user = "", *pass = "", *file = "";
 	size_t len;
 
-	if (sconf_string(c, m, "marathon", "username", &user) != 0 ||
-	    sconf_string(c, m, "marathon", "password", &pass) != 0 ||
-	    sconf_string(c, m, "marathon", "token_file", &file) != 0)
+	if (conf_string(c, m, "marathon", "username", &user) != 0 ||
+	    conf_string(c, m, "marathon", "password", &pass) != 0 ||
+	    conf_string(c, m, "marathon", "token_file", &file) != 0)
 		return -1;
 	if (file[0] != '\0' && (user[0] != '\0' || pass[0] != '\0'))
 		return conf_fail(c, "marathon.token_file",
@@ -243,16 +120,16 @@ static int load_marathon(struct scaler_conf *sc, struct conf *c)
 	long long timeout = mc->timeout_ms, resync = mc->resync_ms, cap = mc->backoff_max_ms;
 	json_t *m;
 
-	if (conf_object(c, c->root, "marathon", &m) != 0)
+	if (conf_object(c, c->root, NULL, "marathon", &m) != 0)
 		return -1;
 	if (m == NULL)
 		return 0;
 	if (conf_known_keys(c, m, "marathon", marathon_keys) != 0 ||
-	    sconf_url(c, m, "marathon", "url", &mc->url) != 0 ||
-	    sconf_bool(c, m, "marathon", "force", &mc->force) != 0 ||
-	    sconf_int(c, m, "marathon", "timeout_ms", 10, 600000, &timeout) != 0 ||
-	    sconf_int(c, m, "marathon", "resync_ms", 100, 3600000, &resync) != 0 ||
-	    sconf_int(c, m, "marathon", "backoff_max_ms", 100, 600000, &cap) != 0)
+	    conf_url(c, m, "marathon", "url", &mc->url) != 0 ||
+	    conf_bool(c, m, "marathon", "force", &mc->force) != 0 ||
+	    conf_int(c, m, "marathon", "timeout_ms", 10, 600000, &timeout) != 0 ||
+	    conf_int(c, m, "marathon", "resync_ms", 100, 3600000, &resync) != 0 ||
+	    conf_int(c, m, "marathon", "backoff_max_ms", 100, 600000, &cap) != 0)
 		return -1;
 	mc->timeout_ms = (long)timeout;
 	mc->resync_ms = (long)resync;
@@ -265,10 +142,10 @@ static int load_marathon(struct scaler_conf *sc, struct conf *c)
 static int load_caches(struct scaler_conf *sc, struct conf *c)
 {
 	json_t *arr, *v;
-	char key[KEY_MAX];
+	char key[CONF_KEY_MAX];
 	size_t i;
 
-	if (conf_array(c, c->root, "caches", &arr) != 0)
+	if (conf_array(c, c->root, NULL, "caches", &arr) != 0)
 		return -1;
 	if (arr == NULL || json_array_size(arr) == 0)
 		return 0;
@@ -278,10 +155,8 @@ static int load_caches(struct scaler_conf *sc, struct conf *c)
 	json_array_foreach(arr, i, v)
 	{
 		snprintf(key, sizeof(key), "caches[%zu]", i);
-		if (!json_is_string(v))
-			return conf_fail(c, key, "expected a string");
-		if (url_copy(c, key, json_string_value(v), &sc->caches[i]) != 0)
-			return -1;
+		if (!json_is_string(v) || conf_url_dup(json_string_value(v), &sc->caches[i]) != 0)
+			return conf_fail(c, key, "expected an http:// or https:// URL");
 		sc->ncaches++;
 		for (size_t k = 0; k < i; k++) {
 			if (strcmp(sc->caches[k], sc->caches[i]) == 0)
@@ -330,19 +205,19 @@ static int load_app_bounds(struct scaler_conf *sc, struct conf *c, json_t *v, co
 			   struct app_conf *a)
 {
 	long long prio = 1;
-	char key[KEY_MAX];
+	char key[CONF_KEY_MAX];
 
 	a->min = 0;
 	a->max = sc->capacity;
-	if (sconf_int(c, v, prefix, "priority", 1, PRIORITY_MAX, &prio) != 0 ||
-	    sconf_int(c, v, prefix, "min", 0, sc->capacity, &a->min) != 0 ||
-	    sconf_int(c, v, prefix, "max", 0, SCALER_INSTANCES_MAX, &a->max) != 0 ||
-	    sconf_int(c, v, prefix, "max_delta", 0, SCALER_INSTANCES_MAX, &a->max_delta) != 0 ||
-	    sconf_int(c, v, prefix, "down_cooldown_ms", 0, 86400000LL, &a->down_cooldown_ms) != 0)
+	if (conf_int(c, v, prefix, "priority", 1, PRIORITY_MAX, &prio) != 0 ||
+	    conf_int(c, v, prefix, "min", 0, sc->capacity, &a->min) != 0 ||
+	    conf_int(c, v, prefix, "max", 0, SCALER_INSTANCES_MAX, &a->max) != 0 ||
+	    conf_int(c, v, prefix, "max_delta", 0, SCALER_INSTANCES_MAX, &a->max_delta) != 0 ||
+	    conf_int(c, v, prefix, "down_cooldown_ms", 0, 86400000LL, &a->down_cooldown_ms) != 0)
 		return -1;
 	a->priority = (int)prio;
 	if (a->max < a->min)
-		return conf_fail(c, qualify(key, prefix, "max"), "must be at least min (%lld)",
+		return conf_fail(c, conf_key(key, prefix, "max"), "must be at least min (%lld)",
 				 a->min);
 	return 0;
 }
@@ -351,35 +226,35 @@ static int load_app(struct scaler_conf *sc, struct conf *c, size_t idx, json_t *
 {
 	struct app_conf *a = &sc->apps[idx];
 	const char *id = NULL, *image = NULL;
-	char prefix[64], key[KEY_MAX];
+	char prefix[64], key[CONF_KEY_MAX];
 	json_t *demand;
 
 	snprintf(prefix, sizeof(prefix), "apps[%zu]", idx);
 	if (!json_is_object(v))
 		return conf_fail(c, prefix, "expected an object");
 	if (conf_known_keys(c, v, prefix, app_keys) != 0 ||
-	    sconf_string(c, v, prefix, "id", &id) != 0 ||
-	    sconf_string(c, v, prefix, "image", &image) != 0)
+	    conf_string(c, v, prefix, "id", &id) != 0 ||
+	    conf_string(c, v, prefix, "image", &image) != 0)
 		return -1;
 	if (id == NULL)
-		return conf_fail(c, qualify(key, prefix, "id"), "missing");
+		return conf_fail(c, conf_key(key, prefix, "id"), "missing");
 	if (!app_id_valid(id))
-		return conf_fail(c, qualify(key, prefix, "id"),
+		return conf_fail(c, conf_key(key, prefix, "id"),
 				 "\"%s\" is not an absolute Marathon app id like /group/app", id);
 	for (size_t k = 0; k < idx; k++) {
 		if (strcmp(sc->apps[k].id, id) == 0)
-			return conf_fail(c, qualify(key, prefix, "id"), "%s is listed twice", id);
+			return conf_fail(c, conf_key(key, prefix, "id"), "%s is listed twice", id);
 	}
 	if (set_str(c, prefix, &a->id, id) != 0)
 		return -1;
 	if (image != NULL && image[0] == '\0')
-		return conf_fail(c, qualify(key, prefix, "image"), "must not be empty");
+		return conf_fail(c, conf_key(key, prefix, "image"), "must not be empty");
 	if (image != NULL && set_str(c, prefix, &a->image, image) != 0)
 		return -1;
 	if (load_app_bounds(sc, c, v, prefix, a) != 0)
 		return -1;
 	demand = json_object_get(v, "demand");
-	qualify(key, prefix, "demand");
+	conf_key(key, prefix, "demand");
 	if (demand == NULL)
 		return conf_fail(c, key, "missing");
 	if (!json_is_object(demand))
@@ -393,7 +268,7 @@ static int load_apps(struct scaler_conf *sc, struct conf *c)
 	json_t *arr, *v;
 	size_t i;
 
-	if (conf_array(c, c->root, "apps", &arr) != 0)
+	if (conf_array(c, c->root, NULL, "apps", &arr) != 0)
 		return -1;
 	if (arr == NULL || json_array_size(arr) == 0)
 		return conf_fail(c, "apps", "expected at least one app");
@@ -439,14 +314,14 @@ int scaler_conf_load(struct scaler_conf *sc, struct conf *c)
 	if (set_defaults(sc, c) != 0)
 		return -1;
 	if (conf_known_keys(c, c->root, NULL, top_keys) != 0 ||
-	    conf_string(c, c->root, "listen", &listen) != 0 ||
-	    conf_string(c, c->root, "log_level", &level) != 0 ||
-	    conf_int(c, c->root, "interval_ms", 10, 60000, &interval) != 0)
+	    conf_string(c, c->root, NULL, "listen", &listen) != 0 ||
+	    conf_string(c, c->root, NULL, "log_level", &level) != 0 ||
+	    conf_int(c, c->root, NULL, "interval_ms", 10, 60000, &interval) != 0)
 		return -1;
 	sc->interval_ms = (long)interval;
 	if (conf_lookup(c->root, "capacity") == NULL)
 		return conf_fail(c, "capacity", "missing");
-	if (conf_int(c, c->root, "capacity", 1, SCALER_INSTANCES_MAX, &sc->capacity) != 0)
+	if (conf_int(c, c->root, NULL, "capacity", 1, SCALER_INSTANCES_MAX, &sc->capacity) != 0)
 		return -1;
 	if (level != NULL && log_level_parse(level, &sc->log_level) < 0)
 		return conf_fail(c, "log_level", "expected debug, info, warn or error");

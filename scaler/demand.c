@@ -63,7 +63,7 @@ int demand_conf_parse(struct conf *c, json_t *obj, const char *prefix, long long
 	out->src = NULL;
 	out->params = NULL;
 	snprintf(key, sizeof(key), "%s.type", prefix);
-	if (sconf_string(c, obj, prefix, "type", &type) != 0)
+	if (conf_string(c, obj, prefix, "type", &type) != 0)
 		return -1;
 	if (type == NULL)
 		return conf_fail(c, key, "missing (one of %s)", demand_source_names());

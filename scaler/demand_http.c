@@ -51,10 +51,10 @@ static int parse(struct conf *c, json_t *obj, const char *prefix, long long min,
 	*params = p;
 	p->per_instance = 1;
 	p->timeout_ms = 1000;
-	if (sconf_url(c, obj, prefix, "url", &p->url) != 0 ||
-	    sconf_string(c, obj, prefix, "json_pointer", &ptr) != 0 ||
-	    sconf_number(c, obj, prefix, "per_instance", 1e-9, 1e15, &p->per_instance) != 0 ||
-	    sconf_int(c, obj, prefix, "timeout_ms", 10, 600000, &p->timeout_ms) != 0)
+	if (conf_url(c, obj, prefix, "url", &p->url) != 0 ||
+	    conf_string(c, obj, prefix, "json_pointer", &ptr) != 0 ||
+	    conf_number(c, obj, prefix, "per_instance", 1e-9, 1e15, &p->per_instance) != 0 ||
+	    conf_int(c, obj, prefix, "timeout_ms", 10, 600000, &p->timeout_ms) != 0)
 		return -1;
 	if (p->url == NULL) {
 		snprintf(key, sizeof(key), "%s.url", prefix);

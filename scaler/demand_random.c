@@ -48,9 +48,9 @@ static int parse(struct conf *c, json_t *obj, const char *prefix, long long min,
 	p->period_ms = 2000;
 	p->min = min;
 	p->max = max;
-	if (sconf_int(c, obj, prefix, "seed", 0, INT64_MAX, &p->seed) != 0 ||
-	    sconf_int(c, obj, prefix, "step", 1, SCALER_INSTANCES_MAX, &p->step) != 0 ||
-	    sconf_int(c, obj, prefix, "period_ms", 1, 86400000LL, &p->period_ms) != 0)
+	if (conf_int(c, obj, prefix, "seed", 0, INT64_MAX, &p->seed) != 0 ||
+	    conf_int(c, obj, prefix, "step", 1, SCALER_INSTANCES_MAX, &p->step) != 0 ||
+	    conf_int(c, obj, prefix, "period_ms", 1, 86400000LL, &p->period_ms) != 0)
 		return -1;
 	return 0;
 }

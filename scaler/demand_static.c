@@ -22,7 +22,7 @@ static int parse(struct conf *c, json_t *obj, const char *prefix, long long min,
 	if (n == NULL)
 		return conf_fail(c, prefix, "out of memory");
 	*params = n;
-	return sconf_int(c, obj, prefix, "instances", 0, SCALER_INSTANCES_MAX, n);
+	return conf_int(c, obj, prefix, "instances", 0, SCALER_INSTANCES_MAX, n);
 }
 
 static void poll_static(struct demand *d)

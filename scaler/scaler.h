@@ -66,18 +66,6 @@ struct scaler_conf {
  * safe to pass to scaler_conf_free afterwards. */
 int scaler_conf_load(struct scaler_conf *sc, struct conf *c);
 void scaler_conf_free(struct scaler_conf *sc);
-/* Typed getters for OBJ.NAME that name the key PREFIX.NAME on error (the shared getters take the
- * key they look up as the key they name, which cannot say "apps[2].demand.url"). */
-int sconf_string(struct conf *c, json_t *obj, const char *prefix, const char *name,
-		 const char **out);
-int sconf_int(struct conf *c, json_t *obj, const char *prefix, const char *name, long long min,
-	      long long max, long long *out);
-int sconf_number(struct conf *c, json_t *obj, const char *prefix, const char *name, double min,
-		 double max, double *out);
-int sconf_bool(struct conf *c, json_t *obj, const char *prefix, const char *name, int *out);
-/* An http:// or https:// URL without spaces; *out is a copy without trailing slashes. */
-int sconf_url(struct conf *c, json_t *obj, const char *prefix, const char *name, char **out);
-
 /* demand.c: the demand source interface. One struct demand per app; a source is one file that
  * defines a struct demand_source and is listed in demand.c's table. */
 struct demand;

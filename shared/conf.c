@@ -81,72 +81,141 @@ json_t *conf_lookup(json_t *obj, const char *path)
 	}
 }
 
-int conf_string(struct conf *c, json_t *obj, const char *key, const char **out)
+const char *conf_key(char out[CONF_KEY_MAX], const char *prefix, const char *name)
 {
-	json_t *v = conf_lookup(obj, key);
+	if (!prefix || !*prefix)
+		snprintf(out, CONF_KEY_MAX, "%s", name);
+	else if (snprintf(out, CONF_KEY_MAX, "%s.%s", prefix, name) >= CONF_KEY_MAX)
+		out[CONF_KEY_MAX - 1] = '\0';
+	return out;
+}
+
+int conf_string(struct conf *c, json_t *obj, const char *prefix, const char *name,
+		const char **out)
+{
+	json_t *v = conf_lookup(obj, name);
+	char key[CONF_KEY_MAX];
 
 	if (v == NULL)
 		return 0;
 	if (!json_is_string(v))
-		return conf_fail(c, key, "expected a string");
+		return conf_fail(c, conf_key(key, prefix, name), "expected a string");
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return conf_fail(c, key, "must not contain a NUL character");
+		return conf_fail(c, conf_key(key, prefix, name), "must not contain a NUL character");
 	*out = json_string_value(v);
 	return 0;
 }
 
-int conf_int(struct conf *c, json_t *obj, const char *key, long long min, long long max,
-	     long long *out)
+int conf_int(struct conf *c, json_t *obj, const char *prefix, const char *name, long long min,
+	     long long max, long long *out)
 {
-	json_t *v = conf_lookup(obj, key);
+	json_t *v = conf_lookup(obj, name);
+	char key[CONF_KEY_MAX];
 	long long n;
 
 	if (v == NULL)
 		return 0;
 	if (!json_is_integer(v))
-		return conf_fail(c, key, "expected an integer");
+		return conf_fail(c, conf_key(key, prefix, name), "expected an integer");
 	n = json_integer_value(v);
 	if (n < min || n > max)
-		return conf_fail(c, key, "must be between %lld and %lld", min, max);
+		return conf_fail(c, conf_key(key, prefix, name), "must be between %lld and %lld",
+				 min, max);
 	*out = n;
 	return 0;
 }
 
-int conf_bool(struct conf *c, json_t *obj, const char *key, int *out)
+int conf_number(struct conf *c, json_t *obj, const char *prefix, const char *name, double min,
+		double max, double *out)
 {
-	json_t *v = conf_lookup(obj, key);
+	json_t *v = conf_lookup(obj, name);
+	char key[CONF_KEY_MAX];
+	double n;
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_number(v))
+		return conf_fail(c, conf_key(key, prefix, name), "expected a number");
+	n = json_number_value(v);
+	if (!(n >= min && n <= max))
+		return conf_fail(c, conf_key(key, prefix, name), "must be between %g and %g", min,
+				 max);
+	*out = n;
+	return 0;
+}
+
+int conf_bool(struct conf *c, json_t *obj, const char *prefix, const char *name, int *out)
+{
+	json_t *v = conf_lookup(obj, name);
+	char key[CONF_KEY_MAX];
 
 	if (v == NULL)
 		return 0;
 	if (!json_is_boolean(v))
-		return conf_fail(c, key, "expected true or false");
+		return conf_fail(c, conf_key(key, prefix, name), "expected true or false");
 	*out = json_is_true(v);
 	return 0;
 }
 
-int conf_object(struct conf *c, json_t *obj, const char *key, json_t **out)
+static int conf_typed(struct conf *c, json_t *obj, const char *prefix, const char *name,
+		      json_t **out, json_type type, const char *what)
 {
-	json_t *v = conf_lookup(obj, key);
+	json_t *v = conf_lookup(obj, name);
+	char key[CONF_KEY_MAX];
 
 	*out = NULL;
 	if (v == NULL)
 		return 0;
-	if (!json_is_object(v))
-		return conf_fail(c, key, "expected an object");
+	if (json_typeof(v) != type)
+		return conf_fail(c, conf_key(key, prefix, name), "expected %s", what);
 	*out = v;
 	return 0;
 }
 
-int conf_array(struct conf *c, json_t *obj, const char *key, json_t **out)
+int conf_object(struct conf *c, json_t *obj, const char *prefix, const char *name, json_t **out)
 {
-	json_t *v = conf_lookup(obj, key);
+	return conf_typed(c, obj, prefix, name, out, JSON_OBJECT, "an object");
+}
 
-	*out = NULL;
-	if (v == NULL)
+int conf_array(struct conf *c, json_t *obj, const char *prefix, const char *name, json_t **out)
+{
+	return conf_typed(c, obj, prefix, name, out, JSON_ARRAY, "an array");
+}
+
+int conf_url_dup(const char *url, char **out)
+{
+	size_t scheme, len;
+
+	if (strncmp(url, "http://", 7) == 0)
+		scheme = 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		scheme = 8;
+	else
+		return -1;
+	for (len = 0; url[len] != '\0'; len++)
+		if ((unsigned char)url[len] <= ' ' || url[len] == 0x7f)
+			return -1;
+	while (len > scheme && url[len - 1] == '/')
+		len--;
+	if (len == scheme || url[scheme] == '/')
+		return -1;
+	*out = strndup(url, len);
+	return *out ? 0 : -1;
+}
+
+int conf_url(struct conf *c, json_t *obj, const char *prefix, const char *name, char **out)
+{
+	const char *url = NULL;
+	char key[CONF_KEY_MAX], *copy;
+
+	if (conf_string(c, obj, prefix, name, &url) != 0)
+		return -1;
+	if (url == NULL)
 		return 0;
-	if (!json_is_array(v))
-		return conf_fail(c, key, "expected an array");
-	*out = v;
+	if (conf_url_dup(url, &copy) != 0)
+		return conf_fail(c, conf_key(key, prefix, name), "expected an http:// or https:// URL");
+	free(*out);
+	*out = copy;
 	return 0;
 }
 

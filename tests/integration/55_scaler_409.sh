@@ -4,7 +4,9 @@
 #   - without marathon.force: the PUT is answered 409, retried on later ticks (not in a hot loop),
 #     never with ?force=true, and lands once the deployment is over;
 #   - with marathon.force: after the first 409 the next PUT carries ?force=true and lands at once.
-. "$(dirname "$0")/55_scaler.sh"
+. "$(dirname "$0")/../lib/common.sh"
+. "$MS_ROOT/tests/lib/marathon.sh"
+. "$MS_ROOT/tests/lib/scaler.sh"
 
 cat >"$T/apps.json" <<'EOF2'
 [{"id": "/lock/a", "instances": 1}]

@@ -2,7 +2,9 @@
 # Credentials. Scenario, against an emulator that wants Basic auth, then one that wants a DC/OS
 # token: the right credentials scale the app; wrong ones give a clear error in the log and in
 # /status, nothing is PUT, the scaler backs off and stays up; no secret reaches the log.
-. "$(dirname "$0")/55_scaler.sh"
+. "$(dirname "$0")/../lib/common.sh"
+. "$MS_ROOT/tests/lib/marathon.sh"
+. "$MS_ROOT/tests/lib/scaler.sh"
 
 cat >"$T/apps.json" <<'EOF2'
 [{"id": "/auth/a", "instances": 1}]

@@ -5,7 +5,9 @@
 #     Marathon comes up it reads the apps and scales them;
 #   - the next 6 calls are answered 500: the scaler backs off (growing gaps), then recovers and
 #     reaches the new demand.
-. "$(dirname "$0")/55_scaler.sh"
+. "$(dirname "$0")/../lib/common.sh"
+. "$MS_ROOT/tests/lib/marathon.sh"
+. "$MS_ROOT/tests/lib/scaler.sh"
 
 cat >"$T/apps.json" <<'EOF2'
 [{"id": "/b/a", "instances": 1}]

@@ -6,7 +6,9 @@
 #     PUT comes after the cache reports the image ready;
 #   - /g/never is never scaled up;
 #   - then, with the upstream stopped, the image still pulls from the cache.
-. "$(dirname "$0")/55_scaler.sh"
+. "$(dirname "$0")/../lib/common.sh"
+. "$MS_ROOT/tests/lib/marathon.sh"
+. "$MS_ROOT/tests/lib/scaler.sh"
 . "$MS_ROOT/tests/lib/upstream.sh"
 . "$MS_ROOT/tests/lib/fixtures.sh"
 . "$MS_ROOT/tests/lib/cache.sh"

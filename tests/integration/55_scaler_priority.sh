@@ -7,7 +7,9 @@
 #   - it jumps around every 150 ms for a few seconds, then settles;
 #   in every state the emulator passes through, instances and live tasks add up to <= 10;
 #   /prod/ghost is reported and never PUT. Prints the median time from a demand change to its PUT.
-. "$(dirname "$0")/55_scaler.sh"
+. "$(dirname "$0")/../lib/common.sh"
+. "$MS_ROOT/tests/lib/marathon.sh"
+. "$MS_ROOT/tests/lib/scaler.sh"
 
 cat >"$T/apps.json" <<'EOF'
 [{"id": "/prod/p1", "instances": 1}, {"id": "/prod/p2", "instances": 1}]

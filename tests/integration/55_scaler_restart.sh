@@ -4,7 +4,9 @@
 #   - the new one reads every app before it writes anything, and sends no burst of PUTs;
 #   - it carries on from Marathon's state (the apps keep following the demand);
 #   - in every state the emulator passed through, before, during and after, the sum stayed <= 8.
-. "$(dirname "$0")/55_scaler.sh"
+. "$(dirname "$0")/../lib/common.sh"
+. "$MS_ROOT/tests/lib/marathon.sh"
+. "$MS_ROOT/tests/lib/scaler.sh"
 
 cat >"$T/apps.json" <<'EOF2'
 [{"id": "/r/p1", "instances": 1}, {"id": "/r/p2", "instances": 1}]

@@ -265,6 +265,9 @@ def deployment_result(status, dep, headers):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "marathon-emu/1.10"
+    # Headers and body go out in two writes; with Nagle on, a keep-alive client waits ~40 ms
+    # (delayed ACK) for the second one. Marathon's server does not make clients wait like that.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass

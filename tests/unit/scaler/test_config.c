@@ -210,7 +210,7 @@ static const struct bad bads[] = {
      "]}",
      "F: marathon.token_file: cannot read /nonexistent/t: No such file or directory"},
     {"{\"capacity\": 4, \"caches\": [\"http://c\", 5], \"apps\": [" APP_OK "]}",
-     "F: caches[1]: expected a string"},
+     "F: caches[1]: expected an http:// or https:// URL"},
     {"{\"capacity\": 4, \"caches\": [\"http://c\", \"http://c/\"], \"apps\": [" APP_OK "]}",
      "F: caches[1]: listed twice"},
     {"{\"capacity\": 4, \"caches\": [\"c:5000\"], \"apps\": [" APP_OK "]}",

@@ -71,7 +71,7 @@ static void test_defaults(void **state)
 	assert_int_equal(conf_load(&f->c, NULL), 0);
 	assert_string_equal(f->c.file, "(defaults)");
 	assert_true(json_is_object(f->c.root));
-	assert_int_equal(conf_string(&f->c, f->c.root, "listen", &s), 0);
+	assert_int_equal(conf_string(&f->c, f->c.root, NULL, "listen", &s), 0);
 	assert_string_equal(s, "unchanged");
 }
 
@@ -124,32 +124,32 @@ static void test_getters(void **state)
 	assert_int_equal(load(f, "{\"s\": \"x\", \"n\": 7, \"b\": true, \"o\": {\"k\": 1}, "
 				 "\"a\": [1], \"r\": 1.5}"),
 			 0);
-	assert_int_equal(conf_string(&f->c, f->c.root, "s", &s), 0);
+	assert_int_equal(conf_string(&f->c, f->c.root, NULL, "s", &s), 0);
 	assert_string_equal(s, "x");
-	assert_int_equal(conf_int(&f->c, f->c.root, "n", 0, 10, &n), 0);
+	assert_int_equal(conf_int(&f->c, f->c.root, NULL, "n", 0, 10, &n), 0);
 	assert_int_equal(n, 7);
-	assert_int_equal(conf_bool(&f->c, f->c.root, "b", &b), 0);
+	assert_int_equal(conf_bool(&f->c, f->c.root, NULL, "b", &b), 0);
 	assert_int_equal(b, 1);
-	assert_int_equal(conf_object(&f->c, f->c.root, "o", &o), 0);
+	assert_int_equal(conf_object(&f->c, f->c.root, NULL, "o", &o), 0);
 	assert_non_null(o);
-	assert_int_equal(conf_int(&f->c, f->c.root, "o.k", 0, 10, &n), 0);
+	assert_int_equal(conf_int(&f->c, f->c.root, NULL, "o.k", 0, 10, &n), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(conf_array(&f->c, f->c.root, "a", &o), 0);
+	assert_int_equal(conf_array(&f->c, f->c.root, NULL, "a", &o), 0);
 	assert_true(json_is_array(o));
-	assert_int_equal(conf_object(&f->c, f->c.root, "absent", &o), 0);
+	assert_int_equal(conf_object(&f->c, f->c.root, NULL, "absent", &o), 0);
 	assert_null(o);
 
-	assert_int_equal(conf_int(&f->c, f->c.root, "n", 8, 10, &n), -1);
+	assert_int_equal(conf_int(&f->c, f->c.root, NULL, "n", 8, 10, &n), -1);
 	assert_err(f, ": n: must be between 8 and 10");
-	assert_int_equal(conf_int(&f->c, f->c.root, "r", 0, 10, &n), -1);
+	assert_int_equal(conf_int(&f->c, f->c.root, NULL, "r", 0, 10, &n), -1);
 	assert_err(f, ": r: expected an integer");
-	assert_int_equal(conf_string(&f->c, f->c.root, "n", &s), -1);
+	assert_int_equal(conf_string(&f->c, f->c.root, NULL, "n", &s), -1);
 	assert_err(f, ": n: expected a string");
-	assert_int_equal(conf_bool(&f->c, f->c.root, "s", &b), -1);
+	assert_int_equal(conf_bool(&f->c, f->c.root, NULL, "s", &b), -1);
 	assert_err(f, ": s: expected true or false");
-	assert_int_equal(conf_object(&f->c, f->c.root, "a", &o), -1);
+	assert_int_equal(conf_object(&f->c, f->c.root, NULL, "a", &o), -1);
 	assert_err(f, ": a: expected an object");
-	assert_int_equal(conf_array(&f->c, f->c.root, "o", &o), -1);
+	assert_int_equal(conf_array(&f->c, f->c.root, NULL, "o", &o), -1);
 	assert_err(f, ": o: expected an array");
 	assert_int_equal(n, 1); /* untouched by the failures */
 }
@@ -163,9 +163,9 @@ static void test_dotted_keys(void **state)
 				 " \"docker\": {\"io\": {}}, \"a.b.c\": {\"url\": \"u2\"}}}"),
 			 0);
 	/* "docker" exists too, without a url: the lookup backs off to "docker.io". */
-	assert_int_equal(conf_string(&f->c, f->c.root, "upstreams.docker.io.url", &s), 0);
+	assert_int_equal(conf_string(&f->c, f->c.root, NULL, "upstreams.docker.io.url", &s), 0);
 	assert_string_equal(s, "u1");
-	assert_int_equal(conf_string(&f->c, f->c.root, "upstreams.a.b.c.url", &s), 0);
+	assert_int_equal(conf_string(&f->c, f->c.root, NULL, "upstreams.a.b.c.url", &s), 0);
 	assert_string_equal(s, "u2");
 	assert_null(conf_lookup(f->c.root, "upstreams.a.b"));
 	assert_null(conf_lookup(f->c.root, "upstreams..url"));
@@ -180,7 +180,7 @@ static void test_known_keys(void **state)
 
 	assert_int_equal(load(f, "{\"a\": 1, \"b\": {\"x\": 1, \"zz\": 2}}"), 0);
 	assert_int_equal(conf_known_keys(&f->c, f->c.root, NULL, keys), 0);
-	assert_int_equal(conf_object(&f->c, f->c.root, "b", &o), 0);
+	assert_int_equal(conf_object(&f->c, f->c.root, NULL, "b", &o), 0);
 	assert_int_equal(conf_known_keys(&f->c, o, "b", (const char *const[]){"x", NULL}), -1);
 	assert_err(f, ": b.zz: unknown key");
 	assert_int_equal(conf_known_keys(&f->c, o, "", (const char *const[]){"zz", NULL}), -1);
