@@ -10,7 +10,7 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ALL_CPPFLAGS := -D_GNU_SOURCE -Ishared -Iregistry -Iscaler $(CPPFLAGS)
 ALL_CFLAGS := $(WARN) $(CFLAGS)
 # libev ships no pkg-config file on Debian 12.
-LIBS := -lev -lcurl -ljansson -lcrypto -lhttp_parser -larchive
+LIBS := -lev -lcurl -ljansson -lcrypto -lhttp_parser -larchive -luring
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # One archive per directory (an archive keeps only base names: registry/config.o and

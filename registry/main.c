@@ -159,9 +159,10 @@ static int start(struct registry *r, int once)
 		return -1;
 	}
 	r->fl = fetch_loop_new(r->loop);
+	r->syncq = syncq_new(r->loop);
 	r->prewarm = prewarm_new(r, once);
 	r->evict = evict_new(r);
-	if (!r->fl || !r->prewarm || !r->evict || upstreams_init(r) < 0) {
+	if (!r->fl || !r->syncq || !r->prewarm || !r->evict || upstreams_init(r) < 0) {
 		log_error("start", "error=\"out of memory\"");
 		return -1;
 	}
@@ -182,6 +183,7 @@ static void stop(struct registry *r)
 		httpd_free(r->httpd);
 	evict_free(r->evict); /* after httpd_free: responses hold entries until they end */
 	prewarm_free(r->prewarm);
+	syncq_free(r->syncq);
 	if (r->fl)
 		fetch_loop_free(r->fl);
 	upstreams_free(r);
@@ -215,6 +217,8 @@ static int run(const struct registry_conf *rc, const struct flags *f)
 			status = prewarm_status(r.prewarm);
 	}
 	r.stopping = 1;
+	if (r.syncq)
+		syncq_drain(r.syncq); /* blobs already verified are stored, not lost */
 	pulls_abort_all(&r);
 	manifest_pulls_abort_all(&r);
 	stop(&r);

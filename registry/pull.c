@@ -35,6 +35,8 @@ struct blob_pull {
 	ev_tstamp started;
 	long long size; /* from Content-Length; -1 unknown */
 	int streaming;  /* a 200 arrived: readers may start */
+	int verified;   /* every byte is in and the digest matched: syncing, then stored */
+	ev_tstamp verified_at;
 	char error[256];
 	struct blob_reader *readers;
 };
@@ -69,6 +71,8 @@ static void reader_release(struct httpd_conn *conn, void *arg)
 /* Everything but the last byte, until the blob is verified. */
 static off_t releasable(const struct blob_pull *p)
 {
+	if (p->verified)
+		return p->size;
 	return p->tmp.on_disk < p->size ? p->tmp.on_disk : p->size - 1;
 }
 
@@ -179,33 +183,48 @@ static int on_data(struct upreq *u, const char *buf, size_t len, void *arg)
 	return 0;
 }
 
-/* Verified: release the last byte to streaming clients at once, then make the blob durable
- * and visible (fsync, rename), and serve whoever waited for it. */
-static void pull_commit(struct blob_pull *p)
+/* Durable: rename into place, serve whoever waited for the stored blob, and free the pull. */
+static void pull_synced(void *arg, int err)
 {
-	struct blob_reader *rd, *next;
+	struct blob_pull *p = arg;
 	struct registry *r = p->r;
 	char why[256], digest[DIGEST_STR_SIZE];
 	int keep = 1;
 
 	snprintf(digest, sizeof(digest), "%s", p->digest);
-	for (rd = p->readers; rd; rd = next) {
-		next = rd->next;
-		if (rd->started)
-			httpd_file_avail(rd->conn, (off_t)p->size);
-	}
+	p->tmp.synced = err == 0;
 	p->tmp_open = 0;
 	if (store_tmp_commit_blob(&r->store, &p->tmp, digest, why, sizeof(why)) < 0) {
 		log_error("blob_store", "digest=%s error=\"%s\"", digest, why);
 	} else {
-		log_info("blob_stored", "digest=%s bytes=%lld", digest, p->tmp.written);
-		metrics_observe(r->stats.fetch_seconds, ev_now(r->loop) - p->started);
+		log_info("blob_stored", "digest=%s bytes=%lld fetch_s=%.3f sync_s=%.3f", digest,
+			 p->tmp.written, p->verified_at - p->started,
+			 ev_now(r->loop) - p->verified_at);
+		metrics_observe(r->stats.fetch_seconds, p->verified_at - p->started);
 		keep = evict_stored(r->evict, digest, p->tmp.written) == 0;
 	}
 	pull_free(p, 1, 200, NULL);
 	/* Too big for the budget: every reader has it open by now, so it can go. */
 	if (!keep)
 		store_blob_remove(&r->store, digest);
+}
+
+/* Verified: release the last byte to streaming clients at once, then make the blob durable off
+ * the loop (a 1 GiB fsync must not stall every other client); the pull stays findable, so new
+ * clients join and read the verified temp file meanwhile. */
+static void pull_commit(struct blob_pull *p)
+{
+	struct blob_reader *rd, *next;
+
+	p->verified = 1;
+	p->verified_at = ev_now(p->r->loop);
+	for (rd = p->readers; rd; rd = next) {
+		next = rd->next;
+		if (rd->started)
+			httpd_file_avail(rd->conn, (off_t)p->size);
+	}
+	if (syncq_fsync(p->r->syncq, p->tmp.fd, pull_synced, p) < 0)
+		pull_synced(p, errno); /* commit then fsyncs itself */
 }
 
 static void on_done(struct upreq *u, int ok, const char *err, void *arg)
@@ -331,11 +350,18 @@ void pull_blob_fetch(struct registry *r, const struct blob_ask *ask, blob_done_f
 	rd->arg = arg;
 }
 
+/* Pulls whose blob is verified and syncing are left to finish (syncq_drain completes them). */
 void pulls_abort_all(struct registry *r)
 {
-	while (r->blob_pulls) {
-		struct blob_pull *p = r->blob_pulls;
+	struct blob_pull **pp = &r->blob_pulls;
 
+	while (*pp) {
+		struct blob_pull *p = *pp;
+
+		if (p->verified) {
+			pp = &p->next;
+			continue;
+		}
 		if (p->u)
 			upreq_cancel(p->u);
 		snprintf(p->error, sizeof(p->error), "shutting down");

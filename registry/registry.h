@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "ref.h"
+#include "syncq.h"
 
 #define MEDIA_TYPE_MAX 128
 #define MANIFEST_MAX_BYTES (4 * 1024 * 1024)
@@ -77,6 +78,7 @@ struct store_tmp {
 	long long flushed;  /* write-back started up to here */
 	char *pending;      /* the rest, waiting to be written in one go */
 	size_t pending_len;
+	int synced; /* the caller fsynced it already (off the loop): commit skips that */
 };
 
 int store_open(struct store *s, const char *root, char *err, size_t errlen);
@@ -98,8 +100,8 @@ int store_tmp_flush(struct store_tmp *t);
  * says why. */
 int store_tmp_verify(struct store_tmp *t, const char *digest, long long size, char *err,
 		     size_t errlen);
-/* After store_tmp_verify: fsyncs, renames into place, fsyncs the directory. On failure the temp
- * file is removed and err says why. */
+/* After store_tmp_verify: fsyncs (unless t->synced), renames into place, fsyncs the directory.
+ * On failure the temp file is removed and err says why. */
 int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *digest, char *err,
 			  size_t errlen);
 void store_tmp_abort(struct store_tmp *t);
@@ -144,6 +146,7 @@ struct registry {
 	struct manifest_pull *manifest_pulls; /* in flight, one per registry/repo/reference */
 	struct prewarm *prewarm;
 	struct evict *evict;
+	struct syncq *syncq; /* fsyncs off the loop */
 	struct stats stats;
 	int stopping; /* shutting down: start nothing new */
 };

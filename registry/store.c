@@ -195,11 +195,11 @@ static int tmp_create(const struct store *s, char path[PATH_MAX])
 /* Fsyncs and closes fd, renames TMP to DST (creating DST's directories), fsyncs DST's directory.
  * fd is closed and TMP is gone in every case, except that DST stays if only the last fsync
  * failed: its content is complete, just maybe not yet durable. */
-static int tmp_install(int fd, const char *tmp, const char *dst)
+static int tmp_install(int fd, const char *tmp, const char *dst, int synced)
 {
 	int rc, saved;
 
-	rc = fsync(fd);
+	rc = synced ? 0 : fsync(fd);
 	saved = errno;
 	if (close(fd) != 0 && rc == 0) { /* Linux releases fd even when close fails */
 		rc = -1;
@@ -235,7 +235,7 @@ static int write_atomic(const struct store *s, const char *dst, const void *head
 		errno = saved;
 		return -1;
 	}
-	return tmp_install(fd, tmp, dst);
+	return tmp_install(fd, tmp, dst, 0);
 }
 
 int store_read_exact(int fd, char *buf, size_t len)
@@ -515,7 +515,7 @@ int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *dige
 	}
 	/* tmp_install owns fd and the temp file from here on: it renames or removes it. */
 	t->fd = -1;
-	rc = tmp_install(fd, t->path, dst);
+	rc = tmp_install(fd, t->path, dst, t->synced);
 	t->path[0] = '\0';
 	if (rc != 0)
 		snprintf(err, errlen, "cannot store %s: %s", digest, strerror(errno));

@@ -2,7 +2,7 @@
 # Installs the Debian packages that build, test, bench and demo need -- only those missing.
 set -eu
 PKGS="build-essential pkg-config libev-dev libcurl4-openssl-dev libjansson-dev libssl-dev
-libarchive-dev libhttp-parser-dev libcmocka-dev docker-registry skopeo containerd docker.io
+libarchive-dev libhttp-parser-dev liburing-dev libcmocka-dev docker-registry skopeo containerd docker.io
 nginx-light curl python3 jq iproute2 procps prometheus"
 missing=""
 for p in $PKGS; do
