@@ -199,6 +199,9 @@ int conf_url_dup(const char *url, char **out)
 		len--;
 	if (len == scheme || url[scheme] == '/')
 		return -1;
+	/* user:password@host would end up in logs; credentials have keys of their own. */
+	if (memchr(url + scheme, '@', strcspn(url + scheme, "/")))
+		return -1;
 	*out = strndup(url, len);
 	return *out ? 0 : -1;
 }

@@ -34,7 +34,8 @@ int conf_object(struct conf *c, json_t *obj, const char *prefix, const char *nam
 int conf_array(struct conf *c, json_t *obj, const char *prefix, const char *name, json_t **out);
 /* The key an error names: "PREFIX.NAME", or NAME alone; returns out. */
 const char *conf_key(char out[CONF_KEY_MAX], const char *prefix, const char *name);
-/* An http:// or https:// base URL, copied without trailing slashes into *out (freed first). */
+/* An http:// or https:// base URL without user:password@, copied without trailing slashes into
+ * *out (freed first). */
 int conf_url(struct conf *c, json_t *obj, const char *prefix, const char *name, char **out);
 /* The same check for a URL from elsewhere (a flag): 0 and a malloc'd copy, or -1. */
 int conf_url_dup(const char *url, char **out);

@@ -201,6 +201,23 @@ static void test_fail_bounded(void **state)
 	assert_string_equal(f->c.err, "f.json: key: reason 2");
 }
 
+static void test_url(void **state)
+{
+	static const char *const bad[] = {"ftp://x", "http://", "https:///x", "http://a b",
+					  "http://user:pw@host", "http://@host/x", "host:5000"};
+	char *out = NULL;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(conf_url_dup("https://registry-1.docker.io//", &out), 0);
+	assert_string_equal(out, "https://registry-1.docker.io");
+	free(out);
+	assert_int_equal(conf_url_dup("http://127.0.0.1:5000/path@v1", &out), 0);
+	free(out);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(conf_url_dup(bad[i], &out), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +230,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dotted_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_known_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fail_bounded, setup, teardown),
+	    cmocka_unit_test(test_url),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
