@@ -96,11 +96,11 @@ for row in "${SCENARIOS[@]}"; do
 	esac
 	check "$prefix: answer took ${lo}..${hi} s (took $SECS s)" secs_between "$SECS" "$lo" "$hi"
 	if [ "$stored" = yes ]; then
-		check "$prefix: the verified blob is stored" wait_until 5 stored_ok "$hex"
+		check "$prefix: the verified blob is stored" wait_for 5 stored_ok "$hex"
 	else
 		check_eq "$prefix: nothing stored" "" "$(find "$CACHE_ROOT/blobs" -name "$hex*")"
 	fi
-	check "$prefix: no temp file left in tmp/" wait_until 5 tmp_empty
+	check "$prefix: no temp file left in tmp/" wait_for 5 tmp_empty
 	check_eq "$prefix: upstream saw $gets GET(s)" "$gets" "$(hostile_count GET "$(upath "$repo" "$hex")")"
 	check "$prefix: cache log matches /$logre/" log_has "$hex" "$logre"
 	case $prefix in
@@ -122,7 +122,7 @@ done
 hex=$(new_blob)
 curl -s -o "$T/c1" --max-time 30 "$CACHE_URL$(upath slow/x "$hex")" &
 c1=$!
-check "slow: first client's fetch reached the upstream" wait_until 10 upstream_got "$(upath slow/x "$hex")"
+check "slow: first client's fetch reached the upstream" wait_for 10 upstream_got "$(upath slow/x "$hex")"
 check "slow: the first transfer is still running when the second client asks" kill -0 "$c1"
 curl -s -o "$T/c2" --max-time 30 "$CACHE_URL$(upath slow/y "$hex")" &
 c2=$!
@@ -140,7 +140,7 @@ hs=$(new_blob)
 ho=$(new_blob)
 curl -s -o "$T/stalled" --max-time 30 "$CACHE_URL$(upath stall/z "$hs")" &
 cs=$!
-check "stall: the stalled client has its first bytes" wait_until 10 test -s "$T/stalled"
+check "stall: the stalled client has its first bytes" wait_for 10 test -s "$T/stalled"
 fetch ok/z "$ho" --max-time 10
 check_eq "stall: meanwhile an ok/ blob is served whole" "200 $SIZE 0" "$CODE $GOT $RC"
 check_eq "stall: and its bytes are true" "$ho" "$(sha "$T/body")"
@@ -162,7 +162,7 @@ LOGS+=("$CACHE_LOG")
 hex=$(new_blob $((2 * SIZE))) # 8 s at 64 KiB/s: long enough to be killed in the middle
 curl -s -o "$T/killed" --max-time 30 "$CACHE_URL$(upath slow/k "$hex")" &
 ck=$!
-check "kill -9: the client is receiving the blob" wait_until 10 test -s "$T/killed"
+check "kill -9: the client is receiving the blob" wait_for 10 test -s "$T/killed"
 check "kill -9: a temp file is being written" test -n "$(ls -A "$CACHE_ROOT/tmp")"
 kill -KILL "$CACHE_PID"
 wait "$CACHE_PID" 2>/dev/null
@@ -177,7 +177,7 @@ check "restart: tmp/ is empty after start-up" tmp_empty
 check_eq "restart: still no partial blob in the store" "" "$(find "$CACHE_ROOT/blobs" -name "$hex*")"
 fetch ok/k "$hex"
 check_eq "restart: the blob then pulls whole" "200 $((2 * SIZE)) 0 $hex" "$CODE $GOT $RC $(sha "$T/body")"
-check "restart: and is stored verified" wait_until 5 stored_ok "$hex"
+check "restart: and is stored verified" wait_for 5 stored_ok "$hex"
 cache_stop
 check_eq "SIGTERM exits 0 after the restart" 0 "$?"
 check "no sanitizer report in any cache log" sanitizer_clean "${LOGS[@]}"

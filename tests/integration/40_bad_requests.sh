@@ -240,7 +240,7 @@ sl=$!
 python3 "$MS_ROOT/tests/lib/rawhttp.py" "$CACHE_PORT" 'GET /v2/ HTTP/1.1\r\nHost: a\r\nX-A: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\r\n' \
 	--dribble 0.2 --ready "$T/dr.ready" --elapsed "$T/dr.elapsed" --timeout 30 >"$T/dr.out" &
 dr=$!
-check "slowloris: both half requests are in" wait_until 5 test -e "$T/sl.ready" -a -e "$T/dr.ready"
+check "slowloris: both half requests are in" wait_for 5 test -e "$T/sl.ready" -a -e "$T/dr.ready"
 check "slowloris: meanwhile GET /v2/ is served" alive
 check_eq "slowloris: meanwhile a blob is served whole" "200 $layer" \
 	"$(cache_curl "$bpath" --max-time 5) sha256:$(sha "$T/body")"
@@ -259,7 +259,7 @@ mark=$(upstream_mark)
 # While the cache is still pulling: one client reads 1 MiB and hangs up, another reads it all.
 (curl -s --max-time 60 "$CACHE_URL$big" | head -c 1048576 >"$T/quitter") &
 q1=$!
-check "mid-pull quitter: the pull has begun" wait_until 10 test -s "$T/quitter"
+check "mid-pull quitter: the pull has begun" wait_for 10 test -s "$T/quitter"
 curl -s -o "$T/big1" --max-time 60 -w '%{http_code}' "$CACHE_URL$big" >"$T/big1.code" &
 b1=$!
 wait "$q1"
@@ -279,7 +279,7 @@ check_eq "stored: the other client got the true blob" "$FIX_BIG_LAYER" "sha256:$
 check_eq "stored: nothing more was asked upstream" "" \
 	"$(upstream_requests_since "$mark" | grep -F "$FIX_BIG_LAYER" | sed 1d)"
 cuts() { [ "$(grep -F "$big" "$CACHE_LOG" | grep -c 'event=http_request .*outcome=cut')" -ge 2 ]; }
-check "the daemon logged both quitters' transfers as cut" wait_until 5 cuts
+check "the daemon logged both quitters' transfers as cut" wait_for 5 cuts
 
 check "the daemon still answers GET /v2/ at the end" alive
 cache_stop

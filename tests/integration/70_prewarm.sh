@@ -9,15 +9,9 @@
 fixtures_upstream_start || exit 1
 api() { curl -s "$CACHE_URL/_microscale/v1/$1"; }
 ready() { api "ready?ref=$1" | jq -r .ready; }
+is_ready() { [ "$(ready "$1")" = true ]; }
 # wait_ready REF: polls the readiness API (never the store) until it says ready.
-wait_ready() {
-	local i
-	for ((i = 0; i < 600; i++)); do
-		[ "$(ready "$1")" = true ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+wait_ready() { wait_for 30 is_ready "$1"; }
 blob_stored() { test -e "$CACHE_ROOT/blobs/sha256/${1:7:2}/${1#sha256:}"; }
 
 cat >"$T/priority.list" <<EOF
@@ -92,7 +86,7 @@ check_eq "the upstream saw no request after the prewarm" "" "$(upstream_requests
 # SIGHUP re-reads the list; a list that went bad is refused and the old one kept.
 cp "$T/bad.list" "$T/priority.list"
 kill -HUP "$CACHE_PID"
-check "a bad list on SIGHUP is logged and the old one kept" bash -c "for i in \$(seq 100); do grep -q 'kept=previous' '$CACHE_LOG' && exit 0; sleep 0.05; done; exit 1"
+check "a bad list on SIGHUP is logged and the old one kept" wait_for 5 grep -q 'kept=previous' "$CACHE_LOG"
 check_eq "images still pinned after the bad reload" 3 "$(api images | jq '[.images[] | select(.pinned)] | length')"
 cache_stop
 check_eq "cache exits 0 on SIGTERM" 0 "$?"

@@ -8,11 +8,9 @@
 fixtures_upstream_start || exit 1
 stored() { test -e "$CACHE_ROOT/blobs/sha256/${1:7:2}/${1#sha256:}"; }
 ready() { curl -s "$CACHE_URL/_microscale/v1/ready?ref=$1" | jq -r .ready; }
-wait_ready() {
-	local i
-	for ((i = 0; i < 400; i++)); do [ "$(ready "$1")" = true ] && return 0; sleep 0.05; done
-	return 1
-}
+is_ready() { [ "$(ready "$1")" = true ]; }
+# wait_ready REF: polls the readiness API (never the store) until it says ready.
+wait_ready() { wait_for 30 is_ready "$1"; }
 oci_big=${FIX_OCI_LAYERS#* }       # the 256 KiB layer of each small image
 docker_big=${FIX_DOCKER_LAYERS#* }
 

@@ -36,6 +36,18 @@ wait_port() {
 	return 1
 }
 
+# wait_for SECONDS CMD…: runs CMD every 50 ms until it succeeds; after SECONDS, once more, and
+# returns what that last try returns. For conditions a daemon reaches a moment later.
+wait_for() {
+	local limit=$1 i
+	shift
+	for ((i = 0; i < limit * 20; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	"$@"
+}
+
 # stop_pid PID: TERM, then KILL after 5 s. Returns the exit status when it was our child.
 stop_pid() {
 	local pid=$1 i

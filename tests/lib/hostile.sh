@@ -1,18 +1,6 @@
 # Helpers for scenario tests against tests/lib/hostile.py. Sourced after tests/lib/common.sh.
 # shellcheck shell=bash
 
-# wait_until SECONDS CMD…: runs CMD every 50 ms until it succeeds; returns 1 when SECONDS pass
-# first. For conditions the daemon reaches a moment after the client has seen its answer.
-wait_until() {
-	local limit=$1 i
-	shift
-	for ((i = 0; i < limit * 20; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	"$@"
-}
-
 # hostile_start DIR [ARGS…]: hostile.py serving the blobs in DIR on a port of its choosing.
 # Sets HOSTILE_PORT, HOSTILE_URL, HOSTILE_PID and HOSTILE_LOG (one line per request:
 # "METHOD PATH MODE auth=…"). Returns non-zero if it never wrote its port file.
@@ -24,7 +12,7 @@ hostile_start() {
 	spawn "$T/hostile.out" python3 "$MS_ROOT/tests/lib/hostile.py" --dir "$dir" \
 		--port-file "$pf" --log "$HOSTILE_LOG" "$@"
 	HOSTILE_PID=$SPAWNED
-	if ! wait_until 10 _hostile_up "$pf" || ! HOSTILE_PORT=$(cat "$pf") ||
+	if ! wait_for 10 _hostile_up "$pf" || ! HOSTILE_PORT=$(cat "$pf") ||
 		! wait_port "$HOSTILE_PORT" "$HOSTILE_PID" 5; then
 		echo "hostile_start: hostile.py did not start; its output follows" >&2
 		cat "$T/hostile.out" >&2

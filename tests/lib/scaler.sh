@@ -4,17 +4,6 @@
 
 SCALER_BIN=$MS_BUILD/microscale-scaler
 
-# wait_for SECONDS CMD…: polls CMD every 50 ms until it succeeds; fails after SECONDS.
-wait_for() {
-	local limit=$1 i
-	shift
-	for ((i = 0; i < limit * 20; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # demand_start: a static file server over $T/demand (python's http.server) on a free port;
 # sets DEMAND_URL. demand_set NAME VALUE writes $T/demand/NAME atomically.
 demand_start() {
