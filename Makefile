@@ -64,6 +64,10 @@ test: deps all
 bench: deps all
 	tests/bench/run.sh $(BUILD)
 
+# The whole microscaling story on this machine (tests/demo/run.sh): DEMO_SECONDS=60 by default.
+demo: deps all
+	tests/demo/run.sh $(BUILD)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
