@@ -23,7 +23,8 @@ static void usage(FILE *out)
 		     "                           [--log-level debug|info|warn|error] "
 		     "[--prewarm FILE] [--prewarm-once]\n"
 		     "       microscale-registry import [--root DIR | -c FILE] [--name REPO] FILE…\n"
-		     "       microscale-registry export [--root DIR | -c FILE] -o FILE REF…\n");
+		     "       microscale-registry export [--root DIR | -c FILE] -o FILE REF…\n"
+		     "       microscale-registry verify [--root DIR | -c FILE]\n");
 }
 
 /* Returns 0, 1 (--help: exit 0) or -1 (usage error). */
@@ -236,6 +237,8 @@ int main(int argc, char **argv)
 		return archive_import_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "export") == 0)
 		return archive_export_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "verify") == 0)
+		return verify_main(argc - 1, argv + 1);
 	status = parse_flags(argc, argv, &f);
 	if (status != 0)
 		return status > 0 ? 0 : 2;

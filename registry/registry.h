@@ -310,6 +310,9 @@ long long evict_evicted(const struct evict *ev);
 void tags_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,
 		struct upstream *up, const char *repo);
 
+/* verify.c: `microscale-registry verify`: re-hash the store, quarantine what does not match */
+int verify_main(int argc, char **argv);
+
 /* control.c: /_microscale/v1/ready, /images, /prewarm */
 void control_handle(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req);
 
