@@ -215,3 +215,79 @@ n=$(curl -s -H 'Authorization: token=tok-123' -o /dev/null -o /dev/null -o /dev/
 check_eq "three requests reuse one connection" 1 "$n"
 marathon_stop
 check_eq "--token: SIGTERM exit 0" 0 "$?"
+
+# --- pull time (--cache, --link-mbps): staged while the image pulls on its node ----------------
+# The "cache" is a file server whose _microscale/v1/ready answer the test writes (any ?ref= gets
+# it); at --link-mbps 1 a pull of 1 MB from the remote registry takes 1 s.
+#   image not ready, bytes_total 1 MB        -> staged ~1 s past the PUT
+#   image ready                              -> running after the deploy time (0.2 s)
+#   not ready, size unknown, label 1.5 MB    -> staged ~1.5 s
+#   app without an image                     -> deploy time, the cache is not asked
+#   a cache that never answers (2 s timeout) -> other requests are not held up; label size used
+mkdir -p "$T/fakecache/_microscale/v1"
+ready_answer() { echo "$1" >"$T/fakecache/ready.tmp" && mv "$T/fakecache/ready.tmp" "$T/fakecache/_microscale/v1/ready"; }
+ready_answer '{"ready": false, "bytes_total": 1000000}'
+fc_port=$(free_port)
+spawn "$T/fakecache.log" python3 -m http.server --bind 127.0.0.1 --directory "$T/fakecache" "$fc_port"
+wait_port "$fc_port" "$SPAWNED" || { echo "setup: fake cache did not start" >&2; exit 1; }
+cat >"$T/pull-apps.json" <<'EOF2'
+[{"id": "/pull/img", "instances": 0, "labels": {"MICROSCALE_IMAGE_BYTES": "1500000"},
+  "container": {"type": "DOCKER", "docker": {"image": "library/img:1"}}},
+ {"id": "/pull/noimg", "instances": 0}]
+EOF2
+marathon_start --deploy-seconds 0.2 --cache "http://127.0.0.1:$fc_port" --link-mbps 1 \
+	--apps "$T/pull-apps.json" || { echo "setup: marathon_start --cache failed" >&2; exit 1; }
+# pull_s ID N: seconds from the last PUT of ID to the first snapshot with N of its tasks running.
+pull_s() {
+	local put
+	put=$(marathon_requests "[.[] | select(.method == \"PUT\" and .path == \"/v2/apps$1\")][-1].t")
+	marathon_history "[.[] | select(.t >= $put and (.apps[\"$1\"].tasksRunning // 0) >= $2)][0].t - $put"
+}
+in_range() { jq -en "$1 >= $2 and $1 < $3" >/dev/null; } # VALUE LOW HIGH
+cache_asked() { grep -c 'GET /_microscale/v1/ready?ref=' "$T/fakecache.log"; }
+
+check_eq "--cache: PUT of an app whose image is cold is 200" 200 "$(api PUT /v2/apps/pull/img '{"instances":1}')"
+check_eq "... its task stages, the app is locked" "0 1 1" \
+	"$(app /pull/img '"\(.tasksRunning) \(.tasksStaged) \(.deployments | length)"')"
+check "... then runs" marathon_wait_instances /pull/img 1 5
+t=$(pull_s /pull/img 1)
+check "... after bytes_total / link rate (~1 s; took $t s)" in_range "$t" 0.9 1.8
+check "the cache was asked about the image by reference" \
+	grep -q 'GET /_microscale/v1/ready?ref=library%2Fimg%3A1 ' "$T/fakecache.log"
+ready_answer '{"ready": true, "bytes_total": 1000000}'
+api PUT /v2/apps/pull/img '{"instances":2}' >/dev/null
+check "image ready in the cache: the new task runs" marathon_wait_instances /pull/img 2 5
+t=$(pull_s /pull/img 2)
+check "... after the deploy time only (0.2 s; took $t s)" in_range "$t" 0.15 0.8
+ready_answer '{"ready": false}'
+api PUT /v2/apps/pull/img '{"instances":3}' >/dev/null
+check "size unknown to the cache: the task runs" marathon_wait_instances /pull/img 3 5
+t=$(pull_s /pull/img 3)
+check "... after the label's size / link rate (~1.5 s; took $t s)" in_range "$t" 1.4 2.3
+asked=$(cache_asked)
+api PUT /v2/apps/pull/noimg '{"instances":2}' >/dev/null
+check "an app without an image runs" marathon_wait_instances /pull/noimg 2 5
+t=$(pull_s /pull/noimg 2)
+check "... after the deploy time (took $t s)" in_range "$t" 0.15 0.8
+check_eq "... and the cache was not asked" "$asked" "$(cache_asked)"
+check_eq "tasks show no internal fields" '[]' \
+	"$(api GET /v2/apps/pull/img/tasks >/dev/null && body '[.tasks[] | keys[] | select(. == "old" or . == "pulled_at")]')"
+marathon_stop
+
+# A cache that accepts connections and never answers.
+spawn "$T/silent.log" python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True); time.sleep(120)'
+silent_pid=$SPAWNED
+wait_for 5 test -s "$T/silent.log"
+marathon_start --deploy-seconds 0.2 --cache "http://127.0.0.1:$(cat "$T/silent.log")" --link-mbps 1 \
+	--apps "$T/pull-apps.json" || { echo "setup: marathon_start (silent cache) failed" >&2; exit 1; }
+api PUT /v2/apps/pull/img '{"instances":1}' >/dev/null
+t=$(curl -s -o /dev/null -w '%{time_total}' "$MARATHON_URL/v2/apps")
+check "a silent cache does not hold up other requests (GET took $t s)" in_range "$t" 0 0.5
+check "the task runs once the cache's answer times out" marathon_wait_instances /pull/img 1 6
+t=$(pull_s /pull/img 1)
+check "... after the 2 s timeout, covering the label's 1.5 s (took $t s)" in_range "$t" 1.9 3
+stop_pid "$silent_pid"
+marathon_stop
+check_eq "--cache: SIGTERM exit 0" 0 "$?"

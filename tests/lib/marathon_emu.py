@@ -18,6 +18,16 @@ body, status}]; GET /_emu/history, a snapshot after every state change [{t, apps
 tasksRunning, tasksStaged}}}]; GET /_emu/apps as GET /v2/apps; POST /_emu/fail {"count": N,
 "status": S}: the next N API requests answer S; POST /_emu/reset clears requests, history (which
 restarts with the current state) and --log.
+
+Pull time (--cache URL, --link-mbps N): a new task of an app with container.docker.image stays
+staged while its image "pulls" on its node. A thread asks the cache (GET
+URL/_microscale/v1/ready?ref=IMAGE, 2 s timeout, off the lock so other requests never wait on
+it): ready, the task runs when its deployment's time is up, as without --cache; otherwise it
+stays staged for BYTES / N MB/s from its staging, BYTES being the answer's bytes_total when it
+is known, else the app's label MICROSCALE_IMAGE_BYTES (0 when neither: no wait). A deployment
+ends when its time is up and all its tasks have pulled. --pull-from-cache: a ready image is also
+read through the cache (manifest, config and layers, bytes discarded) as the node's runtime
+would, and the task runs no sooner than that read ends.
 """
 import argparse
 import base64
@@ -26,11 +36,12 @@ import os
 import signal
 import threading
 import time
+import urllib.request
 import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 LOCKED = ("App is locked by one or more deployments. Override with the option '?force=true'. "
           "View details at '/v2/deployments/<DEPLOYMENT_ID>'.")
@@ -39,6 +50,12 @@ DEFAULTS = {"instances": 1, "cpus": 1.0, "mem": 128.0, "disk": 0.0, "gpus": 0, "
             "env": {}, "labels": {}, "constraints": [], "healthChecks": [], "backoffSeconds": 1,
             "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1}}
 GENERATED = {"id", "version", "versionInfo"}   # never taken from a request body
+INTERNAL = {"old", "pulled_at"}                  # task fields the API never shows
+IMAGE_BYTES_LABEL = "MICROSCALE_IMAGE_BYTES"     # an image's size when the cache does not know it
+MANIFEST_ACCEPT = ", ".join([
+    "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json"])
 
 
 class ApiError(Exception):
@@ -90,12 +107,79 @@ def validate(body):
     return body
 
 
+def split_ref(image):
+    """'[host/]repo[:tag|@digest]' as Docker reads it: (host, repository, reference)."""
+    name, _, digest = image.partition("@")
+    slash, colon = name.rfind("/"), name.rfind(":")
+    tag = name[colon + 1:] if colon > slash else "latest"
+    name = name[:colon] if colon > slash else name
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest, digest or tag
+    return "docker.io", name if rest else "library/" + name, digest or tag
+
+
+class PullModel:
+    """When a new task's image has pulled on its node (--cache, --link-mbps, --pull-from-cache).
+    Nothing here holds the emulator's lock: it all waits on the network."""
+
+    def __init__(self, cache_url, link_mbps, read_through):
+        self.cache, self.rate = cache_url.rstrip("/"), link_mbps * 1e6
+        self.read_through = read_through
+        # Only the cache is ever asked, so no proxy from the environment applies.
+        self.http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def pulled_at(self, image, label_bytes, staged):
+        """The time.monotonic() at which image, staged at staged, is on the node."""
+        answer = self.ready(image) or {}
+        if answer.get("ready") is True:
+            if self.read_through:
+                self.read(image)
+            return time.monotonic()
+        size = answer.get("bytes_total") or label_bytes
+        return staged + size / self.rate
+
+    def ready(self, image):
+        """The cache's readiness answer, or None when it has none (down, slow, an error)."""
+        try:
+            with self.http.open(f"{self.cache}/_microscale/v1/ready?ref={quote(image, safe='')}",
+                                timeout=2) as r:
+                return json.load(r)
+        except (OSError, ValueError):
+            return None
+
+    def read(self, image):
+        """Reads image through the cache as a runtime pulls it; the bytes are discarded."""
+        host, repo, ref = split_ref(image)
+        ns = "" if host == "docker.io" else "?ns=" + quote(host)
+        base = f"{self.cache}/v2/{repo}"
+        try:
+            m = json.loads(self.get(f"{base}/manifests/{ref}{ns}", 4 << 20))
+            if "manifests" in m:   # an index: this emulated node is linux/amd64
+                d = next((x for x in m["manifests"] if x.get("platform", {}).get(
+                    "architecture") == "amd64"), m["manifests"][0])
+                m = json.loads(self.get(f"{base}/manifests/{d['digest']}{ns}", 4 << 20))
+            for blob in [m["config"]] + m["layers"]:
+                self.get(f"{base}/blobs/{blob['digest']}{ns}", 0)
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            print(f"emulator: reading {image} through the cache failed: {e!r}", flush=True)
+
+    def get(self, url, keep):
+        """GET url, keeping at most keep bytes of the body (a manifest), discarding the rest."""
+        req = urllib.request.Request(url, headers={"Accept": MANIFEST_ACCEPT})
+        kept = b""
+        with self.http.open(req, timeout=30) as r:
+            while chunk := r.read(1 << 20):
+                kept += chunk[:max(0, keep - len(kept))]
+        return kept
+
+
 class Emulator:
     """All of Marathon's state. Callers hold self.lock (tick_forever takes it itself)."""
 
-    def __init__(self, deploy_seconds, apps, leader):
+    def __init__(self, deploy_seconds, apps, leader, pull=None):
         self.lock = threading.Lock()
-        self.deploy_seconds, self.leader = deploy_seconds, leader
+        self.deploy_seconds, self.leader, self.pull = deploy_seconds, leader, pull
         self.apps = {}          # id -> {"def": definition, "tasks": [task], "deployment": id|None}
         self.deployments = {}   # id -> {id, version, app, action, deadline, target, prev}
         self.requests, self.history = [], []
@@ -131,7 +215,30 @@ class Emulator:
                 "appId": app_id, "host": "127.0.0.1", "slaveId": "emu-agent-0", "ports": [],
                 "stagedAt": now, "startedAt": now if running else None, "version": version,
                 "state": "TASK_RUNNING" if running else "TASK_STAGING", "healthCheckResults": [],
-                "old": False}
+                "old": False, "pulled_at": 0.0}   # pulled_at: None while its image pulls
+
+    def start_pulls(self, definition, tasks):
+        """With --cache: one thread per new task finds out when its image is on its node."""
+        image = ((definition.get("container") or {}).get("docker") or {}).get("image")
+        if self.pull is None or not image:
+            return
+        try:   # Marathon's labels are strings
+            label = float((definition.get("labels") or {}).get(IMAGE_BYTES_LABEL) or 0)
+        except ValueError:
+            label = 0.0
+        for t in tasks:
+            t["pulled_at"] = None
+            threading.Thread(target=self.pull_task, args=(t, image, label, time.monotonic()),
+                             daemon=True).start()
+
+    def pull_task(self, task, image, label_bytes, staged):
+        at = self.pull.pulled_at(image, label_bytes, staged)   # without the lock: it waits
+        with self.lock:
+            task["pulled_at"] = at
+
+    @staticmethod
+    def pulled(task):
+        return task["pulled_at"] is not None and task["pulled_at"] <= time.monotonic()
 
     def snapshot(self):
         apps = sorted(self.apps.items())
@@ -156,7 +263,8 @@ class Emulator:
 
     @staticmethod
     def tasks_json(app):
-        return [{k: v for k, v in t.items() if k != "old" and v is not None} for t in app["tasks"]]
+        return [{k: v for k, v in t.items() if k not in INTERNAL and v is not None}
+                for t in app["tasks"]]
 
     @staticmethod
     def deployment_json(dep):
@@ -181,8 +289,9 @@ class Emulator:
         n = target["instances"] if target else 0
         current.sort(key=lambda t: t["state"] == "TASK_RUNNING")   # surplus: staged ones first
         surplus = current[:max(0, len(current) - n)]
-        app["tasks"] = [t for t in app["tasks"] if t not in surplus] + [
-            self.new_task(app_id, target["version"], False) for _ in range(n - len(current))]
+        new = [self.new_task(app_id, target["version"], False) for _ in range(n - len(current))]
+        app["tasks"] = [t for t in app["tasks"] if t not in surplus] + new
+        self.start_pulls(target or {}, new)
         app["def"] = target or app["def"]
         dep = {"id": str(uuid.uuid4()), "version": target["version"] if target else
                self.new_version(), "app": app_id, "action": action, "target": target,
@@ -193,8 +302,10 @@ class Emulator:
         return dep
 
     def tick(self):
-        """Ends the deployments whose time is up: old tasks go, staged ones run."""
-        due = [d for d in self.deployments.values() if d["deadline"] <= time.monotonic()]
+        """Ends the deployments whose time is up and whose new tasks have pulled their image:
+        old tasks go, staged ones run."""
+        due = [d for d in self.deployments.values() if d["deadline"] <= time.monotonic() and
+               all(map(self.pulled, self.apps[d["app"]]["tasks"]))]
         for dep in due:
             del self.deployments[dep["id"]]
             if dep["target"] is None:
@@ -381,11 +492,19 @@ def main():
     ap.add_argument("--token")
     ap.add_argument("--apps", metavar="FILE")
     ap.add_argument("--log", metavar="FILE")
+    ap.add_argument("--cache", metavar="URL", help="model image pull time with this cache")
+    ap.add_argument("--link-mbps", type=float, default=20.0, metavar="N",
+                    help="MB/s (10^6 bytes) of a pull from the remote registry (20)")
+    ap.add_argument("--pull-from-cache", action="store_true",
+                    help="read ready images through the cache as a node's runtime would")
     args = ap.parse_args()
+    if args.link_mbps <= 0 or (args.pull_from_cache and not args.cache):
+        ap.error("--link-mbps must be > 0; --pull-from-cache needs --cache")
+    pull = args.cache and PullModel(args.cache, args.link_mbps, args.pull_from_cache)
     apps = json.loads(Path(args.apps).read_text(encoding="utf-8")) if args.apps else []
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     port = srv.server_address[1]
-    srv.emu = Emulator(args.deploy_seconds, apps, f"127.0.0.1:{port}")
+    srv.emu = Emulator(args.deploy_seconds, apps, f"127.0.0.1:{port}", pull or None)
     srv.basic, srv.token = args.basic, args.token
     srv.log = open(args.log, "a", encoding="utf-8") if args.log else None
     threading.Thread(target=srv.emu.tick_forever, daemon=True).start()

@@ -1,0 +1,84 @@
+# The demo's images, built offline once per version of this file and of tests/lib/fixtures.sh
+# (whose layer and image builders they use) and kept in $DEMO_IMAGES: a docker-registry storage
+# directory and images.env. Sourced after tests/lib/common.sh, upstream.sh and fixtures.sh.
+#   library/demo-web:1    priority 1 service, small (on images/demo.list)
+#   library/demo-batch:1  priority 2 batch, small   (on images/demo.list)
+#   library/demo-big:1    one incompressible layer of 100 MiB, NOT on the list
+# shellcheck shell=bash
+
+DEMO_IMAGES=${MS_DEMO_IMAGES:-/tmp/ms-demo-images-$(cat "${BASH_SOURCE[0]}" \
+	"$MS_ROOT/tests/lib/fixtures.sh" | sha256sum | cut -c1-12)}
+
+# demo_images_ready: builds $DEMO_IMAGES unless it is there; sources its images.env
+# (DEMO_WEB, DEMO_BATCH, DEMO_BIG: references; DEMO_*_BYTES: compressed sizes).
+demo_images_ready() {
+	[ -f "$DEMO_IMAGES/images.env" ] || _demo_build || return 1
+	# shellcheck source=/dev/null
+	. "$DEMO_IMAGES/images.env"
+}
+
+# demo_upstream_start DIR: an upstream (upstream_start) serving the demo images. The storage is
+# hard-linked, not copied: a registry that is only pulled from never rewrites a file.
+demo_upstream_start() {
+	mkdir -p "$1" && cp -al "$DEMO_IMAGES/storage" "$1/storage" && upstream_start "$1"
+}
+
+# Builds in $DEMO_IMAGES.build.<pid> and renames it into place only when complete (as
+# fixtures.sh does), so a demo stopped halfway never leaves a half cache behind.
+_demo_build() {
+	local tmp=$DEMO_IMAGES.build.$$ start=$SECONDS d
+	# shellcheck disable=SC2034 # the build's own upstream leaves the caller's alone
+	local UPSTREAM_PORT UPSTREAM_URL UPSTREAM_PID UPSTREAM_LOG
+	echo "demo: building the demo images in $DEMO_IMAGES (once)"
+	for d in "$DEMO_IMAGES".build.*; do # leftovers of builds that were killed
+		[ -d "$d" ] && ! kill -0 "${d##*.}" 2>/dev/null && rm -rf "$d"
+	done
+	rm -rf "$tmp" && mkdir -p "$tmp/work" || return 1
+	if ! _demo_layouts "$tmp" || ! upstream_start "$tmp" || ! _demo_push "$tmp"; then
+		upstream_stop
+		echo "demo: building the images failed; kept in $tmp" >&2
+		return 1
+	fi
+	upstream_stop
+	rm -rf "$tmp/work" "$tmp/oci" "$tmp/config.yml"
+	mv -T "$tmp" "$DEMO_IMAGES" 2>/dev/null || rm -rf "$tmp" # a concurrent build won
+	echo "demo: images built in $((SECONDS - start)) s"
+}
+
+# One OCI layout per image, under $1/oci/<name>. Small images: a text layer and a data layer;
+# the big one: 100 MiB + 1 KiB of AES-CTR bytes (incompressible, the same on every build), gzip -1
+# since -6 would only spend time failing to shrink them.
+_demo_layouts() {
+	_demo_image "$1" demo-web 262144 -6 &&
+		_demo_image "$1" demo-batch 524288 -6 &&
+		_demo_image "$1" demo-big $((100 * 1024 * 1024 + 1024)) -1
+}
+
+# _demo_image BASE NAME DATA_BYTES GZIP_LEVEL
+_demo_image() {
+	local l=$1/oci/$2 a b m
+	_fix_layout_init "$l" || return 1
+	a=$(_fix_layer "$l" "$1/work" "$2" "" amd64) || return 1
+	b=$(_fix_layer "$l" "$1/work" "$2-data" "$3" amd64 "$4") || return 1
+	m=$(_fix_image "$l" amd64 "$a" "$b") || return 1
+	_fix_layout_ref "$l" "$FIX_MT_OCI_MANIFEST" "$m"
+}
+
+# Pushes every layout as library/<name>:1 and writes images.env from what the upstream serves.
+_demo_push() {
+	local b=$1 name var bytes
+	for name in demo-web demo-batch demo-big; do
+		skopeo copy --quiet --dest-tls-verify=false "oci:$b/oci/$name:latest" \
+			"docker://127.0.0.1:$UPSTREAM_PORT/library/$name:1" ||
+			{ echo "demo: pushing $name failed" >&2; return 1; }
+		bytes=$(_demo_image_bytes "$name") || return 1
+		var=$(tr 'a-z-' 'A-Z_' <<<"$name")
+		printf '%s=library/%s:1\n%s_BYTES=%s\n' "$var" "$name" "$var" "$bytes"
+	done >"$b/images.env"
+}
+
+# _demo_image_bytes NAME: the sum of the config's and layers' sizes, as the upstream lists them.
+_demo_image_bytes() {
+	curl -sf --max-time 10 -H "Accept: $FIX_ACCEPT" \
+		"$UPSTREAM_URL/v2/library/$1/manifests/1" | jq -e '.config.size + ([.layers[].size] | add)'
+}
