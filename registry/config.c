@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define DOCKER_HUB "docker.io"
 #define DOCKER_HUB_URL "https://registry-1.docker.io"
@@ -33,7 +34,7 @@ static const char *const prewarm_keys[] = {
 };
 static const char *const store_keys[] = {"max_bytes", NULL};
 static const char *const upstream_keys[] = {
-    "url", "username", "password", "credentials_file", "insecure_tls", NULL,
+    "url", "username", "password", "credentials_file", "insecure_tls", "ca_file", NULL,
 };
 static const char *const http_keys[] = {
     "max_connections", "max_header_bytes", "header_timeout_s",
@@ -94,6 +95,7 @@ static void uconf_free(struct upstream_conf *u)
 		explicit_bzero(u->userpwd, strlen(u->userpwd));
 		free(u->userpwd);
 	}
+	free(u->ca_file);
 }
 
 /* "PREFIX.NAME". A valid host keeps it well inside KEY_PATH_MAX; an invalid one is only
@@ -134,6 +136,7 @@ static int read_credentials(struct conf *c, const char *key, const char *file, c
 	f = fopen(file, "re");
 	if (f == NULL)
 		return conf_fail(c, key, "cannot read %s: %s", file, strerror(errno));
+	conf_check_private(file, "upstream credentials");
 	if (fgets(line, sizeof(line), f) == NULL) {
 		rc = ferror(f) ? conf_fail(c, key, "cannot read %s: %s", file, strerror(errno))
 			       : conf_fail(c, key, "%s is empty", file);
@@ -174,9 +177,10 @@ static int upstream_auth(struct conf *c, const char *prefix, struct upstream_con
 		return read_credentials(c, kf, file, &u->userpwd);
 	if ((user == NULL) != (pass == NULL))
 		return conf_fail(c, user == NULL ? ku : kp, "username and password go together");
-	if (user != NULL)
-		return userpwd_set(c, ku, user, pass, &u->userpwd);
-	return 0;
+	if (user == NULL)
+		return 0;
+	conf_check_private(c->file, "an upstream password");
+	return userpwd_set(c, ku, user, pass, &u->userpwd);
 }
 
 static int upstream_url(struct conf *c, const char *prefix, struct upstream_conf *u)
@@ -194,6 +198,24 @@ static int upstream_url(struct conf *c, const char *prefix, struct upstream_conf
 		return -1;
 	if (conf_url_dup(url != NULL ? url : def, &u->url) != 0)
 		return conf_fail(c, key, "expected an http:// or https:// URL");
+	return 0;
+}
+
+/* ca_file: read at load, so that a wrong path stops the start-up, not the first pull. */
+static int upstream_ca(struct conf *c, const char *prefix, struct upstream_conf *u)
+{
+	char key[KEY_PATH_MAX];
+	const char *ca = NULL;
+
+	member_key(key, prefix, "ca_file");
+	if (conf_string(c, c->root, NULL, key, &ca) != 0)
+		return -1;
+	if (ca == NULL)
+		return 0;
+	if (access(ca, R_OK) != 0)
+		return conf_fail(c, key, "cannot read %s: %s", ca, strerror(errno));
+	if (set_str(&u->ca_file, ca) != 0)
+		return conf_fail(c, key, "out of memory");
 	return 0;
 }
 
@@ -215,7 +237,8 @@ static int load_upstream(struct registry_conf *rc, struct conf *c, const char *h
 	if (u == NULL)
 		return conf_fail(c, prefix, "out of memory");
 	member_key(key, prefix, "insecure_tls");
-	if (upstream_url(c, prefix, u) != 0 || conf_bool(c, c->root, NULL, key, &u->insecure_tls) != 0)
+	if (upstream_url(c, prefix, u) != 0 || conf_bool(c, c->root, NULL, key, &u->insecure_tls) != 0 ||
+	    upstream_ca(c, prefix, u) != 0)
 		return -1;
 	return upstream_auth(c, prefix, u);
 }
@@ -386,6 +409,8 @@ static int load_store(struct registry_conf *rc, struct conf *c)
 	    conf_int(c, c->root, NULL, "store.max_bytes", 0, LLONG_MAX, &max) != 0 ||
 	    conf_string(c, c->root, NULL, "admin_token", &token) != 0)
 		return -1;
+	if (token)
+		conf_check_private(c->file, "the admin token");
 	if (token && strlen(token) < 16)
 		return conf_fail(c, "admin_token", "too short: use at least 16 characters");
 	if (token && set_str(&rc->admin_token, token) != 0)

@@ -233,6 +233,7 @@ int main(int argc, char **argv)
 	struct conf c;
 	int status;
 
+	log_init("microscale-registry", LOG_INFO); /* until the config says otherwise */
 	if (argc > 1 && strcmp(argv[1], "import") == 0)
 		return archive_import_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "export") == 0)

@@ -26,6 +26,7 @@ struct upstream_conf {
 	char *url;     /* base URL, no trailing slash */
 	char *userpwd; /* "user:password" (from the config or a credentials file), or NULL */
 	int insecure_tls;
+	char *ca_file; /* CA bundle for this upstream's TLS, or NULL: the system's */
 };
 
 struct registry_conf {

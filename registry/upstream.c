@@ -217,6 +217,7 @@ static int start_token_request(struct upreq *u, const struct wwwauth *ch)
 	req.connect_timeout_ms = u->r->conf->connect_timeout_ms;
 	req.timeout_ms = 30000;
 	req.insecure = u->up->conf->insecure_tls;
+	req.ca_file = u->up->conf->ca_file;
 	u->f = fetch_start(u->r->fl, &req, &hooks, u);
 	return u->f ? 0 : -1;
 }
@@ -336,6 +337,7 @@ static void attempt(struct upreq *u)
 	req.low_speed_time_s = u->r->conf->low_speed_time_s;
 	req.max_body = u->max_body;
 	req.insecure = u->up->conf->insecure_tls;
+	req.ca_file = u->up->conf->ca_file;
 	u->f = fetch_start(u->r->fl, &req, u->hooks.on_data ? &hooks_stream : &hooks_collect, u);
 	if (!u->f)
 		finish(u, 0, "cannot start upstream transfer");

@@ -99,8 +99,12 @@ static int marathon_auth(struct conf *c, json_t *m, struct marathon_conf *mc)
 	if (file[0] != '\0' && (user[0] != '\0' || pass[0] != '\0'))
 		return conf_fail(c, "marathon.token_file",
 				 "not allowed together with username and password");
-	if (file[0] != '\0')
+	if (file[0] != '\0') {
+		conf_check_private(file, "the Marathon token");
 		return read_token(c, "marathon.token_file", file, &mc->token);
+	}
+	if (pass[0] != '\0')
+		conf_check_private(c->file, "the Marathon password");
 	if (user[0] == '\0' && pass[0] != '\0')
 		return conf_fail(c, "marathon.password", "needs a username");
 	if (user[0] == '\0')

@@ -106,6 +106,7 @@ int main(int argc, char **argv)
 	struct conf c;
 	int status;
 
+	log_init("microscale-scaler", LOG_INFO); /* until the config says otherwise */
 	status = parse_flags(argc, argv, &f);
 	if (status != 0)
 		return status > 0 ? 0 : 2;

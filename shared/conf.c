@@ -1,9 +1,11 @@
 /* conf: a JSON config file read through typed getters that name the file and key on error. */
 #include "conf.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int conf_fail(struct conf *c, const char *key, const char *fmt, ...)
 {
@@ -247,4 +249,13 @@ int conf_known_keys(struct conf *c, json_t *obj, const char *prefix, const char 
 		return conf_fail(c, path, "unknown key");
 	}
 	return 0;
+}
+
+void conf_check_private(const char *file, const char *what)
+{
+	struct stat st;
+
+	if (file && stat(file, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+		log_warn("secret_file_exposed", "file=%s mode=%03o holds=\"%s\" fix=\"chmod 600 %s\"",
+			 file, (unsigned)(st.st_mode & 0777), what, file);
 }

@@ -39,6 +39,9 @@ const char *conf_key(char out[CONF_KEY_MAX], const char *prefix, const char *nam
 int conf_url(struct conf *c, json_t *obj, const char *prefix, const char *name, char **out);
 /* The same check for a URL from elsewhere (a flag): 0 and a malloc'd copy, or -1. */
 int conf_url_dup(const char *url, char **out);
+/* Logs a warning naming FILE when it holds WHAT (a secret) and others than its owner may read
+ * it: worth telling the operator, not worth refusing to start. */
+void conf_check_private(const char *file, const char *what);
 /* Fails with "FILE: KEY: unknown key" for any member of obj not in the NULL-ended list. */
 int conf_known_keys(struct conf *c, json_t *obj, const char *prefix, const char *const *keys);
 /* Sets c->err to "FILE: KEY: REASON" and returns -1. */

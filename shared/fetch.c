@@ -384,6 +384,8 @@ static int set_options(struct fetch *f, const struct fetch_req *req)
 		bad |= curl_easy_setopt(e, CURLOPT_USERPWD, req->userpwd) != CURLE_OK;
 		bad |= curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) != CURLE_OK;
 	}
+	if (req->ca_file)
+		bad |= curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file) != CURLE_OK;
 	if (req->insecure) {
 		bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK;
 		bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK;

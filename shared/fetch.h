@@ -27,6 +27,7 @@ struct fetch_req {
 	int follow_redirects;         /* Authorization is never sent to another host */
 	size_t max_body;              /* without on_data: collect at most this (0: 1 MiB) */
 	int insecure;                 /* skip TLS verification (never the default) */
+	const char *ca_file;          /* CA bundle to verify the server with, or NULL: the system's */
 };
 
 struct fetch_hooks {
