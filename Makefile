@@ -68,9 +68,27 @@ bench: deps all
 demo: deps all
 	tests/demo/run.sh $(BUILD)
 
+# Units go to $(PREFIX)/lib/systemd/system, which systemd searches for /usr and /usr/local alike
+# (UNITDIR=… to choose). They name /usr, so another PREFIX gets its own paths written in. The
+# configs are the node's: in /etc whatever the PREFIX, and never overwritten, so a reinstall keeps
+# the node's edits.
+install: UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(UNITDIR)
+	set -e; for u in packer/systemd/*.service; do \
+		sed -e 's|=/usr/bin/|=$(PREFIX)/bin/|' -e 's|file:/usr/share/|file:$(PREFIX)/share/|' \
+			$$u >$(DESTDIR)$(UNITDIR)/$${u##*/}; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}; \
+	done
+	install -d $(DESTDIR)/etc/microscale
+	set -e; for f in registry.json scaler.json images.list; do \
+		[ -e $(DESTDIR)/etc/microscale/$$f ] || install -m 0644 packer/etc/$$f $(DESTDIR)/etc/microscale/; \
+	done
+	install -d $(DESTDIR)$(PREFIX)/share/doc/microscale $(DESTDIR)$(PREFIX)/lib/microscale
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/microscale/
+	install -m 0755 packer/wire-runtimes.sh $(DESTDIR)$(PREFIX)/lib/microscale/
 
 format:
 	clang-format -i shared/*.[ch] registry/*.[ch] scaler/*.[ch] tests/unit/*/*.[ch]

@@ -112,7 +112,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)revents;
 	log_info("shutdown", "signal=%d in_flight=%u connections=%u", w->signum,
-		 fetch_loop_active(r->fl), httpd_conn_count(r->httpd));
+		 fetch_loop_active(r->fl), r->httpd ? httpd_conn_count(r->httpd) : 0);
 	r->stopping = 1;
 	if (r->httpd)
 		httpd_shutdown(r->httpd);

@@ -28,6 +28,7 @@ struct prewarm {
 	int once;   /* --prewarm-once: stop the loop when every listed image has settled */
 	int status; /* for --prewarm-once: 0 when every listed image is ready */
 	ev_timer interval, retry;
+	ev_timer done; /* --prewarm-once: breaks the loop on its next turn */
 };
 
 static const char *const state_names[] = {"queued", "pulling", "ready", "failed"};
@@ -75,7 +76,16 @@ static void check_once_done(struct prewarm *pw)
 			status = 1;
 	}
 	pw->status = status;
-	ev_break(pw->r->loop, EVBREAK_ALL);
+	/* Not ev_break here: when every image was already on disk (or the list is empty) this runs
+	 * while the list loads, before ev_run, which would cancel the break and run forever. */
+	ev_timer_start(pw->r->loop, &pw->done);
+}
+
+static void done_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
 }
 
 static void arm_retry(struct prewarm *pw)
@@ -311,6 +321,7 @@ struct prewarm *prewarm_new(struct registry *r, int once)
 	pw->retry.data = pw;
 	ev_timer_init(&pw->interval, interval_cb, 0, 0);
 	pw->interval.data = pw;
+	ev_timer_init(&pw->done, done_cb, 0, 0);
 	if (!once)
 		arm_interval(pw);
 	return pw;
@@ -326,6 +337,7 @@ void prewarm_free(struct prewarm *pw)
 		return;
 	ev_timer_stop(pw->r->loop, &pw->retry);
 	ev_timer_stop(pw->r->loop, &pw->interval);
+	ev_timer_stop(pw->r->loop, &pw->done);
 	while ((t = pw->queue)) {
 		pw->queue = t->next;
 		free(t);
