@@ -24,7 +24,7 @@ UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRC))
 BINS := $(BUILD)/microscale-registry $(if $(wildcard scaler/main.c),$(BUILD)/microscale-scaler)
 
-.PHONY: all deps test unit bench demo install clean format
+.PHONY: all deps test unit bench demo fuzz install clean format
 all: $(BINS)
 
 $(BUILD)/%.o: %.c $(wildcard shared/*.h registry/*.h scaler/*.h)
@@ -63,6 +63,11 @@ test: deps all
 
 bench: deps all
 	tests/bench/run.sh $(BUILD)
+
+# Every libFuzzer target for FUZZ_SECONDS each (make test only replays their corpora).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
 
 # The whole microscaling story on this machine (tests/demo/run.sh): DEMO_SECONDS=60 by default.
 demo: deps all

@@ -375,6 +375,8 @@ static struct entry *entry_find(struct import *im, const char *name)
 {
 	struct entry key, *e;
 
+	if (im->nentries == 0) /* bsearch wants an array, even an empty one */
+		return NULL;
 	for (int hops = 0; hops <= LINK_HOPS; hops++) {
 		key.name = (char *)name;
 		e = bsearch(&key, im->entries, im->nentries, sizeof(*e), entry_name_cmp);

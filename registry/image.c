@@ -10,6 +10,7 @@
 #include "registry.h"
 
 #define IMAGE_MAX_BLOBS 4096
+#define IMAGE_MAX_BLOB_SIZE (1LL << 50) /* 1 PiB: far past any layer, far from overflow */
 
 void image_walk_free(struct image_walk *w)
 {
@@ -22,9 +23,10 @@ static int add_blob(struct image_walk *w, json_t *desc, int is_layer)
 	json_t *digest = json_object_get(desc, "digest"), *size = json_object_get(desc, "size");
 	struct image_blob *b;
 
+	/* Sizes come from the upstream: bounded so that no sum of them can overflow. */
 	if (!json_is_string(digest) || digest_check(json_string_value(digest)) != 0 ||
 	    !json_is_integer(size) || json_integer_value(size) < 0 ||
-	    w->nblobs == IMAGE_MAX_BLOBS)
+	    json_integer_value(size) > IMAGE_MAX_BLOB_SIZE || w->nblobs == IMAGE_MAX_BLOBS)
 		return -1;
 	if (w->nblobs % 64 == 0) {
 		b = realloc(w->blobs, (w->nblobs + 64) * sizeof(*b));
@@ -81,6 +83,10 @@ static int walk_index(struct store *s, json_t *manifests, const char *const *pla
 
 		if (!child || !wanted(desc, platforms))
 			continue;
+		if (digest_check(child) != 0) { /* it would go upstream as a reference */
+			snprintf(w->error, sizeof(w->error), "index entry with an invalid digest");
+			return -1;
+		}
 		found = 1;
 		if (walk_manifest(s, child, platforms, w, depth + 1) < 0)
 			return -1;

@@ -222,6 +222,16 @@ static int start_token_request(struct upreq *u, const struct wwwauth *ch)
 	return u->f ? 0 : -1;
 }
 
+/* RFC 6750's b64token: it goes into a header, so a CR, LF or NUL must never get through. */
+static int token_valid(const char *t, size_t len)
+{
+	size_t n = strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+
+	if (len == 0 || len > TOKEN_MAX_BYTES || strlen(t) != len || n == 0)
+		return 0;
+	return strspn(t + n, "=") == len - n;
+}
+
 /* Reads {"token"|"access_token": …, "expires_in": …}; 60 s when no lifetime is given. */
 static int parse_token(struct upreq *u, const char *body, size_t len)
 {
@@ -232,7 +242,7 @@ static int parse_token(struct upreq *u, const char *body, size_t len)
 
 	if (!json_is_string(tok))
 		tok = json_object_get(doc, "access_token");
-	if (!json_is_string(tok) || json_string_length(tok) == 0) {
+	if (!json_is_string(tok) || !token_valid(json_string_value(tok), json_string_length(tok))) {
 		json_decref(doc);
 		return -1;
 	}

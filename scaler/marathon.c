@@ -76,11 +76,15 @@ static void app_image_set(struct marathon_app *a, const char *image)
 	a->image = strdup(image); /* NULL on out of memory: the app then has no image to gate */
 }
 
+/* A count from Marathon, kept within what the scaler can add up without overflow. */
 static long long int_member(json_t *obj, const char *name)
 {
 	json_t *v = json_object_get(obj, name);
 
-	return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return 0;
+	return json_integer_value(v) > SCALER_INSTANCES_MAX ? SCALER_INSTANCES_MAX
+							    : json_integer_value(v);
 }
 
 int marathon_parse_app(const char *body, size_t len, struct marathon_app *a)
@@ -89,7 +93,8 @@ int marathon_parse_app(const char *body, size_t len, struct marathon_app *a)
 	json_t *app = json_object_get(doc, "app"), *inst, *deps, *image;
 
 	inst = json_object_get(app, "instances");
-	if (!json_is_object(app) || !json_is_integer(inst) || json_integer_value(inst) < 0) {
+	if (!json_is_object(app) || !json_is_integer(inst) || json_integer_value(inst) < 0 ||
+	    json_integer_value(inst) > SCALER_INSTANCES_MAX) {
 		json_decref(doc);
 		return -1;
 	}
