@@ -255,13 +255,21 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		len = sizeof(peer);
 		fd = accept4(h->lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
+			if (h->accept_starved)
+				log_info("http_accept_resumed", "fds=available");
+			h->accept_starved = 0;
 			accept_one(h, fd, &peer);
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE) {
-			/* Out of descriptors: pause accepting rather than spin on the ready socket. */
-			log_error("http_accept", "error=\"%s\" retry_s=0.1", strerror(errno));
+			/* Out of descriptors: pause accepting rather than spin on the ready socket, and
+			 * say so once per episode, not ten times a second. */
+			if (!h->accept_starved)
+				log_error("http_accept", "error=\"%s\" retry_s=0.1", strerror(errno));
+			h->accept_starved = 1;
 			ev_io_stop(loop, w);
+			/* A fired one-shot timer keeps its spent expiry: set it again, or it fires at once. */
+			ev_timer_set(&h->accept_retry, 0.1, 0);
 			ev_timer_start(loop, &h->accept_retry);
 		} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 			log_error("http_accept", "error=\"%s\"", strerror(errno));

@@ -29,6 +29,7 @@ struct httpd {
 	int lfd;
 	ev_io accept_io;
 	ev_timer accept_retry; /* restarts accepting after EMFILE */
+	int accept_starved;    /* out of descriptors since the last accept */
 	ev_check reaper;       /* frees closed connections outside any of their callbacks */
 	struct httpd_conn *conns, *graveyard;
 	unsigned nconns;
