@@ -10,8 +10,8 @@
 
 #include <sys/socket.h>
 
-#include "../../registry/api.c"
-#include "../../shared/httpd.c"
+#include "api.c"
+#include "httpd.c" /* shared/, through -Ishared */
 #include "httpd_range.h"
 
 #define OUT_MAX (4 * 1024 * 1024)

@@ -11,7 +11,7 @@
 
 #include "fuzz.h"
 
-#include "../../registry/archive_import.c"
+#include "archive_import.c"
 
 static struct store import_store;
 static struct image_ref import_name; /* --name fuzz/named:latest */

@@ -6,7 +6,7 @@
  * checked the way the scaler uses them. A second answer reuses the app, as a re-read does. */
 #include "fuzz.h"
 
-#include "../../scaler/marathon.c"
+#include "marathon.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

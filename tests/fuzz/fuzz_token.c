@@ -8,7 +8,7 @@
 
 #include <math.h>
 
-#include "../../registry/upstream.c"
+#include "upstream.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
