@@ -305,28 +305,43 @@ static struct manifest_pull *mp_new(struct registry *r, const struct manifest_as
 	return mp;
 }
 
-/* What the store can answer now: 0 with the digest in cached; 1 when a tag is held but due for
- * revalidation (cached set, kept for stale-if-error); -1 when nothing usable is held. */
-static int lookup(struct registry *r, const struct manifest_ask *ask,
-		  char cached[DIGEST_STR_SIZE])
-{
-	char type[MEDIA_TYPE_MAX], *data;
-	time_t fetched = 0;
+/* A manifest read from the store, for answering from it. */
+struct stored {
+	char *data;
 	size_t len;
-	int tag = !is_digest(ask->reference);
+	char type[MEDIA_TYPE_MAX];
+};
 
+/* What the store can answer now: 0 with the digest in cached and the manifest in *st (the
+ * caller frees st->data); 1 when a tag is held but due for revalidation (cached set, kept for
+ * stale-if-error); -1 when nothing usable is held. */
+static int lookup(struct registry *r, const struct manifest_ask *ask,
+		  char cached[DIGEST_STR_SIZE], struct stored *st)
+{
+	time_t fetched = 0;
+	int tag = !is_digest(ask->reference), held;
+
+	st->data = NULL;
 	if (!tag)
 		snprintf(cached, DIGEST_STR_SIZE, "%s", ask->reference);
 	else if (store_tag_get(&r->store, upstream_host(ask->up), ask->repo, ask->reference,
 			       cached, &fetched) < 0)
 		return -1;
-	if (store_manifest_get(&r->store, cached, &data, &len, type) < 0 ||
-	    !accepts(ask->accept, type)) {
+	if (store_manifest_get(&r->store, cached, &st->data, &st->len, st->type) < 0) {
+		st->data = NULL;
 		cached[0] = '\0';
 		return -1;
 	}
-	free(data);
-	return tag && time(NULL) - fetched >= r->conf->tag_ttl_s ? 1 : 0;
+	held = !accepts(ask->accept, st->type) ? -1
+	       : tag && time(NULL) - fetched >= r->conf->tag_ttl_s ? 1
+								   : 0;
+	if (held == -1)
+		cached[0] = '\0';
+	if (held != 0) {
+		free(st->data);
+		st->data = NULL;
+	}
+	return held;
 }
 
 /* Answers w from the store, or attaches it to the one upstream request for this reference. */
@@ -334,13 +349,17 @@ static void manifest_start(struct registry *r, const struct manifest_ask *ask,
 			   struct manifest_waiter *w)
 {
 	char cached[DIGEST_STR_SIZE] = "";
-	int held = lookup(r, ask, cached), fresh = 0;
+	struct stored st;
+	int held = lookup(r, ask, cached, &st), fresh = 0;
 	struct manifest_pull *mp = held == 0 ? NULL : mp_find(r, ask);
 
 	if (w->conn)
 		metrics_add(r->stats.cache, 1, "manifest", held == 0 ? "hit" : "miss");
 	if (held == 0) {
-		deliver(r, w, &(struct outcome){.digest = cached});
+		deliver(r, w,
+			&(struct outcome){
+			    .digest = cached, .data = st.data, .len = st.len, .type = st.type});
+		free(st.data);
 		free(w);
 		return;
 	}
