@@ -186,7 +186,7 @@ static void log_decision(struct scaler *s, size_t i, enum log_level level, int s
 
 	demand_text(s->demands[i], demand, sizeof(demand));
 	if (latency >= 0)
-		snprintf(lat, sizeof(lat), " latency_ms=%.1f", latency * 1000.0);
+		snprintf(lat, sizeof(lat), " latency_ms=%.3f", latency * 1000.0);
 	if (p->action != 0)
 		log_event(level, "decision",
 			  "app=%s demand=%s want=%lld from=%lld to=%lld action=%s gated=no "

@@ -1,150 +1,105 @@
 #!/bin/bash
-# make bench: microscale side by side with the peers a user would pick instead, in one run.
-#  - pull of the big image (one 100 MiB layer) with skopeo: cold and warm, through microscale,
-#    through Debian's docker-registry in proxy mode, and straight from the upstream;
-#  - warm blob GETs with curl: microscale vs the proxy vs nginx serving the same files (the raw
-#    limit of the machine).
-# Each figure is the median of RUNS runs; the ratios are what to read (machines are noisy).
+# make bench: microscale side by side, in one run and on the same files, with what a user would
+# deploy instead: Debian's docker-registry as a pull-through proxy ("peer") and nginx serving
+# microscale's own blob files with sendfile (the raw limit of this machine). All on loopback.
+#   1 warm manifest GETs by digest and by tag, wrk at 32 connections: req/s, p50, p99
+#   2 warm blob throughput, 1 and 16 clients reading the big layer to /dev/null: MB/s
+#   3 cold pull of the big image with skopeo: direct from the upstream, through microscale,
+#     through the peer, each with an empty store
+#   4 herd: 20 cold GETs of the big layer at once through a HERD_MBPS link: wall time and the
+#     upstream's GET count
+#   5 peak RSS (VmHWM): idle, after steps 1-2, during the herd
+#   6 the scaler: demand change to Marathon PUT, median and p99 (Marathon emulator)
+#   7 time to capacity: 1 -> 10 instances with the emulator's pull-time model; no node cache,
+#     microscale cold + gate, microscale prewarmed + gate
+# Contenders take turns within each of ROUNDS rounds; the table gives medians and the ratio to
+# microscale, and goes to tests/bench/RESULTS.md with the machine and the date.
+#
+# Usage: tests/bench/run.sh [BUILD_DIR]   (make bench builds and installs what it needs first)
+#   BENCH_QUICK=1   every step at a tiny size, one round (make test runs this; it checks that
+#                   the steps ran, never how fast); its table goes to BUILD_DIR/RESULTS-quick.md
+#   ROUNDS (3), BENCH_BIG_MIB (200), WRK_SECONDS (5), DEMAND_CHANGES (40), LINK_MBPS (20, the
+#   remote link of step 7), HERD_MBPS (100, the link of step 4), START_S (1, the emulator's
+#   deployment time), BENCH_RESULTS (the file the table goes to)
 set -u
-build=${1:-build}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-export MS_ROOT=$root MS_BUILD=$root/$build
-. "$root/tests/lib/common.sh"
-. "$root/tests/lib/upstream.sh"
-. "$root/tests/lib/fixtures.sh"
-. "$root/tests/lib/cache.sh"
-RUNS=${RUNS:-5}
+MS_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+MS_BUILD=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "bench: no build in ${1:-build}" >&2; exit 1; }
+export MS_ROOT MS_BUILD
+# shellcheck source-path=SCRIPTDIR/../lib
+. "$MS_ROOT/tests/lib/common.sh"
+. "$MS_ROOT/tests/lib/upstream.sh"
+. "$MS_ROOT/tests/lib/fixtures.sh"
+. "$MS_ROOT/tests/lib/cache.sh"
+. "$MS_ROOT/tests/lib/marathon.sh"
+. "$MS_ROOT/tests/lib/scaler.sh"
 
-fixtures_upstream_start || exit 1
-UP=${UPSTREAM_URL#http://}
+if [ -n "${BENCH_QUICK:-}" ]; then
+	: "${ROUNDS:=1}" "${BENCH_BIG_MIB:=4}" "${WRK_SECONDS:=1}" "${DEMAND_CHANGES:=4}"
+	: "${BENCH_RESULTS:=$MS_BUILD/RESULTS-quick.md}"
+fi
+ROUNDS=${ROUNDS:-3} BENCH_BIG_MIB=${BENCH_BIG_MIB:-200} WRK_SECONDS=${WRK_SECONDS:-5}
+DEMAND_CHANGES=${DEMAND_CHANGES:-40} LINK_MBPS=${LINK_MBPS:-20} HERD_MBPS=${HERD_MBPS:-100}
+START_S=${START_S:-1}
+BENCH_RESULTS=${BENCH_RESULTS:-$MS_ROOT/tests/bench/RESULTS.md}
+BENCH_COMMAND="make bench${BENCH_QUICK:+ BENCH_QUICK=1}"
 
-# median_ms VAR CMD…: runs CMD $RUNS times (each after `prepare`, untimed) and sets VAR to the
-# median in ms. No command substitution: prepare may start daemons that must outlive it.
-median_ms() {
-	local var=$1 i t0 t1 times=()
-	shift
-	for ((i = 0; i < RUNS; i++)); do
-		prepare
-		t0=$(date +%s%N)
-		"$@" >"$T/run.log" 2>&1 || { echo "FAILED: $* ($(tail -1 "$T/run.log"))" >&2; return 1; }
-		t1=$(date +%s%N)
-		times+=($(((t1 - t0) / 1000000)))
-	done
-	printf -v "$var" '%s' "$(printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')"
-}
+# shellcheck source-path=SCRIPTDIR
+. "$MS_ROOT/tests/bench/images.sh"
+. "$MS_ROOT/tests/bench/lib.sh"
+. "$MS_ROOT/tests/bench/steps_registry.sh"
+. "$MS_ROOT/tests/bench/steps_scaler.sh"
+. "$MS_ROOT/tests/bench/report.sh"
 
-# copy_big VAR, get_blob VAR: VAR names the variable holding host:port, read at run time since a
-# cold run restarts the daemon on a new port.
-copy_big() { skopeo copy -q --src-tls-verify=false "docker://${!1}/$FIX_BIG" "dir:$T/out"; }
-get_blob() { curl -sf -o /dev/null "http://${!1}/v2/$FIX_BIG_REPO/blobs/$FIX_BIG_LAYER"; }
+step() { echo "bench: $*" >&2; }
 
-# docker-registry as a pull-through proxy of the same upstream.
-proxy_start() {
-	local port
-	port=$(free_port)
-	PROXY=127.0.0.1:$port
-	mkdir -p "$T/proxy"
-	rm -rf "$T/proxy/storage"
-	cat >"$T/proxy/config.yml" <<EOF
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $T/proxy/storage}, delete: {enabled: true}}
-http: {addr: $PROXY, secret: bench}
-proxy: {remoteurl: $UPSTREAM_URL}
-EOF
-	spawn "$T/proxy/log" docker-registry serve "$T/proxy/config.yml"
-	PROXY_PID=$SPAWNED
-	wait_port "$port" "$PROXY_PID"
-}
+for c in wrk nginx docker-registry skopeo jq curl python3; do
+	command -v "$c" >/dev/null || bench_fail "$c is missing (make bench installs it: make deps)"
+done
+for b in microscale-registry microscale-scaler; do
+	[ -x "$MS_BUILD/$b" ] || bench_fail "$MS_BUILD/$b is not built (make bench builds it)"
+done
 
-# nginx serving microscale's own store files at the registry's blob URL: the raw limit.
-nginx_start() {
-	local port
-	port=$(free_port)
-	NGINX=127.0.0.1:$port
-	mkdir -p "$T/nginx"
-	cat >"$T/nginx/nginx.conf" <<EOF
-daemon off;
-user root; # the store lives under a private (0700) test dir
-worker_processes 1;
-pid $T/nginx/pid;
-error_log $T/nginx/error.log;
-events { worker_connections 256; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  client_body_temp_path $T/nginx;
-  server {
-    listen $NGINX;
-    location ~ "^/v2/.+/blobs/sha256:(([0-9a-f]{2})[0-9a-f]{62})\$" {
-      default_type application/octet-stream;
-      alias $CACHE_ROOT/blobs/sha256/\$2/\$1;
-    }
-  }
-}
-EOF
-	spawn "$T/nginx/out" nginx -c "$T/nginx/nginx.conf"
-	wait_port "$port" "$SPAWNED"
-}
+fixtures_ready && bench_images_ready || bench_fail "building the bench image"
+bench_upstream_start "$T/upstream" || bench_fail "starting the upstream"
+upstream_remote_start "$HERD_MBPS" || bench_fail "starting the herd's link"
+HERD_URL=$REMOTE_URL
+upstream_remote_start "$LINK_MBPS" || bench_fail "starting the slow link"
+LINK_WAIT_S=$(awk -v b="$BENCH_BIG_BYTES" -v r="$LINK_MBPS" 'BEGIN { print int(b / r / 1e6) + 1 }')
+BENCH_SETUP="bench/big:1: one layer of $BENCH_BIG_LAYER_SIZE bytes; $ROUNDS round(s), wrk ${WRK_SECONDS} s,\
+ $DEMAND_CHANGES demand changes, remote link $LINK_MBPS MB/s (herd: $HERD_MBPS MB/s), container start ${START_S} s;\
+ build $(basename "$MS_BUILD"); peer: docker-registry $(dpkg-query -W -f='${Version}' docker-registry\
+ 2>/dev/null), nginx $(dpkg-query -W -f='${Version}' nginx-light 2>/dev/null) (1 worker)."
+step "$BENCH_SETUP"
 
-ms_cold() { cache_stop >/dev/null 2>&1; rm -rf "$CACHE_ROOT" "$T/out"; cache_start --upstream "$UPSTREAM_URL" --log-level warn; }
-proxy_cold() { stop_pid "$PROXY_PID"; rm -rf "$T/out"; proxy_start; }
-just_out() { rm -rf "$T/out"; }
+# The warm contenders: fresh, their idle peak taken, then filled by one pull of the image.
+ms_start "$T/ms-warm" "$UPSTREAM_URL" || bench_fail "starting microscale"
+MS_W=$ADDR MS_W_PID=$PID
+peer_start "$T/peer-warm" "$UPSTREAM_URL" || bench_fail "starting the peer"
+PEER_W=$ADDR PEER_W_PID=$PID
+sleep 1
+record 5 "peak RSS idle" microscale "$(hwm_kib "$MS_W_PID")" KiB
+record 5 "peak RSS idle" peer "$(hwm_kib "$PEER_W_PID")" KiB
+skopeo_pull "$MS_W" && skopeo_pull "$PEER_W" || bench_fail "filling the warm contenders"
+curl -sf -H "Accept: $FIX_ACCEPT" -o "$T/manifest" "$UPSTREAM_URL/v2/$BENCH_BIG_REPO/manifests/1" &&
+	nginx_add_manifest "$T/nginx" "$BENCH_BIG_REPO" "$BENCH_BIG_DIGEST" "$T/manifest" &&
+	nginx_add_manifest "$T/nginx" "$BENCH_BIG_REPO" 1 "$T/manifest" &&
+	nginx_start "$T/nginx" "$T/ms-warm" || bench_fail "starting nginx"
+NGINX_W=$ADDR
 
-cache_start --upstream "$UPSTREAM_URL" --log-level warn || exit 1
-proxy_start || exit 1
-
-prepare() { just_out; }
-median_ms direct copy_big UP
-prepare() { ms_cold; }
-median_ms ms_c copy_big CACHE
-prepare() { proxy_cold; }
-median_ms px_c copy_big PROXY
-prepare() { just_out; }
-median_ms ms_w copy_big CACHE
-median_ms px_w copy_big PROXY
-
-nginx_start || exit 1
-RUNS=$((RUNS * 2))
-median_ms ms_g get_blob CACHE
-median_ms px_g get_blob PROXY
-median_ms ng_g get_blob NGINX
-rss=$(awk '/VmHWM/ { print $2 }' "/proc/$CACHE_PID/status")
-
-# Prewarm throughput: --prewarm-once of every fixture image into an empty store, against plain
-# curl fetching the same blobs from the same upstream, 4 at a time as prewarm does.
-printf '%s\n' "$FIX_OCI" "$FIX_DOCKER" "$FIX_SHARED_A" "$FIX_SHARED_B" "$FIX_BIG" >"$T/prewarm.list"
-# "REPO DIGEST" per blob (the upstream serves a blob only under a repository that holds it).
-pairs=$(for p in FIX_OCI FIX_DOCKER FIX_SHARED_A FIX_SHARED_B FIX_BIG; do
-	repo=${p}_REPO
-	for b in $(eval "echo \$${p}_CONFIG \$${p}_LAYERS"); do echo "${!repo} $b"; done
-done | sort -u -k2,2)
-bytes=0
-for b in $(awk '{ print $2 }' <<<"$pairs"); do bytes=$((bytes + $(fixtures_blob_size "$b"))); done
-prewarm_once() { "$MS_BUILD/microscale-registry" --root "$T/pw" --upstream "$UPSTREAM_URL" --log-level warn --prewarm "$T/prewarm.list" --prewarm-once; }
-# The baseline downloads to files on the same disk and syncs them, as the store must.
-curl_blobs() {
-	mkdir -p "$T/pw" &&
-		xargs -P 4 -n 2 sh -c 'curl -sf -o "$1/${3#sha256:}" "$0/v2/$2/blobs/$3"' "$UPSTREAM_URL" "$T/pw" <<<"$pairs" &&
-		sync -f "$T/pw"
-}
-prepare() { rm -rf "$T/pw"; }
-median_ms pw_ms prewarm_once
-median_ms curl_ms curl_blobs
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-mib=$(awk -v s="$FIX_BIG_LAYER_SIZE" 'BEGIN { printf "%.0f", s / 1048576 }')
-cat <<EOF
-
-microscale bench: $FIX_BIG ($mib MiB layer), medians in ms
-| what | microscale | docker-registry proxy | direct upstream / nginx | microscale vs proxy |
-| --- | ---: | ---: | ---: | ---: |
-| skopeo copy, cold cache | $ms_c | $px_c | $direct (direct) | $(ratio "$px_c" "$ms_c")x |
-| skopeo copy, warm cache | $ms_w | $px_w | $direct (direct) | $(ratio "$px_w" "$ms_w")x |
-| curl GET of the layer, warm | $ms_g | $px_g | $ng_g (nginx) | $(ratio "$px_g" "$ms_g")x |
-cold through microscale / direct from upstream: $(ratio "$ms_c" "$direct")
-warm microscale GET / nginx GET: $(ratio "$ms_g" "$ng_g")
-microscale peak RSS: $rss KiB
-prewarm of 5 images ($((bytes / 1048576)) MiB): --prewarm-once $pw_ms ms vs curl of the same blobs to disk (then sync) $curl_ms ms ($(ratio "$pw_ms" "$curl_ms")x)
-EOF
+step "1/7 warm manifests (wrk, 32 connections)"
+step_manifests
+step "2/7 warm blobs (1 and 16 clients)"
+step_blobs
+record 5 "peak RSS after load" microscale "$(hwm_kib "$MS_W_PID")" KiB
+record 5 "peak RSS after load" peer "$(hwm_kib "$PEER_W_PID")" KiB
+step "3/7 cold pull (skopeo)"
+step_cold_pull
+step "4/7 herd (20 cold GETs at once)"
+step_herd
+step "6/7 scaler: demand change to PUT"
+demand_start || bench_fail "starting the demand server"
+step_scaler_latency
+step "7/7 time to capacity (1 -> 10 instances)"
+step_time_to_capacity
+bench_report "$BENCH_RESULTS"
+echo "bench: table written to $BENCH_RESULTS"

@@ -4,7 +4,7 @@
 #   upstream   Debian's docker-registry holding three images built offline (tests/demo/images.sh):
 #              library/demo-web:1 and library/demo-batch:1 (small, on images/demo.list) and
 #              library/demo-big:1 (100 MiB, not on the list)
-#   link       tests/demo/slowlink.py in front of the upstream: DEMO_LINK_MBPS (20 MB/s), so that
+#   link       tests/lib/slowlink.py in front of the upstream: DEMO_LINK_MBPS (20 MB/s), so that
 #              the upstream is as far away as a remote registry
 #   cache      microscale-registry prewarming images/demo.list; the demo waits until both are ready
 #   Marathon   tests/lib/marathon_emu.py with the pull-time model: a new task stages for its
@@ -65,13 +65,7 @@ demo_check_tools() {
 
 # The upstream as a remote registry: behind a link of DEMO_LINK_MBPS. Sets REMOTE_URL.
 demo_link_start() {
-	local pf=$T/slowlink.port
-	spawn "$T/slowlink.log" python3 "$MS_ROOT/tests/demo/slowlink.py" \
-		--target "127.0.0.1:$UPSTREAM_PORT" --mbps "$DEMO_LINK_MBPS" --port-file "$pf"
-	if ! wait_for 10 test -s "$pf" || ! wait_port "$(cat "$pf")" "$SPAWNED" 5; then
-		fail "the slow link did not start"
-	fi
-	REMOTE_URL=http://127.0.0.1:$(cat "$pf")
+	upstream_remote_start "$DEMO_LINK_MBPS" || fail "the slow link did not start"
 	say "the upstream seen through a $DEMO_LINK_MBPS MB/s link on $REMOTE_URL"
 }
 

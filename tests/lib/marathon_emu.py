@@ -24,8 +24,9 @@ staged while its image "pulls" on its node. A thread asks the cache (GET
 URL/_microscale/v1/ready?ref=IMAGE, 2 s timeout, off the lock so other requests never wait on
 it): ready, the task runs when its deployment's time is up, as without --cache; otherwise it
 stays staged for BYTES / N MB/s from its staging, BYTES being the answer's bytes_total when it
-is known, else the app's label MICROSCALE_IMAGE_BYTES (0 when neither: no wait). A deployment
-ends when its time is up and all its tasks have pulled. --pull-from-cache: a ready image is also
+is known, else the app's label MICROSCALE_IMAGE_BYTES (0 when neither: no wait), and then for
+--deploy-seconds more, as the container starts only once its image is on the node. A deployment
+ends when its time is up and all its tasks have pulled and started. --pull-from-cache: a ready image is also
 read through the cache (manifest, config and layers, bytes discarded) as the node's runtime
 would, and the task runs no sooner than that read ends.
 """
@@ -50,7 +51,7 @@ DEFAULTS = {"instances": 1, "cpus": 1.0, "mem": 128.0, "disk": 0.0, "gpus": 0, "
             "env": {}, "labels": {}, "constraints": [], "healthChecks": [], "backoffSeconds": 1,
             "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1}}
 GENERATED = {"id", "version", "versionInfo"}   # never taken from a request body
-INTERNAL = {"old", "pulled_at"}                  # task fields the API never shows
+INTERNAL = {"old", "starts_at"}                  # task fields the API never shows
 IMAGE_BYTES_LABEL = "MICROSCALE_IMAGE_BYTES"     # an image's size when the cache does not know it
 MANIFEST_ACCEPT = ", ".join([
     "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
@@ -215,7 +216,7 @@ class Emulator:
                 "appId": app_id, "host": "127.0.0.1", "slaveId": "emu-agent-0", "ports": [],
                 "stagedAt": now, "startedAt": now if running else None, "version": version,
                 "state": "TASK_RUNNING" if running else "TASK_STAGING", "healthCheckResults": [],
-                "old": False, "pulled_at": 0.0}   # pulled_at: None while its image pulls
+                "old": False, "starts_at": 0.0}   # starts_at: None while its image pulls
 
     def start_pulls(self, definition, tasks):
         """With --cache: one thread per new task finds out when its image is on its node."""
@@ -227,18 +228,18 @@ class Emulator:
         except ValueError:
             label = 0.0
         for t in tasks:
-            t["pulled_at"] = None
+            t["starts_at"] = None
             threading.Thread(target=self.pull_task, args=(t, image, label, time.monotonic()),
                              daemon=True).start()
 
     def pull_task(self, task, image, label_bytes, staged):
         at = self.pull.pulled_at(image, label_bytes, staged)   # without the lock: it waits
-        with self.lock:
-            task["pulled_at"] = at
+        with self.lock:   # then the container starts
+            task["starts_at"] = at + self.deploy_seconds
 
     @staticmethod
-    def pulled(task):
-        return task["pulled_at"] is not None and task["pulled_at"] <= time.monotonic()
+    def started(task):
+        return task["starts_at"] is not None and task["starts_at"] <= time.monotonic()
 
     def snapshot(self):
         apps = sorted(self.apps.items())
@@ -302,10 +303,11 @@ class Emulator:
         return dep
 
     def tick(self):
-        """Ends the deployments whose time is up and whose new tasks have pulled their image:
+        """Ends the deployments whose time is up and whose new tasks have pulled their image and
+        started:
         old tasks go, staged ones run."""
         due = [d for d in self.deployments.values() if d["deadline"] <= time.monotonic() and
-               all(map(self.pulled, self.apps[d["app"]]["tasks"]))]
+               all(map(self.started, self.apps[d["app"]]["tasks"]))]
         for dep in due:
             del self.deployments[dep["id"]]
             if dep["target"] is None:

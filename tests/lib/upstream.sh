@@ -77,6 +77,18 @@ _upstream_wait_ready() {
 	return 1
 }
 
+# upstream_remote_start MBPS: the upstream as a remote registry, behind tests/lib/slowlink.py (all
+# it sends back shares one link of MBPS MB/s). Sets REMOTE_URL and REMOTE_PID.
+upstream_remote_start() {
+	local pf=$T/slowlink.$UPSTREAM_PORT.$1.port
+	rm -f "$pf"
+	spawn "$T/slowlink.$UPSTREAM_PORT.$1.log" python3 "$MS_ROOT/tests/lib/slowlink.py" \
+		--target "127.0.0.1:$UPSTREAM_PORT" --mbps "$1" --port-file "$pf"
+	REMOTE_PID=$SPAWNED
+	wait_for 10 test -s "$pf" && wait_port "$(cat "$pf")" "$REMOTE_PID" 5 || return 1
+	REMOTE_URL=http://127.0.0.1:$(cat "$pf")
+}
+
 # upstream_stop: TERM, then KILL (see stop_pid).
 upstream_stop() {
 	[ -n "${UPSTREAM_PID:-}" ] && stop_pid "$UPSTREAM_PID"

@@ -18,14 +18,17 @@ CHUNK = 64 * 1024
 
 
 class Link:
-    """One shared link: each chunk occupies it for len/rate seconds, in the order they come."""
+    """One shared link: each chunk occupies it for len/rate seconds, in the order they come. The
+    moments spent between chunks (reading the next one, waking up) are not lost to a steady
+    stream: a chunk may start up to SLACK in the past, so the stream gets the nominal rate."""
+    SLACK = 0.05
 
     def __init__(self, bytes_per_s):
         self.rate, self.free_at, self.lock = bytes_per_s, 0.0, threading.Lock()
 
     def send(self, sock, data):
         with self.lock:
-            start = max(time.monotonic(), self.free_at)
+            start = max(time.monotonic() - self.SLACK, self.free_at)
             self.free_at = start + len(data) / self.rate
             done = self.free_at
         time.sleep(max(0.0, done - time.monotonic()))
