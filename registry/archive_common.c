@@ -59,14 +59,6 @@ int archive_store_open(struct store *s, const char *config, const char *root, ch
 	return rc_open;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void archive_progress_start(struct archive_progress *p, const char *verb, const char *file,
 			    long long total)
 {
@@ -75,7 +67,7 @@ void archive_progress_start(struct archive_progress *p, const char *verb, const 
 	p->total = total;
 	p->done = 0;
 	p->tty = isatty(STDERR_FILENO);
-	p->shown = now_s();
+	p->shown = monotonic_s();
 }
 
 static void progress_draw(const struct archive_progress *p)
@@ -94,7 +86,7 @@ void archive_progress_update(struct archive_progress *p, long long done)
 	double t;
 
 	p->done = done;
-	t = now_s();
+	t = monotonic_s();
 	if (t - p->shown < (p->tty ? PROGRESS_TTY_S : PROGRESS_LOG_S))
 		return;
 	p->shown = t;

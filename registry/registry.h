@@ -67,8 +67,10 @@ struct wwwauth {
 int wwwauth_parse(const char *value, struct wwwauth *out);
 
 /* store.c: content-addressed blobs and manifests, tags, all written verify-then-rename */
+struct memo;
 struct store {
 	char *root;
+	struct memo *memo; /* manifests and tags read last (memo.c); NULL until one is */
 };
 struct store_tmp {
 	int fd;
@@ -121,6 +123,14 @@ int store_taglist_get(struct store *s, const char *registry, const char *repo, c
 		      char **data, size_t *len);
 int store_taglist_put(struct store *s, const char *registry, const char *repo, const char *key,
 		      const char *data, size_t len);
+
+/* memo.c: small store files read last, in memory, by path; a stamp per value for freshness.
+ * memo_get's answer is valid until the next memo_put. */
+const char *memo_get(struct memo *m, const char *key, size_t *len, double *stamp);
+void memo_put(struct memo **mp, const char *key, const char *value, size_t len, double stamp);
+void memo_free(struct memo *m);
+/* CLOCK_MONOTONIC in seconds: the memo's stamps, progress timing */
+double monotonic_s(void);
 
 /* stats.c: metric families, counted where the events happen (all NULL-safe) */
 struct stats {

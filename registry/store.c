@@ -25,6 +25,9 @@
 #include <unistd.h>
 
 #define TAG_FILE_MAX 128
+/* A tag read from disk is trusted from memory this long: another process (import) that moves
+ * the tag is seen within it, and a hot tag costs one read a second, not one per GET. */
+#define TAG_MEMO_S 1.0
 #define TAGLIST_MAX (8 * 1024 * 1024)
 #define KEY_MAX 200
 #define WRITEBACK_CHUNK (8LL << 20)
@@ -315,6 +318,7 @@ int store_open(struct store *s, const char *root, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 
+	s->memo = NULL;
 	s->root = strdup(root);
 	if (s->root == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -340,6 +344,8 @@ void store_close(struct store *s)
 {
 	free(s->root);
 	s->root = NULL;
+	memo_free(s->memo);
+	s->memo = NULL;
 }
 
 /* --- blobs --- */
@@ -539,27 +545,25 @@ void store_tmp_abort(struct store_tmp *t)
 
 /* --- manifests --- */
 
-/* A stored manifest whose bytes no longer match its name is removed, so that it is fetched
- * again instead of being served. */
-static int manifest_parse(const char *path, const char *digest, char *buf, size_t *len,
-			  char mediatype[MEDIA_TYPE_MAX])
+/* A manifest file is "MEDIATYPE\nBODY". Checks that BODY is what digest names and takes the
+ * media type out; *body_at is where BODY starts. A corrupt file is removed. */
+static int manifest_parse(const char *path, const char *digest, const char *buf, size_t len,
+			  char mediatype[MEDIA_TYPE_MAX], size_t *body_at)
 {
 	char got[DIGEST_STR_SIZE];
-	char *nl = memchr(buf, '\n', *len < MEDIA_TYPE_MAX ? *len : MEDIA_TYPE_MAX);
-	size_t mtlen, body;
+	const char *nl = memchr(buf, '\n', len < MEDIA_TYPE_MAX ? len : MEDIA_TYPE_MAX);
+	size_t mtlen;
 
 	if (nl == NULL)
 		goto corrupt;
 	mtlen = (size_t)(nl - buf);
-	body = *len - mtlen - 1;
-	if (digest_buffer(nl + 1, body, got) != 0 || strcmp(got, digest) != 0)
+	*body_at = mtlen + 1;
+	if (digest_buffer(nl + 1, len - *body_at, got) != 0 || strcmp(got, digest) != 0)
 		goto corrupt;
 	memcpy(mediatype, buf, mtlen);
 	mediatype[mtlen] = '\0';
 	if (!media_type_ok(mediatype))
 		goto corrupt;
-	memmove(buf, nl + 1, body + 1); /* with its NUL */
-	*len = body;
 	return 0;
 corrupt:
 	log_warn("store_corrupt", "path=%s", path);
@@ -568,29 +572,55 @@ corrupt:
 	return -1;
 }
 
+/* The body of a manifest file that passed manifest_parse (a memo of it) into a malloc'd copy. */
+static int manifest_body(const char *file, size_t len, char **data, size_t *body_len,
+			 char mediatype[MEDIA_TYPE_MAX])
+{
+	const char *nl = memchr(file, '\n', len);
+	size_t mtlen = (size_t)(nl - file);
+
+	*body_len = len - mtlen - 1;
+	*data = malloc(*body_len + 1);
+	if (*data == NULL)
+		return -1;
+	memcpy(*data, nl + 1, *body_len + 1); /* with its NUL */
+	memcpy(mediatype, file, mtlen);
+	mediatype[mtlen] = '\0';
+	return 0;
+}
+
 int store_manifest_get(struct store *s, const char *digest, char **data, size_t *len,
 		       char mediatype[MEDIA_TYPE_MAX])
 {
 	char path[PATH_MAX];
+	const char *memo;
 	char *buf;
-	size_t n;
-	int saved;
+	size_t n, body_at;
+	double stamp;
+	int rc;
 
 	if (digest_check(digest) != 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (object_path(s, "manifests", digest, path) != 0 ||
-	    read_small(path, MANIFEST_MAX_BYTES + MEDIA_TYPE_MAX, &buf, &n) != 0)
+	if (object_path(s, "manifests", digest, path) != 0)
 		return -1;
-	if (manifest_parse(path, digest, buf, &n, mediatype) != 0) {
-		saved = errno;
+	/* Immutable under its digest and verified before it was kept: any memo is good. */
+	memo = memo_get(s->memo, path, &n, &stamp);
+	if (memo != NULL)
+		return manifest_body(memo, n, data, len, mediatype);
+	if (read_small(path, MANIFEST_MAX_BYTES + MEDIA_TYPE_MAX, &buf, &n) != 0)
+		return -1;
+	if (manifest_parse(path, digest, buf, n, mediatype, &body_at) != 0) {
+		rc = errno;
 		free(buf);
-		errno = saved;
+		errno = rc;
 		return -1;
 	}
+	memo_put(&s->memo, path, buf, n, 0);
+	memmove(buf, buf + body_at, n - body_at + 1); /* with its NUL */
 	*data = buf;
-	*len = n;
+	*len = n - body_at;
 	return 0;
 }
 
@@ -662,11 +692,22 @@ int store_tag_get(struct store *s, const char *registry, const char *repo, const
 	size_t len;
 	int n;
 
-	if (tag_path(s, registry, repo, tag, path) != 0 ||
-	    read_small(path, TAG_FILE_MAX, &buf, &len) != 0)
+	double now = monotonic_s(), stamp;
+	const char *memo;
+
+	if (tag_path(s, registry, repo, tag, path) != 0)
 		return -1;
-	n = sscanf(buf, "%71s %lld%c", d, &ts, &nl);
-	free(buf);
+	memo = memo_get(s->memo, path, &len, &stamp);
+	if (memo != NULL && now - stamp < TAG_MEMO_S) {
+		n = sscanf(memo, "%71s %lld%c", d, &ts, &nl);
+	} else {
+		if (read_small(path, TAG_FILE_MAX, &buf, &len) != 0)
+			return -1;
+		n = sscanf(buf, "%71s %lld%c", d, &ts, &nl);
+		if (n == 3)
+			memo_put(&s->memo, path, buf, len, now);
+		free(buf);
+	}
 	if (n != 3 || nl != '\n' || digest_check(d) != 0) {
 		errno = EIO;
 		return -1;
@@ -689,7 +730,10 @@ int store_tag_put(struct store *s, const char *registry, const char *repo, const
 	if (tag_path(s, registry, repo, tag, path) != 0)
 		return -1;
 	n = snprintf(line, sizeof(line), "%s %lld\n", digest, (long long)fetched_at);
-	return write_atomic(s, path, line, (size_t)n, "", 0);
+	if (write_atomic(s, path, line, (size_t)n, "", 0) != 0)
+		return -1;
+	memo_put(&s->memo, path, line, (size_t)n, monotonic_s());
+	return 0;
 }
 
 static int taglist_path(const struct store *s, const char *registry, const char *repo,

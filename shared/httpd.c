@@ -107,9 +107,11 @@ void conn_watch(struct httpd_conn *c, int events, double timeout_s)
 {
 	struct ev_loop *loop = c->h->loop;
 
+	/* ev_io_modify, not ev_io_set: the fd stays the same, and libev then skips the epoll_ctl
+	 * when a request ends with the events it started with (read, then read again). */
 	ev_io_stop(loop, &c->io);
 	if (events) {
-		ev_io_set(&c->io, c->fd, events);
+		ev_io_modify(&c->io, events);
 		ev_io_start(loop, &c->io);
 	}
 	ev_timer_stop(loop, &c->timer);

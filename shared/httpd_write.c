@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "httpd_internal.h"
@@ -171,17 +173,35 @@ void httpd_file_avail(struct httpd_conn *c, off_t avail_end)
 		start_writing(c);
 }
 
-/* Sends from buf; returns 1 when all of it went, 0 when the socket is full, -1 on error. */
-static int send_some(struct httpd_conn *c, const char *buf, size_t len, size_t *sent, int more)
+/* Sends what is left of the head and of a memory body in one sendmsg per round (a small
+ * response is one syscall); MSG_MORE when a file body follows. Returns 1 when all of it went,
+ * 0 when the socket is full, -1 on error. */
+static int send_head_and_mem(struct httpd_conn *c)
 {
-	while (*sent < len) {
-		ssize_t n = send(c->fd, buf + *sent, len - *sent, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+	int flags = MSG_NOSIGNAL | (c->file_fd >= 0 ? MSG_MORE : 0);
 
+	while (c->head_sent < c->head_len || c->mem_sent < c->mem_len) {
+		struct iovec iov[2];
+		struct msghdr msg = {.msg_iov = iov};
+		size_t head_left = c->head_len - c->head_sent;
+		ssize_t n;
+
+		if (head_left > 0)
+			iov[msg.msg_iovlen++] = (struct iovec){c->head + c->head_sent, head_left};
+		if (c->mem_sent < c->mem_len)
+			iov[msg.msg_iovlen++] =
+			    (struct iovec){c->mem + c->mem_sent, c->mem_len - c->mem_sent};
+		n = sendmsg(c->fd, &msg, flags);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -1;
-		*sent += (size_t)n;
+		if ((size_t)n <= head_left) {
+			c->head_sent += (size_t)n;
+		} else {
+			c->head_sent = c->head_len;
+			c->mem_sent += (size_t)n - head_left;
+		}
 	}
 	return 1;
 }
@@ -234,11 +254,8 @@ static void response_done(struct httpd_conn *c)
 
 void conn_write(struct httpd_conn *c)
 {
-	int has_body = c->mem_len > 0 || c->file_fd >= 0;
-	int r = send_some(c, c->head, c->head_len, &c->head_sent, has_body);
+	int r = send_head_and_mem(c);
 
-	if (r > 0 && c->mem_len > 0)
-		r = send_some(c, c->mem, c->mem_len, &c->mem_sent, 0);
 	if (r > 0 && c->file_fd >= 0)
 		r = send_file(c);
 	if (r < 0) {

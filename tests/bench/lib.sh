@@ -109,9 +109,10 @@ nginx_add_manifest() {
 # --- clients -----------------------------------------------------------------------------------
 
 # wrk_manifest URL: wrk at 32 connections for WRK_SECONDS; prints "REQ_PER_S P50_MS P99_MS".
+# One wrk thread: on two cores a second one would take the core the server under test runs on.
 # Fails when any answer was not 2xx/3xx or a socket failed: a fast error is no result.
 wrk_manifest() {
-	wrk -t2 -c32 -d"${WRK_SECONDS}s" --latency -H "Accept: $FIX_ACCEPT" "$1" >"$T/wrk.out" 2>&1 ||
+	wrk -t1 -c32 -d"${WRK_SECONDS}s" --latency -H "Accept: $FIX_ACCEPT" "$1" >"$T/wrk.out" 2>&1 ||
 		return 1
 	if grep -qE 'Non-2xx|Socket errors' "$T/wrk.out"; then
 		cat "$T/wrk.out" >&2
@@ -145,8 +146,8 @@ get_blobs() {
 	return $rc
 }
 
-# skopeo_pull ADDR: skopeo copy of the big image into a fresh dir: (what a runtime pulls, with
-# digests checked by skopeo).
+# skopeo_pull ADDR: skopeo copy of the big image into a fresh dir (what a runtime pulls; skopeo
+# checks the digests).
 skopeo_pull() {
 	rm -rf "$T/pulled"
 	skopeo copy -q --src-tls-verify=false "docker://$1/$BENCH_BIG" "dir:$T/pulled"

@@ -12,37 +12,16 @@ DEMO_IMAGES=${MS_DEMO_IMAGES:-/tmp/ms-demo-images-$(cat "${BASH_SOURCE[0]}" \
 # demo_images_ready: builds $DEMO_IMAGES unless it is there; sources its images.env
 # (DEMO_WEB, DEMO_BATCH, DEMO_BIG: references; DEMO_*_BYTES: compressed sizes).
 demo_images_ready() {
-	[ -f "$DEMO_IMAGES/images.env" ] || _demo_build || return 1
-	# shellcheck source=/dev/null
-	. "$DEMO_IMAGES/images.env"
+	fixtures_image_set "$DEMO_IMAGES" _demo_build
 }
 
-# demo_upstream_start DIR: an upstream (upstream_start) serving the demo images. The storage is
-# hard-linked, not copied: a registry that is only pulled from never rewrites a file.
+# demo_upstream_start DIR: an upstream (upstream_start) serving the demo images.
 demo_upstream_start() {
-	mkdir -p "$1" && cp -al "$DEMO_IMAGES/storage" "$1/storage" && upstream_start "$1"
+	fixtures_image_set_serve "$DEMO_IMAGES" "$1"
 }
 
-# Builds in $DEMO_IMAGES.build.<pid> and renames it into place only when complete (as
-# fixtures.sh does), so a demo stopped halfway never leaves a half cache behind.
 _demo_build() {
-	local tmp=$DEMO_IMAGES.build.$$ start=$SECONDS d
-	# shellcheck disable=SC2034 # the build's own upstream leaves the caller's alone
-	local UPSTREAM_PORT UPSTREAM_URL UPSTREAM_PID UPSTREAM_LOG
-	echo "demo: building the demo images in $DEMO_IMAGES (once)"
-	for d in "$DEMO_IMAGES".build.*; do # leftovers of builds that were killed
-		[ -d "$d" ] && ! kill -0 "${d##*.}" 2>/dev/null && rm -rf "$d"
-	done
-	rm -rf "$tmp" && mkdir -p "$tmp/work" || return 1
-	if ! _demo_layouts "$tmp" || ! upstream_start "$tmp" || ! _demo_push "$tmp"; then
-		upstream_stop
-		echo "demo: building the images failed; kept in $tmp" >&2
-		return 1
-	fi
-	upstream_stop
-	rm -rf "$tmp/work" "$tmp/oci" "$tmp/config.yml"
-	mv -T "$tmp" "$DEMO_IMAGES" 2>/dev/null || rm -rf "$tmp" # a concurrent build won
-	echo "demo: images built in $((SECONDS - start)) s"
+	_demo_layouts "$1" && _demo_push "$1"
 }
 
 # One OCI layout per image, under $1/oci/<name>. Small images: a text layer and a data layer;

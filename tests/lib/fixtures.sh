@@ -55,6 +55,42 @@ fixtures_upstream_start() {
 	upstream_start "$dir"
 }
 
+# fixtures_image_set DIR BUILD_FN: makes sure DIR holds an image set (storage/, images.env) and
+# sources DIR/images.env. When DIR/images.env is missing, BUILD_FN TMP builds one: with an upstream
+# already serving TMP (its UPSTREAM_* local to this call), it makes OCI layouts under TMP/oci
+# (scratch space: TMP/work), pushes them, and writes TMP/images.env. TMP is DIR.build.<pid>, renamed into place only
+# when complete, so a reader sees no set or a whole one; builds whose builder died are removed.
+# For image sets of their own (the demo's, the bench's) made with the builders below.
+fixtures_image_set() {
+	local dir=$1 fn=$2 tmp=$1.build.$$ d rc
+	# shellcheck disable=SC2034 # the build's own upstream leaves the caller's alone
+	local UPSTREAM_PORT UPSTREAM_URL UPSTREAM_PID UPSTREAM_LOG
+	if [ ! -f "$dir/images.env" ]; then
+		for d in "$dir".build.*; do
+			[ -d "$d" ] && ! kill -0 "${d##*.}" 2>/dev/null && rm -rf "$d"
+		done
+		echo "fixtures: building $dir (once)" >&2
+		rm -rf "$tmp" && mkdir -p "$tmp/work" || return 1
+		upstream_start "$tmp" && "$fn" "$tmp"
+		rc=$?
+		upstream_stop
+		if [ $rc -ne 0 ]; then
+			echo "fixtures: building $dir failed; kept in $tmp" >&2
+			return 1
+		fi
+		rm -rf "$tmp/work" "$tmp/oci" "$tmp/config.yml"
+		mv -T "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp" # a concurrent build won
+	fi
+	# shellcheck source=/dev/null
+	. "$dir/images.env"
+}
+
+# fixtures_image_set_serve DIR UPSTREAM_DIR: an upstream (upstream_start) in UPSTREAM_DIR on hard
+# links of DIR/storage: a registry that is only pulled from never rewrites a file.
+fixtures_image_set_serve() {
+	mkdir -p "$2" && cp -al "$1/storage" "$2/storage" && upstream_start "$2"
+}
+
 # fixtures_blob_path DIGEST: where the cached storage keeps that blob's bytes.
 fixtures_blob_path() {
 	local hex=${1#sha256:}

@@ -399,8 +399,46 @@ static void test_tag_file_corrupt(void **state)
 	assert_non_null(fp);
 	fputs("sha256:../../etc 5\n", fp);
 	fclose(fp);
+	usleep(1100 * 1000); /* past the memo of the tag just written */
 	assert_int_equal(store_tag_get(&f->s, "docker.io", "x", "t", digest, &t), -1);
 	assert_int_equal(errno, EIO);
+}
+
+/* A manifest once read is answered from memory, even if its file goes; a tag that another
+ * process (import) moves is seen within a second. */
+static void test_memo(void **state)
+{
+	struct fixture *f = *state;
+	const char *m = "{\"memo\":1}";
+	char digest[DIGEST_STR_SIZE], mt[MEDIA_TYPE_MAX], path[160], err[128];
+	struct store other;
+	char *data;
+	size_t len;
+	time_t t;
+
+	assert_int_equal(digest_buffer(m, strlen(m), digest), 0);
+	assert_int_equal(
+	    store_manifest_put(&f->s, digest, m, strlen(m), MT, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_manifest_get(&f->s, digest, &data, &len, mt), 0);
+	free(data);
+	snprintf(path, sizeof(path), "manifests/sha256/%.2s/%s", digest + 7, digest + 7);
+	assert_int_equal(unlink(at(f, path)), 0);
+	assert_int_equal(store_manifest_get(&f->s, digest, &data, &len, mt), 0);
+	assert_int_equal(len, strlen(m));
+	assert_memory_equal(data, m, len);
+	assert_string_equal(mt, MT);
+	free(data);
+
+	assert_int_equal(store_tag_put(&f->s, "docker.io", "x", "t", ABC_DIGEST, 5), 0);
+	assert_int_equal(store_open(&other, f->root, err, sizeof(err)), 0);
+	assert_int_equal(store_tag_put(&other, "docker.io", "x", "t", EMPTY_DIGEST, 6), 0);
+	store_close(&other);
+	assert_int_equal(store_tag_get(&f->s, "docker.io", "x", "t", digest, &t), 0);
+	assert_string_equal(digest, ABC_DIGEST); /* the memo, for up to a second */
+	usleep(1100 * 1000);
+	assert_int_equal(store_tag_get(&f->s, "docker.io", "x", "t", digest, &t), 0);
+	assert_string_equal(digest, EMPTY_DIGEST);
+	assert_int_equal(t, 6);
 }
 
 static void test_path_traversal(void **state)
@@ -491,6 +529,7 @@ int main(void)
 	    T(test_blob_abort_and_enospc),
 	    T(test_blob_open_rejects_bad_digests),
 	    T(test_manifest_put_get),
+	    T(test_memo),
 	    T(test_manifest_put_rejects),
 	    T(test_manifest_corrupt_on_disk),
 	    T(test_tags),
