@@ -100,6 +100,9 @@ bench_report() {
 			"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
 			"Linux $(uname -r), $(free -g | awk '/^Mem:/ { print $2 }') GiB."
 		echo "$BENCH_SETUP"
+		echo "Medians over the rounds (contenders take turns within a round). ÷ microscale: the"
+		echo "contender's median over microscale's; for req/s and MB/s below 1 is slower, for s, ms"
+		echo "and KiB above 1 is slower or bigger. Reproduce: \`$BENCH_COMMAND\`."
 		echo
 		echo "$table"
 		echo
