@@ -239,8 +239,8 @@ void conn_log_request(struct httpd_conn *c, const char *outcome)
 		c->h->observer(&c->req, c->status, c->resp_length, c->h->observer_arg);
 	log_info("http_request", "method=%s path=\"%.200s\" query=\"%.100s\" status=%d bytes=%lld "
 		 "ms=%.1f fd=%d outcome=%s", c->req.method ? c->req.method : "-",
-		 c->req.path ? c->req.path : "-", c->req.query ? c->req.query : "", c->status, c->resp_length, (ev_now(c->h->loop) - c->req_start) * 1000, c->fd,
-		 outcome);
+		 c->req.path ? c->req.path : "-", c->req.query ? c->req.query : "", c->status,
+		 c->resp_length, (ev_now(c->h->loop) - c->req_start) * 1000, c->fd, outcome);
 }
 
 static void response_done(struct httpd_conn *c)

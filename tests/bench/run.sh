@@ -23,7 +23,10 @@
 #   deployment time), BENCH_RESULTS (the file the table goes to)
 set -u
 MS_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-MS_BUILD=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "bench: no build in ${1:-build}" >&2; exit 1; }
+if ! MS_BUILD=$(cd "${1:-build}" 2>/dev/null && pwd); then
+	echo "bench: no build in ${1:-build} (make bench builds it)" >&2
+	exit 1
+fi
 export MS_ROOT MS_BUILD
 # shellcheck source-path=SCRIPTDIR/../lib
 . "$MS_ROOT/tests/lib/common.sh"
@@ -65,10 +68,11 @@ upstream_remote_start "$HERD_MBPS" || bench_fail "starting the herd's link"
 HERD_URL=$REMOTE_URL
 upstream_remote_start "$LINK_MBPS" || bench_fail "starting the slow link"
 LINK_WAIT_S=$(awk -v b="$BENCH_BIG_BYTES" -v r="$LINK_MBPS" 'BEGIN { print int(b / r / 1e6) + 1 }')
-BENCH_SETUP="bench/big:1: one layer of $BENCH_BIG_LAYER_SIZE bytes; $ROUNDS round(s), wrk ${WRK_SECONDS} s,\
- $DEMAND_CHANGES demand changes, remote link $LINK_MBPS MB/s (herd: $HERD_MBPS MB/s), container start ${START_S} s;\
- build $(basename "$MS_BUILD"); peer: docker-registry $(dpkg-query -W -f='${Version}' docker-registry\
- 2>/dev/null), nginx $(dpkg-query -W -f='${Version}' nginx-light 2>/dev/null) (1 worker)."
+BENCH_SETUP="bench/big:1: one layer of $BENCH_BIG_LAYER_SIZE bytes; $ROUNDS round(s), wrk\
+ ${WRK_SECONDS} s, $DEMAND_CHANGES demand changes, remote link $LINK_MBPS MB/s (herd:\
+ $HERD_MBPS MB/s), container start ${START_S} s; build $(basename "$MS_BUILD"); peer:\
+ docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null), nginx\
+ $(dpkg-query -W -f='${Version}' nginx-light 2>/dev/null) (1 worker)."
 step "$BENCH_SETUP"
 
 # The warm contenders: fresh, their idle peak taken, then filled by one pull of the image.

@@ -21,7 +21,8 @@ bench_scaler_start() {
 	scaler_start "$T/scaler.json" && wait_for 10 _scaler_knows_app
 }
 _scaler_knows_app() {
-	[ "$(scaler_get /status 2>/dev/null | jq '.apps[0] | .marathon.instances == 1 and .demand == 1')" = true ]
+	[ "$(scaler_get /status 2>/dev/null |
+		jq '.apps[0] | .marathon.instances == 1 and .demand == 1')" = true ]
 }
 
 # 6. From a demand change (the file the http source reads, written at a random moment of the

@@ -56,11 +56,12 @@ fixtures_upstream_start() {
 }
 
 # fixtures_image_set DIR BUILD_FN: makes sure DIR holds an image set (storage/, images.env) and
-# sources DIR/images.env. When DIR/images.env is missing, BUILD_FN TMP builds one: with an upstream
-# already serving TMP (its UPSTREAM_* local to this call), it makes OCI layouts under TMP/oci
-# (scratch space: TMP/work), pushes them, and writes TMP/images.env. TMP is DIR.build.<pid>, renamed into place only
-# when complete, so a reader sees no set or a whole one; builds whose builder died are removed.
-# For image sets of their own (the demo's, the bench's) made with the builders below.
+# sources DIR/images.env. When DIR/images.env is missing, BUILD_FN TMP builds one: with an
+# upstream already serving TMP (its UPSTREAM_* local to this call), it makes OCI layouts under
+# TMP/oci (scratch space: TMP/work), pushes them, and writes TMP/images.env. TMP is
+# DIR.build.<pid>, renamed into place only when complete, so a reader sees no set or a whole one;
+# builds whose builder died are removed. For image sets of their own (the demo's, the bench's)
+# made with the builders below.
 fixtures_image_set() {
 	local dir=$1 fn=$2 tmp=$1.build.$$ d rc
 	# shellcheck disable=SC2034 # the build's own upstream leaves the caller's alone
