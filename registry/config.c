@@ -13,6 +13,7 @@
 #include "registry.h"
 #include "ref.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,10 @@ static struct upstream_conf *uconf_add(struct registry_conf *rc, const char *hos
 	u->host = strdup(host);
 	if (u->host == NULL)
 		return NULL;
+	/* Host names are case-insensitive: one spelling, so that "Docker.IO" is Docker Hub and
+	 * the store's paths never split a registry in two. */
+	for (char *p = u->host; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
 	rc->nupstreams++;
 	return u;
 }

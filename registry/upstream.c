@@ -89,7 +89,7 @@ struct upstream *upstream_find(struct registry *r, const char *host)
 	if (!host)
 		host = "docker.io";
 	for (i = 0; i < r->nupstreams; i++)
-		if (strcmp(r->upstreams[i].conf->host, host) == 0)
+		if (strcasecmp(r->upstreams[i].conf->host, host) == 0) /* names are case-insensitive */
 			return &r->upstreams[i];
 	return NULL;
 }

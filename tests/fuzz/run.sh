@@ -127,10 +127,6 @@ findings_of() { # the artifacts of this run (newer than the marker), or "none"
 	echo "${f:-none}"
 }
 
-budget() {
-	awk -v s="$1" 'BEGIN { b = int(s - sqrt(2 * s)); print (b < 1 ? 1 : b) }'
-}
-
 # triage NAME MARKER BIN: replays each artifact of this run once and prints one line per
 # distinct finding (the sanitizer's or the property's first report line) with an example input.
 triage() {
@@ -188,15 +184,16 @@ for name in "${targets[@]}"; do
 		continue
 	fi
 	# Fork mode: a crash (also one the corpus already holds, a known bug not fixed yet) ends
-	# only the job it happened in, so one run can find several bugs. Job N runs N seconds and
-	# libFuzzer stops only between jobs: ask for about sqrt(2 * SECONDS) less to end on time.
+	# only the job it happened in, so one run can find several bugs. libFuzzer stops only
+	# between jobs (job N runs N seconds), so a run lasts SECONDS at least and up to about
+	# sqrt(2 * SECONDS) more: SECONDS is the promise, never cut short.
 	work=$out/work/$name
 	rm -rf "$work"
 	mkdir -p "$work"
 	[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
 	start=$(date +%s)
 	"$bin" "${common[@]}" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-		"-max_total_time=$(budget "$seconds")" "-max_len=$(max_len "$name")" "$work" >"$log" 2>&1
+		"-max_total_time=$seconds" "-max_len=$(max_len "$name")" "$work" >"$log" 2>&1
 	rc=$?
 	elapsed=$(($(date +%s) - start))
 	last=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1)

@@ -128,9 +128,9 @@ static void test_full_config(void **state)
 	    load(f, "{\"listen\": \"[::1]:0\", \"root\": \"/srv/ms\", \"log_level\": \"debug\",\n"
 		    " \"tag_ttl_s\": 0,\n"
 		    " \"upstreams\": {\n"
-		    "  \"docker.io\": {\"url\": \"http://127.0.0.1:5001//\", \"username\": \"u\","
+		    "  \"Docker.IO\": {\"url\": \"http://127.0.0.1:5001//\", \"username\": \"u\","
 		    "                 \"password\": \"p\"},\n"
-		    "  \"ghcr.io\": {\"credentials_file\": \"CREDS\"},\n"
+		    "  \"GHCR.io\": {\"credentials_file\": \"CREDS\"},\n"
 		    "  \"127.0.0.1:5002\": {\"url\": \"https://127.0.0.1:5002/v\","
 		    "                      \"insecure_tls\": true}},\n"
 		    " \"http\": {\"max_connections\": 10, \"max_header_bytes\": 1024,"
@@ -143,7 +143,8 @@ static void test_full_config(void **state)
 	assert_string_equal(f->rc.root, "/srv/ms");
 	assert_int_equal(f->rc.log_level, LOG_DEBUG);
 	assert_int_equal(f->rc.tag_ttl_s, 0);
-	assert_int_equal(f->rc.nupstreams, 3); /* docker.io replaced, not added */
+	/* Host names in one spelling, lower case; "Docker.IO" replaces docker.io, not added. */
+	assert_int_equal(f->rc.nupstreams, 3);
 	u = find(&f->rc, "docker.io");
 	assert_non_null(u);
 	assert_string_equal(u->url, "http://127.0.0.1:5001");
