@@ -597,7 +597,7 @@ int store_manifest_get(struct store *s, const char *digest, char **data, size_t 
 	char *buf;
 	size_t n, body_at;
 	double stamp;
-	int rc;
+	int saved;
 
 	if (digest_check(digest) != 0) {
 		errno = EINVAL;
@@ -612,9 +612,9 @@ int store_manifest_get(struct store *s, const char *digest, char **data, size_t 
 	if (read_small(path, MANIFEST_MAX_BYTES + MEDIA_TYPE_MAX, &buf, &n) != 0)
 		return -1;
 	if (manifest_parse(path, digest, buf, n, mediatype, &body_at) != 0) {
-		rc = errno;
+		saved = errno;
 		free(buf);
-		errno = rc;
+		errno = saved;
 		return -1;
 	}
 	memo_put(&s->memo, path, buf, n, 0);
@@ -687,13 +687,12 @@ int store_tag_get(struct store *s, const char *registry, const char *repo, const
 		  char digest[DIGEST_STR_SIZE], time_t *fetched_at)
 {
 	char path[PATH_MAX], d[DIGEST_STR_SIZE], nl;
+	double now = monotonic_s(), stamp;
+	const char *memo;
 	long long ts;
 	char *buf;
 	size_t len;
 	int n;
-
-	double now = monotonic_s(), stamp;
-	const char *memo;
 
 	if (tag_path(s, registry, repo, tag, path) != 0)
 		return -1;
