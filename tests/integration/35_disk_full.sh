@@ -8,11 +8,7 @@
 [ "$(id -u)" = 0 ] || { echo "# skip: mounting a tmpfs needs root"; exit 0; }
 
 fixtures_upstream_start || exit 1
-mkdir -p "$T/small"
-mount -t tmpfs -o size=32m tmpfs "$T/small" || exit 1
-trap 'cache_stop >/dev/null 2>&1; umount "$T/small"; ms_cleanup' EXIT
-CACHE_ROOT=$T/small/cache
-cache_start --upstream "$UPSTREAM_URL" || exit 1
+cache_start_on_tmpfs 32m --upstream "$UPSTREAM_URL" || exit 1
 
 url="$CACHE_URL/v2/$FIX_BIG_REPO/blobs/$FIX_BIG_LAYER"
 curl -s -o "$T/big" "$url"

@@ -15,6 +15,17 @@ cache_start() {
 	wait_port "$CACHE_PORT" "$CACHE_PID" || { tail -20 "$CACHE_LOG" >&2; return 1; }
 }
 
+# cache_start_on_tmpfs SIZE [FLAGS…]: cache_start with the store on a tmpfs of SIZE mounted at
+# $T/small (a disk that fills up); stops the cache and unmounts it on exit.
+cache_start_on_tmpfs() {
+	local size=$1
+	shift
+	mkdir -p "$T/small" && mount -t tmpfs -o size="$size" tmpfs "$T/small" || return 1
+	trap 'cache_stop >/dev/null 2>&1; umount "$T/small"; ms_cleanup' EXIT
+	CACHE_ROOT=$T/small/cache
+	cache_start "$@"
+}
+
 # cache_stop: SIGTERM; returns the daemon's exit status.
 cache_stop() {
 	local i
