@@ -17,6 +17,8 @@
 
 IDLE=1000
 SLOW=20
+FD_LIMIT=128 # part B: the cache's descriptors
+OVER=200     # part B: idle connections, more than fit in FD_LIMIT
 [ "$(ulimit -n)" -ge 4096 ] || ulimit -n 4096 || { echo "# skip: cannot raise ulimit -n"; exit 0; }
 
 fixtures_upstream_start || exit 1
@@ -85,20 +87,20 @@ CACHE=127.0.0.1:$CACHE_PORT
 CACHE_URL=http://$CACHE
 CACHE_LOG=$T/cache.fd.log
 echo '{"http": {"idle_timeout_s": 30}}' >"$T/cache.fd.json"
-spawn "$CACHE_LOG" bash -c 'ulimit -n 128 && exec "$@"' limited "$MS_BUILD/microscale-registry" -d \
+spawn "$CACHE_LOG" bash -c 'ulimit -n "$0" && exec "$@"' "$FD_LIMIT" "$MS_BUILD/microscale-registry" -d \
 	-c "$T/cache.fd.json" --listen "$CACHE" --root "$CACHE_ROOT" --upstream "$UPSTREAM_URL"
 CACHE_PID=$SPAWNED
 wait_port "$CACHE_PORT" "$CACHE_PID" || { tail -20 "$CACHE_LOG" >&2; exit 1; }
-check_eq "the limit applies to the cache" 128 "$(awk '/^Max open files/ { print $4 }' "/proc/$CACHE_PID/limits")"
+check_eq "the limit applies to the cache" "$FD_LIMIT" "$(awk '/^Max open files/ { print $4 }' "/proc/$CACHE_PID/limits")"
 fds0=$(find "/proc/$CACHE_PID/fd" -mindepth 1 | wc -l)
-hold --idle 200 --seconds 4 || exit 1
+hold --idle "$OVER" --seconds 4 || exit 1
 check "the accept error is logged with its retry" \
 	wait_for 5 grep -q 'event=http_accept error="Too many open files" retry_s=0.1' "$CACHE_LOG"
 fds1=$(find "/proc/$CACHE_PID/fd" -mindepth 1 | wc -l)
 n0=$(grep -c 'event=http_accept' "$CACHE_LOG")
 cpu=$(cpu_seconds_over "$CACHE_PID" 2)
 n1=$(grep -c 'event=http_accept' "$CACHE_LOG")
-echo "# fds: $fds0 at rest, $fds1 saturated (limit 128); CPU ${cpu}s over 2 s saturated; $((n1 - n0)) http_accept lines in those 2 s"
+echo "# fds: $fds0 at rest, $fds1 saturated (limit $FD_LIMIT); CPU ${cpu}s over 2 s saturated; $((n1 - n0)) http_accept lines in those 2 s"
 check "no busy loop while out of descriptors (${cpu}s of CPU over 2 s < 0.3)" fewer "$cpu" 0.3
 check_eq "... and no log flood: one line per episode, none while it lasts" 0 "$((n1 - n0))"
 check "still alive" kill -0 "$CACHE_PID"
