@@ -59,17 +59,6 @@ int archive_store_open(struct store *s, const char *config, const char *root, ch
 	return rc_open;
 }
 
-void archive_progress_start(struct archive_progress *p, const char *verb, const char *file,
-			    long long total)
-{
-	p->verb = verb;
-	p->file = file;
-	p->total = total;
-	p->done = 0;
-	p->tty = isatty(STDERR_FILENO);
-	p->shown = monotonic_s();
-}
-
 static void progress_draw(const struct archive_progress *p)
 {
 	if (p->total > 0)
@@ -79,6 +68,19 @@ static void progress_draw(const struct archive_progress *p)
 	else
 		fprintf(stderr, "\r%s %s: %.1f MiB\033[K", p->verb, p->file, (double)p->done / MIB);
 	fflush(stderr);
+}
+
+void archive_progress_start(struct archive_progress *p, const char *verb, const char *file,
+			    long long total)
+{
+	p->verb = verb;
+	p->file = file;
+	p->total = total;
+	p->done = 0;
+	p->tty = isatty(STDERR_FILENO);
+	p->shown = monotonic_s();
+	if (p->tty) /* at once, so an import quicker than one redraw still shows its line */
+		progress_draw(p);
 }
 
 void archive_progress_update(struct archive_progress *p, long long done)
