@@ -79,7 +79,7 @@ void archive_progress_start(struct archive_progress *p, const char *verb, const 
 	p->done = 0;
 	p->tty = isatty(STDERR_FILENO);
 	p->shown = monotonic_s();
-	if (p->tty) /* at once, so an import quicker than one redraw still shows its line */
+	if (p->tty) /* at once, so a run quicker than one redraw still shows its line */
 		progress_draw(p);
 }
 

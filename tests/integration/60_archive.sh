@@ -228,7 +228,7 @@ check "plain log lines off a terminal" grep -q "event=import_done" "$T/err"
 # it) script exits before its child writes a byte, hence </dev/null.
 script -qec "'$MS' import --root '$T/r5' --name library/big '$A/big.tar'" /dev/null \
 	</dev/null >"$T/tty" 2>&1
-check "a progress line on a terminal, redrawn in place" \
+check "a progress line on a terminal, drawn in place" \
 	grep -q $'\r''import .*big.tar: .* MiB' "$T/tty"
 check "… and cleared when the import ends" grep -q $'\r\033\\[K' "$T/tty"
 check_eq "the big layer is stored whole" "$FIX_BIG_LAYER_SIZE" \

@@ -87,11 +87,12 @@ CACHE=127.0.0.1:$CACHE_PORT
 CACHE_URL=http://$CACHE
 CACHE_LOG=$T/cache.fd.log
 echo '{"http": {"idle_timeout_s": 30}}' >"$T/cache.fd.json"
-spawn "$CACHE_LOG" bash -c 'ulimit -n "$0" && exec "$@"' "$FD_LIMIT" "$MS_BUILD/microscale-registry" -d \
-	-c "$T/cache.fd.json" --listen "$CACHE" --root "$CACHE_ROOT" --upstream "$UPSTREAM_URL"
+spawn "$CACHE_LOG" bash -c 'ulimit -n "$0" && exec "$@"' "$FD_LIMIT" \
+	"$MS_BUILD/microscale-registry" -d -c "$T/cache.fd.json" --listen "$CACHE" --root "$CACHE_ROOT" --upstream "$UPSTREAM_URL"
 CACHE_PID=$SPAWNED
 wait_port "$CACHE_PORT" "$CACHE_PID" || { tail -20 "$CACHE_LOG" >&2; exit 1; }
-check_eq "the limit applies to the cache" "$FD_LIMIT" "$(awk '/^Max open files/ { print $4 }' "/proc/$CACHE_PID/limits")"
+check_eq "the limit applies to the cache" "$FD_LIMIT" \
+	"$(awk '/^Max open files/ { print $4 }' "/proc/$CACHE_PID/limits")"
 fds0=$(find "/proc/$CACHE_PID/fd" -mindepth 1 | wc -l)
 hold --idle "$OVER" --seconds 4 || exit 1
 check "the accept error is logged with its retry" \
