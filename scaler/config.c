@@ -2,7 +2,10 @@
  *
  *   {"marathon": {"url": "http://127.0.0.1:8080", "username": "", "password": "",
  *                 "token_file": "", "force": false, "timeout_ms": 5000, "resync_ms": 5000,
- *                 "backoff_max_ms": 5000},
+ *                 "backoff_max_ms": 5000, "events": true},
+ *    "mesos": {"url": "http://127.0.0.1:5050", "username": "", "password": "",
+ *              "cache_url": "http://{hostname}:5000", "refresh_ms": 5000},
+ *    "gate": {"unreachable_grace_ms": 10000, "token_file": ""},
  *    "caches": ["http://127.0.0.1:5000"], "capacity": 10, "interval_ms": 100,
  *    "listen": "127.0.0.1:9101", "log_level": "info",
  *    "apps": [{"id": "/web", "priority": 1, "min": 1, "max": 20, "max_delta": 5,
@@ -10,8 +13,10 @@
  *              "demand": {"type": "http", "url": "…", "json_pointer": "/depth",
  *                         "per_instance": 50}}]}
  *
- * Unknown keys are errors. Every error names the file, the key (apps[2].demand.url) and the
- * reason. Passwords and tokens never appear in a message. */
+ * "capacity" is a number, or {"task": {"cpus": 0.5, "mem": 256}}: as many such tasks as the
+ * active agents' resources hold (needs "mesos"). Unknown keys are errors. Every error names the
+ * file, the key (apps[2].demand.url) and the reason. Passwords and tokens never appear in a
+ * message. */
 #include "scaler.h"
 
 #include <errno.h>
@@ -24,11 +29,17 @@
 #define PRIORITY_MAX 100
 
 static const char *const top_keys[] = {
-    "marathon", "caches", "capacity", "interval_ms", "listen", "log_level", "apps", NULL,
+    "marathon",	   "mesos",  "gate",	  "caches", "capacity",
+    "interval_ms", "listen", "log_level", "apps",   NULL,
 };
+static const char *const mesos_keys[] = {
+    "url", "username", "password", "cache_url", "refresh_ms", NULL,
+};
+static const char *const gate_keys[] = {"unreachable_grace_ms", "token_file", NULL};
+static const char *const task_keys[] = {"cpus", "mem", NULL};
 static const char *const marathon_keys[] = {
     "url",	  "username",  "password",	 "token_file", "force",
-    "timeout_ms", "resync_ms", "backoff_max_ms", NULL,
+    "timeout_ms", "resync_ms", "backoff_max_ms", "events",     NULL,
 };
 static const char *const app_keys[] = {
     "id", "priority", "min", "max", "max_delta", "down_cooldown_ms", "image", "demand", NULL,
@@ -87,35 +98,47 @@ static int read_token(struct conf *c, const char *key, const char *file, char **
 	return rc;
 }
 
-static int marathon_auth(struct conf *c, json_t *m, struct marathon_conf *mc)
+/* username and password below obj (PREFIX names them) into *userpwd, "user:password". */
+static int basic_auth(struct conf *c, json_t *obj, const char *prefix, const char *what,
+		      char **userpwd)
 {
-	const char *user = "", *pass = "", *file = "";
+	const char *user = "", *pass = "";
+	char key[CONF_KEY_MAX];
 	size_t len;
 
-	if (conf_string(c, m, "marathon", "username", &user) != 0 ||
-	    conf_string(c, m, "marathon", "password", &pass) != 0 ||
-	    conf_string(c, m, "marathon", "token_file", &file) != 0)
+	if (conf_string(c, obj, prefix, "username", &user) != 0 ||
+	    conf_string(c, obj, prefix, "password", &pass) != 0)
 		return -1;
-	if (file[0] != '\0' && (user[0] != '\0' || pass[0] != '\0'))
+	if (pass[0] != '\0')
+		conf_check_private(c->file, what);
+	if (user[0] == '\0' && pass[0] != '\0')
+		return conf_fail(c, conf_key(key, prefix, "password"), "needs a username");
+	if (user[0] == '\0')
+		return 0;
+	if (strchr(user, ':') != NULL)
+		return conf_fail(c, conf_key(key, prefix, "username"), "must not contain ':'");
+	len = strlen(user) + strlen(pass) + 2;
+	if ((*userpwd = malloc(len)) == NULL)
+		return conf_fail(c, conf_key(key, prefix, "username"), "out of memory");
+	snprintf(*userpwd, len, "%s:%s", user, pass);
+	return 0;
+}
+
+static int marathon_auth(struct conf *c, json_t *m, struct marathon_conf *mc)
+{
+	const char *file = "";
+
+	if (conf_string(c, m, "marathon", "token_file", &file) != 0)
+		return -1;
+	if (file[0] != '\0' &&
+	    (json_object_get(m, "username") != NULL || json_object_get(m, "password") != NULL))
 		return conf_fail(c, "marathon.token_file",
 				 "not allowed together with username and password");
 	if (file[0] != '\0') {
 		conf_check_private(file, "the Marathon token");
 		return read_token(c, "marathon.token_file", file, &mc->token);
 	}
-	if (pass[0] != '\0')
-		conf_check_private(c->file, "the Marathon password");
-	if (user[0] == '\0' && pass[0] != '\0')
-		return conf_fail(c, "marathon.password", "needs a username");
-	if (user[0] == '\0')
-		return 0;
-	if (strchr(user, ':') != NULL)
-		return conf_fail(c, "marathon.username", "must not contain ':'");
-	len = strlen(user) + strlen(pass) + 2;
-	if ((mc->userpwd = malloc(len)) == NULL)
-		return conf_fail(c, "marathon.username", "out of memory");
-	snprintf(mc->userpwd, len, "%s:%s", user, pass);
-	return 0;
+	return basic_auth(c, m, "marathon", "the Marathon password", &mc->userpwd);
 }
 
 static int load_marathon(struct scaler_conf *sc, struct conf *c)
@@ -131,6 +154,7 @@ static int load_marathon(struct scaler_conf *sc, struct conf *c)
 	if (conf_known_keys(c, m, "marathon", marathon_keys) != 0 ||
 	    conf_url(c, m, "marathon", "url", &mc->url) != 0 ||
 	    conf_bool(c, m, "marathon", "force", &mc->force) != 0 ||
+	    conf_bool(c, m, "marathon", "events", &mc->events) != 0 ||
 	    conf_int(c, m, "marathon", "timeout_ms", 10, 600000, &timeout) != 0 ||
 	    conf_int(c, m, "marathon", "resync_ms", 100, 3600000, &resync) != 0 ||
 	    conf_int(c, m, "marathon", "backoff_max_ms", 100, 600000, &cap) != 0)
@@ -139,6 +163,95 @@ static int load_marathon(struct scaler_conf *sc, struct conf *c)
 	mc->resync_ms = (long)resync;
 	mc->backoff_max_ms = (long)cap;
 	return marathon_auth(c, m, mc);
+}
+
+/* --- mesos, gate --- */
+
+static int load_mesos(struct scaler_conf *sc, struct conf *c)
+{
+	struct mesos_conf *mc = &sc->mesos;
+	long long refresh = mc->refresh_ms;
+	const char *tmpl = NULL;
+	json_t *m;
+
+	if (conf_object(c, c->root, NULL, "mesos", &m) != 0)
+		return -1;
+	if (m == NULL)
+		return 0;
+	if (conf_known_keys(c, m, "mesos", mesos_keys) != 0 ||
+	    conf_url(c, m, "mesos", "url", &mc->url) != 0 ||
+	    conf_string(c, m, "mesos", "cache_url", &tmpl) != 0 ||
+	    conf_int(c, m, "mesos", "refresh_ms", 100, 3600000, &refresh) != 0 ||
+	    basic_auth(c, m, "mesos", "the Mesos password", &mc->userpwd) != 0)
+		return -1;
+	if (mc->url == NULL)
+		return conf_fail(c, "mesos.url", "missing");
+	mc->refresh_ms = (long)refresh;
+	if (tmpl != NULL) {
+		char *url;
+
+		if (strstr(tmpl, "{hostname}") == NULL)
+			return conf_fail(c, "mesos.cache_url", "must contain {hostname}");
+		if (conf_url_dup(tmpl, &url) != 0)
+			return conf_fail(c, "mesos.cache_url",
+					 "expected an http:// or https:// URL");
+		free(mc->cache_url);
+		mc->cache_url = url;
+	}
+	return 0;
+}
+
+static int load_gate(struct scaler_conf *sc, struct conf *c)
+{
+	const char *file = "";
+	json_t *g;
+
+	if (conf_object(c, c->root, NULL, "gate", &g) != 0)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (conf_known_keys(c, g, "gate", gate_keys) != 0 ||
+	    conf_int(c, g, "gate", "unreachable_grace_ms", 0, 86400000LL, &sc->gate_grace_ms) !=
+		0 ||
+	    conf_string(c, g, "gate", "token_file", &file) != 0)
+		return -1;
+	if (file[0] == '\0')
+		return 0;
+	conf_check_private(file, "the caches' admin token");
+	return read_token(c, "gate.token_file", file, &sc->cache_token);
+}
+
+/* "capacity": a number, or {"task": {"cpus": C, "mem": M}} when the fleet tells. */
+static int load_capacity(struct scaler_conf *sc, struct conf *c)
+{
+	json_t *v = conf_lookup(c->root, "capacity"), *task;
+
+	if (v == NULL)
+		return conf_fail(c, "capacity", "missing");
+	if (!json_is_object(v))
+		return conf_int(c, c->root, NULL, "capacity", 1, SCALER_INSTANCES_MAX,
+				&sc->capacity);
+	if (conf_known_keys(c, v, "capacity", (const char *const[]){"task", NULL}) != 0 ||
+	    conf_object(c, v, "capacity", "task", &task) != 0)
+		return -1;
+	if (task == NULL)
+		return conf_fail(c, "capacity", "expected a number or {\"task\": {…}}");
+	if (conf_known_keys(c, task, "capacity.task", task_keys) != 0 ||
+	    conf_number(c, task, "capacity.task", "cpus", 0, 1e6, &sc->task_cpus) != 0 ||
+	    conf_number(c, task, "capacity.task", "mem", 0, 1e12, &sc->task_mem) != 0)
+		return -1;
+	if (sc->task_cpus <= 0 && sc->task_mem <= 0)
+		return conf_fail(c, "capacity.task", "needs cpus or mem above 0");
+	if (sc->mesos.url == NULL)
+		return conf_fail(c, "capacity.task", "needs \"mesos\": the fleet's resources");
+	sc->capacity = 0;
+	return 0;
+}
+
+/* The most an app's min may be: the fixed capacity, or any when the fleet tells. */
+static long long capacity_bound(const struct scaler_conf *sc)
+{
+	return sc->capacity > 0 ? sc->capacity : SCALER_INSTANCES_MAX;
 }
 
 /* --- caches --- */
@@ -212,9 +325,9 @@ static int load_app_bounds(struct scaler_conf *sc, struct conf *c, json_t *v, co
 	char key[CONF_KEY_MAX];
 
 	a->min = 0;
-	a->max = sc->capacity;
+	a->max = capacity_bound(sc);
 	if (conf_int(c, v, prefix, "priority", 1, PRIORITY_MAX, &prio) != 0 ||
-	    conf_int(c, v, prefix, "min", 0, sc->capacity, &a->min) != 0 ||
+	    conf_int(c, v, prefix, "min", 0, capacity_bound(sc), &a->min) != 0 ||
 	    conf_int(c, v, prefix, "max", 0, SCALER_INSTANCES_MAX, &a->max) != 0 ||
 	    conf_int(c, v, prefix, "max_delta", 0, SCALER_INSTANCES_MAX, &a->max_delta) != 0 ||
 	    conf_int(c, v, prefix, "down_cooldown_ms", 0, 86400000LL, &a->down_cooldown_ms) != 0)
@@ -288,7 +401,7 @@ static int load_apps(struct scaler_conf *sc, struct conf *c)
 			return -1;
 		mins += sc->apps[i].min;
 	}
-	if (mins > sc->capacity)
+	if (sc->capacity > 0 && mins > sc->capacity)
 		return conf_fail(c, "capacity", "the apps' min add up to %lld, more than %lld",
 				 mins, sc->capacity);
 	return 0;
@@ -302,9 +415,13 @@ static int set_defaults(struct scaler_conf *sc, struct conf *c)
 	sc->marathon.timeout_ms = 5000;
 	sc->marathon.resync_ms = 5000;
 	sc->marathon.backoff_max_ms = 5000;
+	sc->marathon.events = 1;
 	sc->interval_ms = 100;
 	sc->log_level = LOG_INFO;
+	sc->mesos.refresh_ms = 5000;
+	sc->gate_grace_ms = 10000;
 	if (set_str(c, "marathon.url", &sc->marathon.url, "http://127.0.0.1:8080") != 0 ||
+	    set_str(c, "mesos.cache_url", &sc->mesos.cache_url, "http://{hostname}:5000") != 0 ||
 	    set_str(c, "listen", &sc->listen, "127.0.0.1:9101") != 0)
 		return -1;
 	return 0;
@@ -323,15 +440,12 @@ int scaler_conf_load(struct scaler_conf *sc, struct conf *c)
 	    conf_int(c, c->root, NULL, "interval_ms", 10, 60000, &interval) != 0)
 		return -1;
 	sc->interval_ms = (long)interval;
-	if (conf_lookup(c->root, "capacity") == NULL)
-		return conf_fail(c, "capacity", "missing");
-	if (conf_int(c, c->root, NULL, "capacity", 1, SCALER_INSTANCES_MAX, &sc->capacity) != 0)
-		return -1;
 	if (level != NULL && log_level_parse(level, &sc->log_level) < 0)
 		return conf_fail(c, "log_level", "expected debug, info, warn or error");
 	if (listen != NULL && set_str(c, "listen", &sc->listen, listen) != 0)
 		return -1;
-	if (load_marathon(sc, c) != 0 || load_caches(sc, c) != 0)
+	if (load_marathon(sc, c) != 0 || load_mesos(sc, c) != 0 || load_gate(sc, c) != 0 ||
+	    load_capacity(sc, c) != 0 || load_caches(sc, c) != 0)
 		return -1;
 	return load_apps(sc, c);
 }
@@ -341,6 +455,10 @@ void scaler_conf_free(struct scaler_conf *sc)
 	free(sc->marathon.url);
 	secret_free(sc->marathon.userpwd);
 	secret_free(sc->marathon.token);
+	free(sc->mesos.url);
+	secret_free(sc->mesos.userpwd);
+	free(sc->mesos.cache_url);
+	secret_free(sc->cache_token);
 	for (size_t i = 0; i < sc->ncaches; i++)
 		free(sc->caches[i]);
 	free(sc->caches);

@@ -1,9 +1,18 @@
-/* gate: an app may rise only when its image is complete in every cache. Each cache is asked
- * GET /_microscale/v1/ready?ref=IMAGE; one that says not ready gets POST /_microscale/v1/prewarm
- * {"ref": IMAGE, "pin": false} (again at most every PREWARM_RESEND_S) and is asked again each
- * tick while the app is held. A ready answer is trusted for READY_TTL_S and refreshed in the
- * background after half of it, so a steady app rises without waiting for a round trip.
- * Scale-downs never ask. The gate also keeps how long each app has been held. */
+/* gate: an app may rise only when its image is complete in the cache of every agent that may
+ * run it. The caches come from the owner (the static list, and the Mesos master's active agents)
+ * and may change at any time; an app's constraints leave out the agents it cannot run on.
+ *
+ * Each cache is asked GET /_microscale/v1/ready?ref=IMAGE about every app's image as soon as the
+ * cache or the image is new, so a joining agent warms what the apps need before anyone rises; one
+ * that says not ready gets POST /_microscale/v1/prewarm {"ref": IMAGE, "pin": false} (again at
+ * most every PREWARM_RESEND_S) and is asked again on every decision while the app is held. A
+ * ready answer is trusted for READY_TTL_S and refreshed in the background after half of it, so
+ * a steady app rises without waiting for a round trip.
+ *
+ * A cache that gives no answer for grace_s (from its last answer, or from when it joined) is left
+ * out: one warning when that starts, one line when it ends, and it is asked again every
+ * recheck so that it counts again from its first answer. One dead node never holds the fleet.
+ * The gate also keeps how long each app has been held. */
 #include "scaler.h"
 
 #include <curl/curl.h>
@@ -13,8 +22,10 @@
 
 #define READY_TTL_S 5.0
 #define PREWARM_RESEND_S 30.0
+#define LEFT_OUT_RECHECK_S 1.0
 #define CHECK_BODY_MAX (64 * 1024)
 #define CHECK_TIMEOUT_MS 2000
+#define GATE_CACHES_MAX 10016 /* the Mesos master's agents and the static list */
 
 enum gc_state {
 	GC_UNKNOWN,   /* not asked yet (or the image changed) */
@@ -23,12 +34,12 @@ enum gc_state {
 	GC_ERROR,     /* no usable answer */
 };
 
-struct gate_app;
+struct gate_node;
 
 /* One app's image in one cache. */
 struct gate_cache {
-	struct gate_app *ga;
-	size_t k; /* which cache */
+	struct gate_node *node;
+	size_t app;
 	enum gc_state st;
 	ev_tstamp checked_at;
 	ev_tstamp prewarmed_at;
@@ -38,11 +49,24 @@ struct gate_cache {
 	char why[256];
 };
 
-struct gate_app {
+/* One cache: the agent it serves, whether it answers, and every app's image in it. */
+struct gate_node {
 	struct gate *g;
-	size_t i;
+	char *url;
+	char *hostname;		/* the agent's, for constraints; NULL for a static cache */
+	json_t *attributes;	/* the agent's, or NULL */
+	ev_tstamp silent_since; /* 0 while it answers; else since when it has not */
+	int failed;		/* its last call got no answer */
+	int left_out;		/* silent for the grace: not counted (warned once) */
+	int keep;		/* gate_set_caches: in the new list */
+	struct gate_cache *c;	/* [napps] */
+};
+
+struct gate_app {
 	char *image;
-	struct gate_cache *c;
+	json_t *constraints_json; /* as Marathon last gave them, or NULL */
+	struct constraints cons;
+	char cons_err[160]; /* why they could not be used ("" when they could) */
 	int held;
 	ev_tstamp held_since;
 	double held_total;
@@ -51,111 +75,216 @@ struct gate_app {
 struct gate {
 	struct ev_loop *loop;
 	struct fetch_loop *fl;
-	char *const *caches;
-	size_t ncaches, napps;
+	struct gate_opts opts;
+	char *auth_header; /* "Authorization: Bearer …", or NULL; never logged */
+	struct gate_node **nodes;
+	size_t nnodes;
+	int have_caches; /* the owner has said which caches there are */
 	const struct app_conf *conf;
+	size_t napps;
 	struct gate_app *apps;
-	double recheck_s;
-	int dry_run;
 	void (*changed)(void *arg);
 	void *arg;
 };
 
 static const char *const gc_names[] = {"unknown", "ready", "not_ready", "error"};
+static const char *const agent_state_names[GATE_AGENT_STATES] = {"ready", "not_ready",
+								 "unreachable"};
 
-struct gate *gate_new(struct ev_loop *loop, struct fetch_loop *fl, char *const *caches,
-		      size_t ncaches, const struct app_conf *apps, size_t napps, double recheck_s,
-		      int dry_run, void (*changed)(void *arg), void *arg)
+const char *gate_agent_state_name(enum gate_agent_state st)
 {
-	struct gate *g = calloc(1, sizeof(*g));
+	return agent_state_names[st];
+}
 
-	if (g == NULL)
+/* --- caches --- */
+
+static void cache_cancel(struct gate_cache *gc)
+{
+	if (gc->check != NULL)
+		fetch_cancel(gc->check);
+	if (gc->prewarm != NULL)
+		fetch_cancel(gc->prewarm);
+	gc->check = gc->prewarm = NULL;
+}
+
+/* Forgets what one cache said of one app's image. */
+static void cache_reset(struct gate_cache *gc)
+{
+	struct gate_node *node = gc->node;
+	size_t app = gc->app;
+
+	cache_cancel(gc);
+	memset(gc, 0, sizeof(*gc));
+	gc->node = node;
+	gc->app = app;
+}
+
+/* Calls are cancelled first (their hooks point at the node's caches), then the node. */
+static void node_free(struct gate_node *node)
+{
+	if (node == NULL)
+		return;
+	for (size_t i = 0; node->c != NULL && i < node->g->napps; i++)
+		cache_cancel(&node->c[i]);
+	free(node->c);
+	free(node->url);
+	free(node->hostname);
+	json_decref(node->attributes);
+	free(node);
+}
+
+static struct gate_node *node_new(struct gate *g, const struct gate_cache_spec *spec)
+{
+	struct gate_node *node = calloc(1, sizeof(*node));
+
+	if (node == NULL)
 		return NULL;
-	*g = (struct gate){.loop = loop,
-			   .fl = fl,
-			   .caches = caches,
-			   .ncaches = ncaches,
-			   .conf = apps,
-			   .napps = napps,
-			   .recheck_s = recheck_s,
-			   .dry_run = dry_run,
-			   .changed = changed,
-			   .arg = arg};
-	g->apps = calloc(napps, sizeof(*g->apps));
-	if (g->apps == NULL)
-		goto fail;
-	for (size_t i = 0; i < napps; i++) {
-		struct gate_app *ga = &g->apps[i];
-
-		ga->g = g;
-		ga->i = i;
-		if (ncaches == 0)
-			continue;
-		ga->c = calloc(ncaches, sizeof(*ga->c));
-		if (ga->c == NULL)
-			goto fail;
-		for (size_t k = 0; k < ncaches; k++) {
-			ga->c[k].ga = ga;
-			ga->c[k].k = k;
-		}
+	node->g = g;
+	node->silent_since = ev_now(g->loop); /* it counts from its first answer */
+	node->url = strdup(spec->url);
+	node->hostname = spec->hostname != NULL ? strdup(spec->hostname) : NULL;
+	node->attributes = spec->attributes != NULL ? json_incref(spec->attributes) : NULL;
+	node->c = calloc(g->napps ? g->napps : 1, sizeof(*node->c));
+	if (node->url == NULL || node->c == NULL || (spec->hostname != NULL && !node->hostname)) {
+		node_free(node);
+		return NULL;
 	}
-	return g;
-fail:
-	gate_free(g);
+	for (size_t i = 0; i < g->napps; i++) {
+		node->c[i].node = node;
+		node->c[i].app = i;
+	}
+	return node;
+}
+
+static struct gate_node *node_find(const struct gate *g, const char *url)
+{
+	for (size_t i = 0; i < g->nnodes; i++) {
+		if (strcmp(g->nodes[i]->url, url) == 0)
+			return g->nodes[i];
+	}
 	return NULL;
 }
 
-/* Forgets what is known of one app's image: its calls are cancelled, its states unknown. */
-static void app_reset(struct gate_app *ga)
+/* The agent behind a known cache may have changed its attributes: they are taken as given. */
+static void node_update(struct gate_node *node, const struct gate_cache_spec *spec)
 {
-	for (size_t k = 0; ga->c != NULL && k < ga->g->ncaches; k++) {
-		struct gate_cache *gc = &ga->c[k];
-
-		if (gc->check != NULL)
-			fetch_cancel(gc->check);
-		if (gc->prewarm != NULL)
-			fetch_cancel(gc->prewarm);
-		memset(gc, 0, sizeof(*gc));
-		gc->ga = ga;
-		gc->k = k;
+	if (spec->attributes != NULL && !json_equal(spec->attributes, node->attributes)) {
+		json_decref(node->attributes);
+		node->attributes = json_incref(spec->attributes);
 	}
-	free(ga->image);
-	ga->image = NULL;
+	node->keep = 1;
 }
 
-void gate_free(struct gate *g)
+int gate_set_caches(struct gate *g, const struct gate_cache_spec *caches, size_t n)
 {
-	if (g == NULL)
-		return;
-	for (size_t i = 0; g->apps != NULL && i < g->napps; i++) {
-		app_reset(&g->apps[i]);
-		free(g->apps[i].c);
+	struct gate_node **next;
+	size_t kept = 0;
+
+	if (n > GATE_CACHES_MAX)
+		n = GATE_CACHES_MAX;
+	if ((next = calloc(n ? n : 1, sizeof(*next))) == NULL)
+		return -1;
+	for (size_t i = 0; i < g->nnodes; i++)
+		g->nodes[i]->keep = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct gate_node *node = node_find(g, caches[i].url);
+
+		if (node != NULL && node->keep)
+			continue; /* listed twice */
+		if (node != NULL) {
+			node_update(node, &caches[i]);
+		} else if ((node = node_new(g, &caches[i])) == NULL) {
+			free(next);
+			return -1;
+		} else {
+			log_info("gate_cache_added", "cache=%s", node->url);
+		}
+		node->keep = 1;
+		next[kept++] = node;
 	}
-	free(g->apps);
-	free(g);
+	for (size_t i = 0; i < g->nnodes; i++) {
+		if (!g->nodes[i]->keep) {
+			log_info("gate_cache_removed", "cache=%s", g->nodes[i]->url);
+			node_free(g->nodes[i]);
+		}
+	}
+	free(g->nodes);
+	g->nodes = next;
+	g->nnodes = kept;
+	g->have_caches = 1;
+	return 0;
 }
+
+/* --- reachability --- */
+
+static void node_answered(struct gate_node *node)
+{
+	struct gate *g = node->g;
+
+	if (node->left_out)
+		log_info("gate_cache_back", "cache=%s silent_s=%.3f", node->url,
+			 ev_now(g->loop) - node->silent_since);
+	node->silent_since = 0;
+	node->failed = node->left_out = 0;
+}
+
+static void node_silent(struct gate_node *node)
+{
+	node->failed = 1;
+	if (node->silent_since == 0)
+		node->silent_since = ev_now(node->g->loop);
+}
+
+/* Whether the node counts now; leaving it out is logged once. */
+static int node_counts(struct gate_node *node, ev_tstamp now)
+{
+	double grace = node->g->opts.grace_s;
+
+	if (node->left_out || node->silent_since == 0 || now - node->silent_since < grace)
+		return !node->left_out;
+	node->left_out = 1;
+	log_warn(
+	    "gate_cache_unreachable",
+	    "cache=%s silent_s=%.3f reason=\"no answer for gate.unreachable_grace_ms: left out "
+	    "of the gate until it answers\"",
+	    node->url, now - node->silent_since);
+	return 0;
+}
+
+/* --- calls --- */
 
 static void prewarm_done(struct fetch *f, int ok, const char *err, void *arg)
 {
 	struct gate_cache *gc = arg;
-	struct gate *g = gc->ga->g;
+	struct gate *g = gc->node->g;
 	long status = ok ? fetch_status(f) : 0;
+	const char *image = g->apps[gc->app].image;
 
 	gc->prewarm = NULL;
+	if (ok)
+		node_answered(gc->node);
 	if (ok && status >= 200 && status <= 299)
-		log_info("gate_prewarm", "app=%s cache=%s ref=%s status=%ld", g->conf[gc->ga->i].id,
-			 g->caches[gc->k], gc->ga->image, status);
+		log_info("gate_prewarm", "app=%s cache=%s ref=%s status=%ld", g->conf[gc->app].id,
+			 gc->node->url, image, status);
 	else
 		log_warn("gate_prewarm_failed", "app=%s cache=%s ref=%s status=%ld error=\"%s\"",
-			 g->conf[gc->ga->i].id, g->caches[gc->k], gc->ga->image, status,
+			 g->conf[gc->app].id, gc->node->url, image, status,
 			 ok ? "unexpected status" : err);
+}
+
+/* The headers of a call to a cache: Accept or Content-Type, and the admin token. */
+static void cache_headers(const struct gate *g, const char *first, const char *headers[3])
+{
+	headers[0] = first;
+	headers[1] = g->auth_header;
+	headers[2] = NULL;
 }
 
 static void prewarm(struct gate_cache *gc)
 {
 	static const struct fetch_hooks hooks = {.on_done = prewarm_done};
-	static const char *const headers[] = {"Content-Type: application/json", NULL};
-	struct gate *g = gc->ga->g;
+	struct gate *g = gc->node->g;
+	const char *image = g->apps[gc->app].image, *headers[3];
 	struct fetch_req req = {.method = "POST",
 				.headers = headers,
 				.timeout_ms = CHECK_TIMEOUT_MS,
@@ -168,15 +297,16 @@ static void prewarm(struct gate_cache *gc)
 	    (gc->prewarmed_at > 0 && now - gc->prewarmed_at < PREWARM_RESEND_S))
 		return;
 	gc->prewarmed_at = now;
-	if (g->dry_run) {
+	if (g->opts.dry_run) {
 		log_info("gate_prewarm", "app=%s cache=%s ref=%s dry_run=1 sent=0",
-			 g->conf[gc->ga->i].id, g->caches[gc->k], gc->ga->image);
+			 g->conf[gc->app].id, gc->node->url, image);
 		return;
 	}
-	doc = json_pack("{s:s, s:b}", "ref", gc->ga->image, "pin", 0);
+	cache_headers(g, "Content-Type: application/json", headers);
+	doc = json_pack("{s:s, s:b}", "ref", image, "pin", 0);
 	body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
-	snprintf(url, sizeof(url), "%s/_microscale/v1/prewarm", g->caches[gc->k]);
+	snprintf(url, sizeof(url), "%s/_microscale/v1/prewarm", gc->node->url);
 	if (body != NULL) {
 		req.url = url;
 		req.body = body;
@@ -185,7 +315,7 @@ static void prewarm(struct gate_cache *gc)
 	}
 	if (gc->prewarm == NULL)
 		log_error("gate_prewarm_failed", "cache=%s error=\"cannot start a request\"",
-			  g->caches[gc->k]);
+			  gc->node->url);
 	free(body);
 }
 
@@ -210,17 +340,12 @@ static enum gc_state parse_ready(struct gate_cache *gc, struct fetch *f)
 	return st;
 }
 
-static void check_done(struct fetch *f, int ok, const char *err, void *arg)
+/* What one answer says, in gc->st and gc->why. */
+static void read_answer(struct gate_cache *gc, struct fetch *f, int ok, const char *err)
 {
-	struct gate_cache *gc = arg;
-	struct gate_app *ga = gc->ga;
-	struct gate *g = ga->g;
-	const char *cache = g->caches[gc->k];
+	const char *cache = gc->node->url;
 	long status = ok ? fetch_status(f) : 0;
-	enum gc_state was = gc->st;
 
-	gc->check = NULL;
-	gc->checked_at = ev_now(g->loop);
 	if (!ok) {
 		gc->st = GC_ERROR;
 		snprintf(gc->why, sizeof(gc->why), "cache %s unreachable: %s", cache,
@@ -236,9 +361,25 @@ static void check_done(struct fetch *f, int ok, const char *err, void *arg)
 	} else {
 		gc->why[0] = '\0';
 	}
+}
+
+static void check_done(struct fetch *f, int ok, const char *err, void *arg)
+{
+	struct gate_cache *gc = arg;
+	struct gate *g = gc->node->g;
+	enum gc_state was = gc->st;
+
+	gc->check = NULL;
+	gc->checked_at = ev_now(g->loop);
+	if (ok)
+		node_answered(gc->node);
+	else
+		node_silent(gc->node);
+	read_answer(gc, f, ok, err);
 	log_event(gc->st != was ? LOG_INFO : LOG_DEBUG, "gate_check",
-		  "app=%s cache=%s ref=%s state=%s status=%ld layers=%lld/%lld", g->conf[ga->i].id,
-		  cache, ga->image, gc_names[gc->st], status, gc->present, gc->total);
+		  "app=%s cache=%s ref=%s state=%s status=%ld layers=%lld/%lld",
+		  g->conf[gc->app].id, gc->node->url, g->apps[gc->app].image, gc_names[gc->st],
+		  ok ? fetch_status(f) : 0, gc->present, gc->total);
 	if (gc->st == GC_NOT_READY)
 		prewarm(gc);
 	if (g->changed != NULL)
@@ -248,17 +389,18 @@ static void check_done(struct fetch *f, int ok, const char *err, void *arg)
 static void check(struct gate_cache *gc)
 {
 	static const struct fetch_hooks hooks = {.on_done = check_done};
-	static const char *const headers[] = {"Accept: application/json", NULL};
-	struct gate *g = gc->ga->g;
+	struct gate *g = gc->node->g;
+	const char *headers[3];
 	struct fetch_req req = {.headers = headers,
 				.timeout_ms = CHECK_TIMEOUT_MS,
 				.connect_timeout_ms = CHECK_TIMEOUT_MS,
 				.max_body = CHECK_BODY_MAX};
-	char url[4096], *ref = curl_easy_escape(NULL, gc->ga->image, 0);
+	char url[4096], *ref = curl_easy_escape(NULL, g->apps[gc->app].image, 0);
 	int n = -1;
 
+	cache_headers(g, "Accept: application/json", headers);
 	if (ref != NULL)
-		n = snprintf(url, sizeof(url), "%s/_microscale/v1/ready?ref=%s", g->caches[gc->k],
+		n = snprintf(url, sizeof(url), "%s/_microscale/v1/ready?ref=%s", gc->node->url,
 			     ref);
 	curl_free(ref);
 	if (n > 0 && (size_t)n < sizeof(url)) {
@@ -268,44 +410,172 @@ static void check(struct gate_cache *gc)
 	if (gc->check == NULL) {
 		gc->st = GC_ERROR;
 		gc->checked_at = ev_now(g->loop);
-		snprintf(gc->why, sizeof(gc->why), "cannot ask cache %s", g->caches[gc->k]);
+		snprintf(gc->why, sizeof(gc->why), "cannot ask cache %s", gc->node->url);
 	}
 }
 
-int gate_ready(struct gate *g, size_t app, const char *image, const char **why)
+/* --- apps --- */
+
+struct gate *gate_new(struct ev_loop *loop, struct fetch_loop *fl, const struct gate_opts *opts,
+		      const struct app_conf *apps, size_t napps, void (*changed)(void *arg),
+		      void *arg)
+{
+	struct gate *g = calloc(1, sizeof(*g));
+	size_t len;
+
+	if (g == NULL)
+		return NULL;
+	*g = (struct gate){.loop = loop,
+			   .fl = fl,
+			   .opts = *opts,
+			   .conf = apps,
+			   .napps = napps,
+			   .changed = changed,
+			   .arg = arg};
+	g->opts.token = NULL; /* kept only in the header */
+	if ((g->apps = calloc(napps ? napps : 1, sizeof(*g->apps))) == NULL)
+		goto fail;
+	if (opts->token != NULL) {
+		len = strlen(opts->token) + sizeof("Authorization: Bearer ");
+		if ((g->auth_header = malloc(len)) == NULL)
+			goto fail;
+		snprintf(g->auth_header, len, "Authorization: Bearer %s", opts->token);
+	}
+	return g;
+fail:
+	gate_free(g);
+	return NULL;
+}
+
+/* The caches go first (their calls point into them), then the apps, then g. */
+void gate_free(struct gate *g)
+{
+	if (g == NULL)
+		return;
+	for (size_t i = 0; i < g->nnodes; i++)
+		node_free(g->nodes[i]);
+	free(g->nodes);
+	for (size_t i = 0; g->apps != NULL && i < g->napps; i++) {
+		free(g->apps[i].image);
+		json_decref(g->apps[i].constraints_json);
+		constraints_free(&g->apps[i].cons);
+	}
+	free(g->apps);
+	if (g->auth_header != NULL) {
+		explicit_bzero(g->auth_header, strlen(g->auth_header));
+		free(g->auth_header);
+	}
+	free(g);
+}
+
+/* A new image: every cache is asked about it afresh. */
+static int app_image(struct gate *g, size_t app, const char *image)
+{
+	struct gate_app *ga = &g->apps[app];
+
+	if (image == NULL ? ga->image == NULL : ga->image != NULL && strcmp(ga->image, image) == 0)
+		return 0;
+	for (size_t k = 0; k < g->nnodes; k++)
+		cache_reset(&g->nodes[k]->c[app]);
+	free(ga->image);
+	ga->image = image != NULL ? strdup(image) : NULL;
+	return image != NULL && ga->image == NULL ? -1 : 0;
+}
+
+/* New constraints are compiled once; ones that cannot be used rule no agent out (logged). */
+static void app_constraints(struct gate *g, size_t app, json_t *constraints)
+{
+	struct gate_app *ga = &g->apps[app];
+
+	if (json_equal(constraints, ga->constraints_json) ||
+	    (constraints == NULL && ga->constraints_json == NULL))
+		return;
+	json_decref(ga->constraints_json);
+	ga->constraints_json = constraints != NULL ? json_deep_copy(constraints) : NULL;
+	constraints_free(&ga->cons);
+	ga->cons_err[0] = '\0';
+	if (constraints_parse(constraints, &ga->cons, ga->cons_err, sizeof(ga->cons_err)) < 0)
+		log_warn("gate_constraints_ignored", "app=%s error=\"%s\"", g->conf[app].id,
+			 ga->cons_err);
+}
+
+static int node_may_run(const struct gate_node *node, const struct gate_app *ga)
+{
+	return node->hostname == NULL ||
+	       constraints_allow(&ga->cons, node->hostname, node->attributes);
+}
+
+void gate_track(struct gate *g, size_t app, const char *image, json_t *constraints)
 {
 	struct gate_app *ga = &g->apps[app];
 	ev_tstamp now = ev_now(g->loop);
+
+	app_constraints(g, app, constraints);
+	if (app_image(g, app, image) < 0 || ga->image == NULL)
+		return;
+	for (size_t k = 0; k < g->nnodes; k++) {
+		struct gate_cache *gc = &g->nodes[k]->c[app];
+
+		if (gc->st == GC_UNKNOWN && gc->check == NULL && node_may_run(gc->node, ga) &&
+		    node_counts(gc->node, now))
+			check(gc);
+	}
+}
+
+/* Whether one counted cache holds app's rise; a check goes out as needed. */
+static int cache_ready(struct gate_cache *gc, ev_tstamp now, double recheck_s)
+{
+	double age = now - gc->checked_at;
+	int fresh = gc->st == GC_READY && age < READY_TTL_S;
+
+	if (gc->check == NULL &&
+	    (fresh ? age >= READY_TTL_S / 2 : gc->st == GC_UNKNOWN || age >= recheck_s))
+		check(gc);
+	return fresh;
+}
+
+int gate_ready(struct gate *g, size_t app, const char **why)
+{
+	struct gate_app *ga = &g->apps[app];
+	ev_tstamp now = ev_now(g->loop);
+	size_t counted = 0, left_out = 0;
 	int ready = 1;
 
 	*why = NULL;
-	if (g->ncaches == 0 || image == NULL) {
-		*why = g->ncaches == 0 ? "no caches configured" : "no image";
+	if (!g->have_caches) {
+		*why = "waiting for the fleet from the Mesos master";
+		return 0;
+	}
+	if (ga->image == NULL) {
+		*why = "no image";
 		return 1;
 	}
-	if (ga->image == NULL || strcmp(ga->image, image) != 0) {
-		app_reset(ga);
-		if ((ga->image = strdup(image)) == NULL) {
-			*why = "out of memory";
-			return 0;
-		}
-	}
-	for (size_t k = 0; k < g->ncaches; k++) {
-		struct gate_cache *gc = &ga->c[k];
-		double age = now - gc->checked_at;
-		int fresh = gc->st == GC_READY && age < READY_TTL_S;
+	for (size_t k = 0; k < g->nnodes; k++) {
+		struct gate_cache *gc = &g->nodes[k]->c[app];
 
-		if (gc->check == NULL &&
-		    (fresh ? age >= READY_TTL_S / 2 : gc->st == GC_UNKNOWN || age >= g->recheck_s))
-			check(gc);
-		if (fresh)
+		if (!node_may_run(gc->node, ga))
+			continue;
+		if (!node_counts(gc->node, now)) {
+			left_out++;
+			if (gc->check == NULL && now - gc->checked_at >= LEFT_OUT_RECHECK_S)
+				check(gc);
+			continue;
+		}
+		counted++;
+		if (cache_ready(gc, now, g->opts.recheck_s))
 			continue;
 		if (ready)
 			*why = gc->why[0] != '\0' ? gc->why : "checking the caches";
 		ready = 0;
 	}
+	if (ready && counted == 0)
+		*why = g->nnodes == 0 ? "no caches configured"
+		       : left_out > 0 ? "every cache that may run it is left out as unreachable"
+				      : "no agent may run it (constraints)";
 	return ready;
 }
+
+/* --- accounting and status --- */
 
 void gate_note(struct gate *g, size_t app, int held)
 {
@@ -335,22 +605,55 @@ double gate_held_total_s(const struct gate *g, size_t app)
 	return g->apps[app].held_total + gate_held_s(g, app);
 }
 
+/* What one cache is for one app, as the metrics count it; -1 when the app may not run there. */
+static int agent_state(const struct gate *g, const struct gate_node *node, size_t app)
+{
+	const struct gate_cache *gc = &node->c[app];
+
+	if (!node_may_run(node, &g->apps[app]))
+		return -1;
+	if (node->left_out || node->failed)
+		return GATE_AGENT_UNREACHABLE;
+	return gc->st == GC_READY ? GATE_AGENT_READY : GATE_AGENT_NOT_READY;
+}
+
+void gate_agent_counts(const struct gate *g, size_t app, size_t counts[GATE_AGENT_STATES])
+{
+	memset(counts, 0, GATE_AGENT_STATES * sizeof(counts[0]));
+	for (size_t k = 0; k < g->nnodes; k++) {
+		int st = agent_state(g, g->nodes[k], app);
+
+		if (st >= 0)
+			counts[st]++;
+	}
+}
+
+static json_t *cache_json(const struct gate *g, const struct gate_node *node, size_t app)
+{
+	const struct gate_cache *gc = &node->c[app];
+	int st = agent_state(g, node, app);
+
+	return json_pack(
+	    "{s:s, s:s?, s:s, s:s, s:s, s:I, s:I, s:b, s:s}", "url", node->url, "hostname",
+	    node->hostname, "agent", st < 0 ? "excluded" : agent_state_names[st], "state",
+	    gc_names[gc->st], "cache_state", gc->cstate, "layers_present", (json_int_t)gc->present,
+	    "layers_total", (json_int_t)gc->total, "left_out", node->left_out, "why", gc->why);
+}
+
 json_t *gate_status_json(const struct gate *g, size_t app)
 {
 	const struct gate_app *ga = &g->apps[app];
-	json_t *caches = json_array(), *out;
+	json_t *caches = json_array(), *counts = json_object();
+	size_t n[GATE_AGENT_STATES];
 
-	for (size_t k = 0; caches != NULL && k < g->ncaches; k++) {
-		const struct gate_cache *gc = &ga->c[k];
-
-		json_array_append_new(caches, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "url",
-							g->caches[k], "state", gc_names[gc->st],
-							"cache_state", gc->cstate, "layers_present",
-							(json_int_t)gc->present, "layers_total",
-							(json_int_t)gc->total, "why", gc->why));
-	}
-	out = json_pack("{s:s?, s:b, s:f, s:f, s:o}", "image", ga->image, "held", ga->held,
-			"held_seconds", gate_held_s(g, app), "held_seconds_total",
-			gate_held_total_s(g, app), "caches", caches);
-	return out;
+	for (size_t k = 0; caches != NULL && k < g->nnodes; k++)
+		json_array_append_new(caches, cache_json(g, g->nodes[k], app));
+	gate_agent_counts(g, app, n);
+	for (int st = 0; counts != NULL && st < GATE_AGENT_STATES; st++)
+		json_object_set_new(counts, agent_state_names[st], json_integer((json_int_t)n[st]));
+	return json_pack("{s:s?, s:b, s:f, s:f, s:O?, s:s?, s:o, s:o}", "image", ga->image, "held",
+			 ga->held, "held_seconds", gate_held_s(g, app), "held_seconds_total",
+			 gate_held_total_s(g, app), "constraints", ga->constraints_json,
+			 "constraints_error", ga->cons_err[0] ? ga->cons_err : NULL, "agents",
+			 counts, "caches", caches);
 }

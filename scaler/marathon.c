@@ -18,7 +18,9 @@
 
 #define BACKOFF_BASE_S 0.2
 #define TRANSITION_POLL_S 0.2 /* re-read an app whose deployment runs this often */
-#define HOLD_4XX_S 10.0	      /* a PUT refused for another reason is not retried before this */
+/* …and this often while the event stream tells when it ends */
+#define TRANSITION_POLL_EVENTS_S 2.0
+#define HOLD_4XX_S 10.0 /* a PUT refused for another reason is not retried before this */
 #define APP_BODY_MAX (16 * 1024 * 1024)
 
 struct mapp {
@@ -44,6 +46,7 @@ struct marathon {
 	unsigned tick;
 	unsigned failures; /* consecutive */
 	int auth_failed;   /* the last failure was 401/403 */
+	int events;	   /* the event stream is attached */
 	ev_tstamp fail_at; /* the last failure that counted */
 	ev_tstamp backoff_until;
 	char last_error[256];
@@ -74,6 +77,17 @@ static void app_image_set(struct marathon_app *a, const char *image)
 	}
 	free(a->image);
 	a->image = strdup(image); /* NULL on out of memory: the app then has no image to gate */
+}
+
+/* The gate compares them with what it compiled last: an unchanged list keeps its object. */
+static void app_constraints_set(struct marathon_app *a, json_t *list)
+{
+	if (!json_is_array(list) || json_array_size(list) == 0)
+		list = NULL;
+	if (list != NULL && json_equal(list, a->constraints))
+		return;
+	json_decref(a->constraints);
+	a->constraints = list != NULL ? json_deep_copy(list) : NULL;
 }
 
 /* A count from Marathon, kept within what the scaler can add up without overflow. */
@@ -107,6 +121,7 @@ int marathon_parse_app(const char *body, size_t len, struct marathon_app *a)
 	app_image_set(a, json_is_string(image) && json_string_length(image) > 0
 			     ? json_string_value(image)
 			     : NULL);
+	app_constraints_set(a, json_object_get(app, "constraints"));
 	json_decref(doc);
 	return 0;
 }
@@ -178,6 +193,7 @@ void marathon_free(struct marathon *m)
 		if (m->a[i].f != NULL)
 			fetch_cancel(m->a[i].f);
 		free(m->a[i].pub.image);
+		json_decref(m->a[i].pub.constraints);
 	}
 	if (m->auth_header != NULL) {
 		explicit_bzero(m->auth_header, strlen(m->auth_header));
@@ -202,8 +218,8 @@ int marathon_can_put(const struct marathon *m, size_t i)
 	const struct mapp *a = &m->a[i];
 
 	return a->pub.state == MAPP_KNOWN && !a->pub.stale && (a->f == NULL || !a->put) &&
-	       !backing_off(m) && ev_now(m->loop) >= a->pub.hold_until &&
-	       a->pub.put_tick != m->tick;
+	       (a->pub.deploying == 0 || m->conf->force) && !backing_off(m) &&
+	       ev_now(m->loop) >= a->pub.hold_until && a->pub.put_tick != m->tick;
 }
 
 long long marathon_occupancy(const struct marathon *m, size_t i)
@@ -282,6 +298,7 @@ void marathon_tick(struct marathon *m, unsigned tick)
 void marathon_read_due(struct marathon *m)
 {
 	ev_tstamp now = ev_now(m->loop);
+	double poll_s = m->events ? TRANSITION_POLL_EVENTS_S : TRANSITION_POLL_S;
 
 	if (backing_off(m))
 		return;
@@ -294,7 +311,7 @@ void marathon_read_due(struct marathon *m)
 			continue;
 		if (p->stale || a->need_read || p->state == MAPP_UNKNOWN ||
 		    now - p->read_at >= (double)m->conf->resync_ms / 1000.0 ||
-		    (p->state == MAPP_KNOWN && moving && now - p->read_at >= TRANSITION_POLL_S)) {
+		    (p->state == MAPP_KNOWN && moving && now - p->read_at >= poll_s)) {
 			if (start_call(m, i, "GET", NULL, 0) < 0)
 				log_error("marathon_call",
 					  "app=%s error=\"cannot start a request\"", m->apps[i].id);
@@ -306,7 +323,8 @@ int marathon_scale(struct marathon *m, size_t i, long long instances)
 {
 	struct mapp *a = &m->a[i];
 	char body[64];
-	int force = a->pub.force_next;
+	/* Marathon refuses a PUT while a deployment runs: with force, say so at once. */
+	int force = a->pub.force_next || (a->pub.deploying > 0 && m->conf->force);
 
 	if (!marathon_can_put(m, i))
 		return -1;
@@ -445,6 +463,7 @@ static void put_done(struct marathon *m, struct mapp *a, struct fetch *f, long s
 		success(m);
 		p->instances = to;
 		p->locked = 0;
+		p->deploying = dep != NULL ? 1 : p->deploying; /* until a read says it ended */
 		if (to > a->put_from)
 			p->last_up = ev_now(m->loop);
 		/* The tasks last read may predate the last rise: until a read says how many are
@@ -543,4 +562,64 @@ json_t *marathon_status_json(const struct marathon *m)
 			 marathon_health(m), "failures", (json_int_t)m->failures, "backoff_ms",
 			 (json_int_t)(backing_off(m) && left > 0 ? left * 1000.0 : 0), "last_error",
 			 m->last_error);
+}
+
+/* --- events --- */
+
+static int mark_app(struct marathon *m, json_t *id)
+{
+	const char *s = json_string_value(id);
+	char norm[1024];
+
+	if (s == NULL)
+		return 0;
+	/* Marathon names apps with a leading slash; a path without one is taken as absolute. */
+	snprintf(norm, sizeof(norm), "%s%s", s[0] == '/' ? "" : "/", s);
+	for (size_t i = 0; i < m->napps; i++) {
+		if (strcmp(m->apps[i].id, norm) == 0) {
+			m->a[i].need_read = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A deployment plan names its apps in its steps' actions and in its target. */
+static int mark_plan(struct marathon *m, json_t *plan)
+{
+	json_t *steps = json_object_get(plan, "steps"), *step, *action, *app;
+	json_t *apps = conf_lookup(plan, "target.apps");
+	size_t i, k;
+	int ours = 0;
+
+	json_array_foreach(steps, i, step)
+	{
+		json_array_foreach(json_object_get(step, "actions"), k, action) ours |=
+		    mark_app(m, json_object_get(action, "app"));
+	}
+	json_array_foreach(apps, i, app) ours |= mark_app(m, json_object_get(app, "id"));
+	return ours;
+}
+
+int marathon_event(struct marathon *m, const char *type, json_t *data)
+{
+	int ours = 0;
+
+	if (strcmp(type, "status_update_event") == 0)
+		ours = mark_app(m, json_object_get(data, "appId"));
+	else if (strncmp(type, "deployment_", 11) == 0)
+		ours = mark_plan(m, json_object_get(data, "plan"));
+	if (ours)
+		log_debug("marathon_event", "event=%s", type);
+	return ours;
+}
+
+void marathon_events_attached(struct marathon *m, int attached)
+{
+	m->events = attached;
+}
+
+const char *marathon_auth_header(const struct marathon *m)
+{
+	return m->auth_header;
 }

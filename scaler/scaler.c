@@ -4,6 +4,10 @@
  * or for the gate goes out as soon as it may. Deciding is cheap and idempotent: it works only
  * from what is known now (demand readings, Marathon's state, the gate's answers).
  *
+ * The fleet (mesos.c) gives the gate its caches and, with capacity from the fleet, the
+ * capacity; until the master has been read once, nothing moves. Marathon's event stream
+ * (events.c) makes the Marathon client read an app the moment it changes.
+ *
  * Each decision that changes an app is one log line: app, demand, from, to, sent or held, and
  * why. A hold is logged when it starts or its reason changes, not on every tick. */
 #include "scaler.h"
@@ -25,6 +29,8 @@ static int metrics_init(struct scaler *s)
 {
 	static const char *const by_app[] = {"app", NULL};
 	static const char *const by_action[] = {"app", "action", NULL};
+	static const char *const by_state[] = {"app", "state", NULL};
+	static const char *const by_active[] = {"state", NULL};
 	static const double lat[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 				     0.5,   1,	   2.5,	 5,	10,   30};
 	struct metrics *m = s->metrics = metrics_new();
@@ -55,12 +61,20 @@ static int metrics_init(struct scaler *s)
 	s->m_latency = metrics_histogram(m, "microscale_scaler_demand_to_put_seconds",
 					 "From a change of an app's demand to its PUT", NULL, lat,
 					 sizeof(lat) / sizeof(lat[0]));
+	s->m_agents =
+	    metrics_gauge(m, "microscale_scaler_gate_agents",
+			  "Agents that may run the app, by the state of its image in their "
+			  "cache (ready, not_ready, unreachable)",
+			  by_state);
+	s->m_fleet = metrics_gauge(m, "microscale_scaler_fleet_agents",
+				   "Agents the Mesos master lists (active, inactive)", by_active);
 	if (s->m_capacity == NULL || s->m_demand == NULL || s->m_desired == NULL ||
 	    s->m_target == NULL || s->m_requested == NULL || s->m_running == NULL ||
 	    s->m_held == NULL || s->m_held_s == NULL || s->m_held_total == NULL ||
-	    s->m_decisions == NULL || s->m_latency == NULL)
+	    s->m_decisions == NULL || s->m_latency == NULL || s->m_agents == NULL ||
+	    s->m_fleet == NULL)
 		return -1;
-	metrics_set(s->m_capacity, (double)s->conf->capacity);
+	metrics_set(s->m_capacity, (double)s->capacity);
 	return 0;
 }
 
@@ -70,6 +84,7 @@ static void metrics_update(struct scaler *s, size_t i)
 	const struct marathon_app *mp = marathon_app(s->marathon, i);
 	struct scaler_app *sa = &s->apps[i];
 	double total = gate_held_total_s(s->gate, i);
+	size_t agents[GATE_AGENT_STATES];
 
 	metrics_set(s->m_demand, (double)sa->demand, id);
 	metrics_set(s->m_desired, (double)sa->want, id);
@@ -82,6 +97,9 @@ static void metrics_update(struct scaler *s, size_t i)
 		metrics_add(s->m_held_total, total - sa->held_exported, id);
 		sa->held_exported = total;
 	}
+	gate_agent_counts(s->gate, i, agents);
+	for (int st = 0; st < GATE_AGENT_STATES; st++)
+		metrics_set(s->m_agents, (double)agents[st], id, gate_agent_state_name(st));
 }
 
 static void latency_note(struct scaler *s, double v)
@@ -123,7 +141,7 @@ static int gate_cb(size_t i, void *arg)
 {
 	struct scaler *s = arg;
 	const char *why = NULL;
-	int ready = gate_ready(s->gate, i, image_of(s, i), &why);
+	int ready = gate_ready(s->gate, i, &why);
 
 	snprintf(s->apps[i].gate_why, sizeof(s->apps[i].gate_why), "%s",
 		 why != NULL ? why
@@ -154,6 +172,7 @@ static void inputs(struct scaler *s, size_t i, ev_tstamp now)
 	p->occ = marathon_occupancy(s->marathon, i);
 	p->tasks = mp->running + mp->staged;
 	s->apps[i].gate_why[0] = '\0';
+	gate_track(s->gate, i, image_of(s, i), mp->constraints);
 }
 
 /* Why an app that should change does not, in words for the log. */
@@ -165,6 +184,8 @@ static const char *hold_reason(const struct scaler *s, size_t i)
 		return s->apps[i].gate_why;
 	if (p->why == PLAN_BUSY && strcmp(marathon_health(s->marathon), "ok") != 0)
 		return marathon_health(s->marathon);
+	if (p->why == PLAN_BUSY && marathon_app(s->marathon, i)->deploying > 0)
+		return "a deployment of the app is running";
 	return plan_why_name(p->why);
 }
 
@@ -245,9 +266,11 @@ void scaler_decide(struct scaler *s)
 	ev_tstamp now = ev_now(s->loop);
 	size_t n = s->conf->napps;
 
+	if (s->capacity < 0)
+		return; /* the fleet has not been read: neither up nor down */
 	for (size_t i = 0; i < n; i++)
 		inputs(s, i, now);
-	plan_decide(s->alloc, s->plan, n, s->conf->capacity, gate_cb, s);
+	plan_decide(s->alloc, s->plan, n, s->capacity, gate_cb, s);
 	for (size_t i = 0; i < n; i++) {
 		struct scaler_app *sa = &s->apps[i];
 
@@ -272,6 +295,84 @@ void scaler_decide(struct scaler *s)
 	}
 	for (size_t i = 0; i < n; i++)
 		metrics_update(s, i);
+}
+
+/* --- the fleet --- */
+
+/* The gate's caches: the static list, then the cache of every active agent. */
+static int set_caches(struct scaler *s, const struct fleet *fleet)
+{
+	const struct scaler_conf *c = s->conf;
+	size_t n = c->ncaches + (fleet != NULL ? fleet->n : 0), k = 0;
+	struct gate_cache_spec *spec = calloc(n ? n : 1, sizeof(*spec));
+	char(*urls)[1024] = calloc(n ? n : 1, sizeof(*urls));
+	int rc = -1;
+
+	if (spec == NULL || urls == NULL)
+		goto out;
+	for (size_t i = 0; i < c->ncaches; i++)
+		spec[k++] = (struct gate_cache_spec){.url = c->caches[i]};
+	for (size_t i = 0; fleet != NULL && i < fleet->n; i++) {
+		const struct agent *a = &fleet->agents[i];
+
+		if (!a->active)
+			continue;
+		if (fleet_cache_url(c->mesos.cache_url, a, urls[k], sizeof(urls[k])) < 0) {
+			log_warn("fleet_agent_skipped", "agent=%s reason=\"cache URL too long\"",
+				 a->id);
+			continue;
+		}
+		spec[k] = (struct gate_cache_spec){
+		    .url = urls[k], .hostname = a->hostname, .attributes = a->attributes};
+		k++;
+	}
+	rc = gate_set_caches(s->gate, spec, k);
+out:
+	if (rc < 0)
+		log_error("fleet", "error=\"out of memory: the gate keeps its caches\"");
+	free(spec);
+	free(urls);
+	return rc;
+}
+
+static void set_capacity(struct scaler *s, long long capacity)
+{
+	if (capacity != s->capacity)
+		log_info("capacity", "capacity=%lld was=%lld", capacity, s->capacity);
+	s->capacity = capacity;
+	metrics_set(s->m_capacity, (double)capacity);
+}
+
+static void on_fleet(const struct fleet *fleet, void *arg)
+{
+	struct scaler *s = arg;
+	size_t active = 0;
+
+	for (size_t i = 0; i < fleet->n; i++)
+		active += fleet->agents[i].active != 0;
+	metrics_set(s->m_fleet, (double)active, "active");
+	metrics_set(s->m_fleet, (double)(fleet->n - active), "inactive");
+	set_caches(s, fleet);
+	if (s->conf->capacity == 0)
+		set_capacity(s, fleet_capacity(fleet, s->conf->task_cpus, s->conf->task_mem));
+	scaler_kick(s);
+}
+
+/* --- Marathon's events --- */
+
+static void on_event(const char *type, json_t *data, void *arg)
+{
+	struct scaler *s = arg;
+
+	if (marathon_event(s->marathon, type, data))
+		scaler_kick(s);
+}
+
+static void on_events_state(int attached, void *arg)
+{
+	struct scaler *s = arg;
+
+	marathon_events_attached(s->marathon, attached);
 }
 
 /* --- the loop --- */
@@ -313,7 +414,12 @@ static int start_parts(struct scaler *s)
 {
 	const struct scaler_conf *c = s->conf;
 	size_t n = c->napps;
+	struct gate_opts gopts = {.recheck_s = seconds(c->interval_ms),
+				  .grace_s = seconds((long)c->gate_grace_ms),
+				  .dry_run = s->dry_run,
+				  .token = c->cache_token};
 
+	s->capacity = c->capacity > 0 ? c->capacity : -1;
 	s->fl = fetch_loop_new(s->loop);
 	s->demands = calloc(n, sizeof(*s->demands));
 	s->apps = calloc(n, sizeof(*s->apps));
@@ -336,9 +442,17 @@ static int start_parts(struct scaler *s)
 	}
 	s->marathon =
 	    marathon_new(s->loop, s->fl, &c->marathon, c->apps, n, s->metrics, scaler_kick, s);
-	s->gate = gate_new(s->loop, s->fl, c->caches, c->ncaches, c->apps, n,
-			   seconds(c->interval_ms), s->dry_run, scaler_kick, s);
-	return s->marathon != NULL && s->gate != NULL ? 0 : -1;
+	s->gate = gate_new(s->loop, s->fl, &gopts, c->apps, n, scaler_kick, s);
+	if (s->marathon == NULL || s->gate == NULL)
+		return -1;
+	if (c->marathon.events &&
+	    (s->events = events_new(s->loop, s->fl, &c->marathon, marathon_auth_header(s->marathon),
+				    on_event, on_events_state, s)) == NULL)
+		return -1;
+	if (c->mesos.url == NULL)
+		return set_caches(s, NULL);
+	s->mesos = mesos_new(s->loop, s->fl, &c->mesos, on_fleet, s);
+	return s->mesos != NULL ? 0 : -1;
 }
 
 int scaler_start(struct scaler *s)
@@ -362,15 +476,16 @@ int scaler_start(struct scaler *s)
 		return -1;
 	}
 	log_info("listening",
-		 "listen=%s port=%d marathon=%s apps=%zu capacity=%lld caches=%zu "
-		 "interval_ms=%ld force=%d dry_run=%d auth=%s",
-		 s->conf->listen, httpd_port(s->httpd), s->conf->marathon.url, s->conf->napps,
-		 s->conf->capacity, s->conf->ncaches, s->conf->interval_ms, s->conf->marathon.force,
-		 s->dry_run,
+		 "listen=%s port=%d marathon=%s mesos=%s apps=%zu capacity=%s caches=%zu "
+		 "interval_ms=%ld force=%d events=%d dry_run=%d auth=%s",
+		 s->conf->listen, httpd_port(s->httpd), s->conf->marathon.url,
+		 s->conf->mesos.url ? s->conf->mesos.url : "-", s->conf->napps,
+		 s->conf->capacity > 0 ? "fixed" : "fleet", s->conf->ncaches, s->conf->interval_ms,
+		 s->conf->marathon.force, s->conf->marathon.events, s->dry_run,
 		 s->conf->marathon.token     ? "token"
 		 : s->conf->marathon.userpwd ? "basic"
 					     : "none");
-	if (s->conf->ncaches == 0)
+	if (s->conf->ncaches == 0 && s->conf->mesos.url == NULL)
 		log_warn("gate_off", "reason=\"no caches configured: scale-ups are not gated\"");
 	ev_timer_start(s->loop, &s->tick);
 	return 0;
@@ -384,6 +499,8 @@ void scaler_stop(struct scaler *s)
 	ev_timer_stop(s->loop, &s->kick);
 	if (s->httpd != NULL)
 		httpd_free(s->httpd);
+	mesos_free(s->mesos);
+	events_free(s->events);
 	gate_free(s->gate);
 	marathon_free(s->marathon);
 	for (size_t i = 0; s->demands != NULL && i < s->conf->napps; i++)

@@ -10,6 +10,7 @@
 
 #include <ev.h>
 #include <jansson.h>
+#include <regex.h>
 #include <stddef.h>
 
 #include "conf.h"
@@ -45,16 +46,28 @@ struct marathon_conf {
 	char *userpwd; /* "user:password" for Basic auth, or NULL; never logged */
 	char *token;   /* DC/OS token from token_file, or NULL; never logged */
 	int force;     /* a 409 is retried at once with ?force=true */
+	int events;    /* follow GET /v2/events (on by default) */
 	long timeout_ms;
 	long resync_ms;	     /* every app is read again at least this often */
 	long backoff_max_ms; /* cap of the backoff after 5xx, timeouts, refused connections */
 };
 
+struct mesos_conf {
+	char *url;	 /* no trailing slash; NULL: no master */
+	char *userpwd;	 /* "user:password" for Basic auth, or NULL; never logged */
+	char *cache_url; /* an agent's cache: "{hostname}" is replaced */
+	long refresh_ms;
+};
+
 struct scaler_conf {
 	struct marathon_conf marathon;
-	char **caches; /* base URLs, no trailing slash */
+	struct mesos_conf mesos;
+	long long gate_grace_ms; /* a cache silent this long is left out of the gate */
+	char *cache_token;	 /* the caches' admin token, or NULL; never logged */
+	char **caches;		 /* base URLs, no trailing slash */
 	size_t ncaches;
-	long long capacity;
+	long long capacity;	    /* fixed; 0 when it comes from the fleet: */
+	double task_cpus, task_mem; /* one task's resources */
 	long interval_ms;
 	char *listen;
 	enum log_level log_level;
@@ -198,8 +211,9 @@ struct marathon_app {
 	enum mapp_state state;
 	long long instances; /* requested: as read, or as set by our last accepted PUT */
 	long long running, staged;
-	int deploying;	       /* deployments in progress, as last read */
+	int deploying;	       /* deployments in progress, as last read (or started by our PUT) */
 	char *image;	       /* container.docker.image, or NULL */
+	json_t *constraints;   /* the app's "constraints" (owned), or NULL */
 	long long inflight_to; /* a PUT in flight to this, or -1 */
 	long long uncertain;   /* a PUT that may have landed: counted until the next read, or -1 */
 	int stale;	       /* must be read before the next PUT */
@@ -238,21 +252,119 @@ json_t *marathon_status_json(const struct marathon *m);
 double marathon_backoff_s(unsigned n, double base_s, double max_s, double r);
 /* Reads {"app": {...}} into a; -1 when the body is not an app. */
 int marathon_parse_app(const char *body, size_t len, struct marathon_app *a);
+/* An event from Marathon's event bus: the apps it names are read again at once. 1 when it named
+ * one of ours. */
+int marathon_event(struct marathon *m, const char *type, json_t *data);
+/* Whether the event stream is attached: while it is, a deployment is polled less often. */
+void marathon_events_attached(struct marathon *m, int attached);
+/* "Authorization: token=…" when a token is configured, else NULL. */
+const char *marathon_auth_header(const struct marathon *m);
 
-/* gate.c: readiness of each app's image in every cache; prewarm requests; held time. */
+/* events.c: Marathon's event stream (GET /v2/events, server-sent events) */
+struct events;
+typedef void (*events_fn)(const char *type, json_t *data, void *arg);
+typedef void (*events_state_fn)(int attached, void *arg);
+/* Opens the stream (loop NULL: only events_feed works, for tests) and keeps it open. */
+struct events *events_new(struct ev_loop *loop, struct fetch_loop *fl,
+			  const struct marathon_conf *conf, const char *auth_header,
+			  events_fn on_event, events_state_fn on_state, void *arg);
+void events_free(struct events *e);
+/* Feeds stream bytes to the parser; complete events go to on_event. */
+int events_feed(struct events *e, const char *buf, size_t len);
+json_t *events_status_json(const struct events *e);
+
+/* constraint.c: which agents an app's Marathon constraints let run its tasks (pure) */
+enum constraint_op {
+	CONSTRAINT_LIKE,   /* the field matches the expression, whole */
+	CONSTRAINT_UNLIKE, /* it does not */
+	CONSTRAINT_EQUAL,  /* CLUSTER or IS with a value */
+	CONSTRAINT_SPREAD, /* UNIQUE, GROUP_BY, MAX_PER, CLUSTER alone: rules no agent out */
+};
+struct constraint {
+	char *field; /* "hostname" or an attribute */
+	enum constraint_op op;
+	char *value;
+	regex_t re;
+	int compiled;
+};
+struct constraints {
+	struct constraint *c;
+	size_t n;
+};
+/* Marathon's [[field, op, value?], …] (NULL or null: none). -1 with err set. */
+int constraints_parse(json_t *list, struct constraints *out, char *err, size_t errlen);
+void constraints_free(struct constraints *cs);
+/* 1 when an agent with this hostname and attributes (an object, or NULL) may run the app. */
+int constraints_allow(const struct constraints *cs, const char *hostname, json_t *attributes);
+
+/* mesos.c: the fleet, read from the Mesos master's /master/slaves every refresh_ms */
+struct agent {
+	char *id, *hostname;
+	json_t *attributes; /* an object, owned */
+	double cpus, mem;   /* its resources in all */
+	int active;
+};
+struct fleet {
+	struct agent *agents;
+	size_t n;
+};
+typedef void (*mesos_fleet_fn)(const struct fleet *fleet, void *arg);
+/* Reads at once, then every refresh_ms; changed gets each fleet that differs from the last. */
+struct mesos *mesos_new(struct ev_loop *loop, struct fetch_loop *fl, const struct mesos_conf *conf,
+			mesos_fleet_fn changed, void *arg);
+void mesos_free(struct mesos *m);
+/* The last fleet read, or NULL before the first good read. */
+const struct fleet *mesos_fleet(const struct mesos *m);
+json_t *mesos_status_json(const struct mesos *m);
+/* Parses a /master/slaves answer; agents without a valid id or plain hostname are skipped (and
+ * counted). -1 with err set when the answer is no list of agents. */
+int mesos_parse_slaves(const char *body, size_t len, struct fleet *out, size_t *skipped, char *err,
+		       size_t errlen);
+void fleet_free(struct fleet *f);
+/* How many tasks of task_cpus and task_mem (0: not counted) the active agents hold. */
+long long fleet_capacity(const struct fleet *f, double task_cpus, double task_mem);
+/* The agent's cache URL from the template. -1 when it does not fit. */
+int fleet_cache_url(const char *tmpl, const struct agent *a, char *out, size_t outlen);
+
+/* gate.c: readiness of each app's image in the cache of every agent that may run it; prewarm
+ * requests; caches that do not answer left out after a grace; held time. */
 struct gate;
-struct gate *gate_new(struct ev_loop *loop, struct fetch_loop *fl, char *const *caches,
-		      size_t ncaches, const struct app_conf *apps, size_t napps, double recheck_s,
-		      int dry_run, void (*changed)(void *arg), void *arg);
+struct gate_opts {
+	double recheck_s;  /* how often a held app's caches are asked again */
+	double grace_s;	   /* a silent cache is left out after this */
+	int dry_run;	   /* no prewarm requests */
+	const char *token; /* the caches' admin token, or NULL (copied) */
+};
+/* One cache to gate on. */
+struct gate_cache_spec {
+	const char *url;
+	const char
+	    *hostname; /* its agent's, for constraints; NULL: a static cache, never ruled out */
+	json_t *attributes; /* its agent's, or NULL */
+};
+enum gate_agent_state { GATE_AGENT_READY, GATE_AGENT_NOT_READY, GATE_AGENT_UNREACHABLE };
+#define GATE_AGENT_STATES 3
+struct gate *gate_new(struct ev_loop *loop, struct fetch_loop *fl, const struct gate_opts *opts,
+		      const struct app_conf *apps, size_t napps, void (*changed)(void *arg),
+		      void *arg);
 void gate_free(struct gate *g);
-/* 1 when image is ready in every cache as far as is known, else 0 and *why says why; a check
- * (and, when not ready, a prewarm request) goes out as needed. image NULL: nothing to wait for. */
-int gate_ready(struct gate *g, size_t app, const char *image, const char **why);
+/* Replaces the set of caches (the same URL keeps what it said). Until the first call every rise
+ * waits. -1 on out of memory, the old set kept. */
+int gate_set_caches(struct gate *g, const struct gate_cache_spec *caches, size_t n);
+/* On every decision, for every app: its image (NULL: none) and Marathon constraints (NULL:
+ * none). A cache new to the image is asked about it at once (and prewarms it). */
+void gate_track(struct gate *g, size_t app, const char *image, json_t *constraints);
+/* 1 when the image is ready in every counted cache as far as is known, else 0 and *why says
+ * why; a check (and, when not ready, a prewarm request) goes out as needed. */
+int gate_ready(struct gate *g, size_t app, const char **why);
 /* After each decision: whether app's rise is held now (for the held-time accounting). */
 void gate_note(struct gate *g, size_t app, int held);
 /* Seconds app's current hold has lasted (0 when not held), and all its holds together. */
 double gate_held_s(const struct gate *g, size_t app);
 double gate_held_total_s(const struct gate *g, size_t app);
+/* The caches that may run app, by state. */
+void gate_agent_counts(const struct gate *g, size_t app, size_t counts[GATE_AGENT_STATES]);
+const char *gate_agent_state_name(enum gate_agent_state st);
 json_t *gate_status_json(const struct gate *g, size_t app);
 
 /* scaler.c: the daemon: the tick, the decision, its log line, the metrics */
@@ -275,7 +387,10 @@ struct scaler {
 	struct httpd *httpd;
 	struct metrics *metrics;
 	struct marathon *marathon;
+	struct events *events; /* Marathon's event stream, or NULL */
+	struct mesos *mesos;   /* the fleet, or NULL without a master */
 	struct gate *gate;
+	long long capacity; /* now: fixed, or from the fleet; -1 until the fleet is read */
 	struct demand_env env;
 	struct demand **demands;
 	struct scaler_app *apps;
@@ -285,7 +400,8 @@ struct scaler {
 	unsigned tick_no;
 	ev_tstamp started;
 	struct metric_family *m_capacity, *m_demand, *m_desired, *m_target, *m_requested,
-	    *m_running, *m_held, *m_held_s, *m_held_total, *m_decisions, *m_latency;
+	    *m_running, *m_held, *m_held_s, *m_held_total, *m_decisions, *m_latency, *m_agents,
+	    *m_fleet;
 	double *latencies; /* demand change to PUT, seconds: a ring for the median */
 	size_t nlat, lat_next;
 };

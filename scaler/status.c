@@ -52,10 +52,15 @@ json_t *status_json(const struct scaler *s)
 
 	for (size_t i = 0; apps != NULL && i < s->conf->napps; i++)
 		json_array_append_new(apps, app_json(s, i));
-	o = json_pack("{s:I, s:b, s:f, s:I, s:o, s:o}", "capacity", (json_int_t)s->conf->capacity,
-		      "dry_run", s->dry_run, "uptime_s", ev_now(s->loop) - s->started, "ticks",
+	o = json_pack("{s:I, s:s, s:b, s:f, s:I, s:o, s:o}", "capacity", (json_int_t)s->capacity,
+		      "capacity_from", s->conf->capacity > 0 ? "config" : "fleet", "dry_run",
+		      s->dry_run, "uptime_s", ev_now(s->loop) - s->started, "ticks",
 		      (json_int_t)s->tick_no, "marathon", marathon_status_json(s->marathon), "apps",
 		      apps);
+	if (o != NULL && s->events != NULL)
+		json_object_set_new(o, "events", events_status_json(s->events));
+	if (o != NULL && s->mesos != NULL)
+		json_object_set_new(o, "mesos", mesos_status_json(s->mesos));
 	if (o != NULL && median >= 0)
 		json_object_set_new(o, "demand_to_put_median_ms", json_real(median * 1000.0));
 	return o;

@@ -176,6 +176,42 @@ static void test_token_file(void **state)
 	assert_string_equal(f->sc.marathon.token, "s3cret-token");
 }
 
+static void test_fleet(void **state)
+{
+	struct fixture *f = *state;
+	struct scaler_conf *sc = &f->sc;
+
+	write_file(f->token, "0123456789abcdef\n");
+	assert_int_equal(
+	    load(f,
+		 "{\"mesos\": {\"url\": \"http://10.0.0.1:5050/\", \"username\": \"m\", "
+		 "\"password\": \"pw\", \"refresh_ms\": 500}, \"gate\": "
+		 "{\"unreachable_grace_ms\": 3000, \"token_file\": \"TOKEN\"}, \"capacity\": "
+		 "{\"task\": {\"cpus\": 0.5, \"mem\": 256}}, \"apps\": [{\"id\": \"/a\", \"min\": "
+		 "50, \"demand\": {\"type\": \"remainder\"}}]}"),
+	    0);
+	assert_string_equal(sc->mesos.url, "http://10.0.0.1:5050");
+	assert_string_equal(sc->mesos.userpwd, "m:pw");
+	assert_string_equal(sc->mesos.cache_url, "http://{hostname}:5000");
+	assert_int_equal(sc->mesos.refresh_ms, 500);
+	assert_int_equal(sc->gate_grace_ms, 3000);
+	assert_string_equal(sc->cache_token, "0123456789abcdef");
+	assert_int_equal(sc->capacity, 0);
+	assert_true(sc->task_cpus == 0.5 && sc->task_mem == 256);
+	assert_int_equal(sc->apps[0].max, SCALER_INSTANCES_MAX);
+	assert_int_equal(sc->marathon.events, 1);
+	/* the defaults without them */
+	assert_int_equal(load(f, "{\"capacity\": 4, \"apps\": ["
+				 "{\"id\": \"/a\", \"demand\": "
+				 "{\"type\": \"remainder\"}}"
+				 "]}"),
+			 0);
+	assert_null(sc->mesos.url);
+	assert_int_equal(sc->mesos.refresh_ms, 5000);
+	assert_int_equal(sc->gate_grace_ms, 10000);
+	assert_null(sc->cache_token);
+}
+
 struct bad {
 	const char *json;
 	const char *err;
@@ -209,6 +245,33 @@ static const struct bad bads[] = {
     {"{\"capacity\": 4, \"marathon\": {\"token_file\": \"/nonexistent/t\"}, \"apps\": [" APP_OK
      "]}",
      "F: marathon.token_file: cannot read /nonexistent/t: No such file or directory"},
+    {"{\"capacity\": 4, \"mesos\": {}, \"apps\": [" APP_OK "]}", "F: mesos.url: missing"},
+    {"{\"capacity\": 4, \"mesos\": {\"url\": \"http://m\", \"cache_url\": \"http://c:5000\"}, "
+     "\"apps\": [" APP_OK "]}",
+     "F: mesos.cache_url: must contain {hostname}"},
+    {"{\"capacity\": 4, \"mesos\": {\"url\": \"http://m\", \"cache_url\": \"{hostname}:5\"}, "
+     "\"apps\": [" APP_OK "]}",
+     "F: mesos.cache_url: expected an http:// or https:// URL"},
+    {"{\"capacity\": 4, \"mesos\": {\"url\": \"http://m\", \"refresh_ms\": 5}, \"apps\": [" APP_OK
+     "]}",
+     "F: mesos.refresh_ms: must be between 100 and 3600000"},
+    {"{\"capacity\": 4, \"mesos\": {\"url\": \"http://m\", \"password\": \"p\"}, \"apps\": [" APP_OK
+     "]}",
+     "F: mesos.password: needs a username"},
+    {"{\"capacity\": 4, \"gate\": {\"grace\": 1}, \"apps\": [" APP_OK "]}",
+     "F: gate.grace: unknown key"},
+    {"{\"capacity\": 4, \"gate\": {\"unreachable_grace_ms\": -1}, \"apps\": [" APP_OK "]}",
+     "F: gate.unreachable_grace_ms: must be between 0 and 86400000"},
+    {"{\"capacity\": {\"task\": {\"cpus\": 1}}, \"apps\": [" APP_OK "]}",
+     "F: capacity.task: needs \"mesos\": the fleet's resources"},
+    {"{\"capacity\": {\"task\": {}}, \"mesos\": {\"url\": \"http://m\"}, \"apps\": [" APP_OK "]}",
+     "F: capacity.task: needs cpus or mem above 0"},
+    {"{\"capacity\": {\"task\": {\"disk\": 1}}, \"apps\": [" APP_OK "]}",
+     "F: capacity.task.disk: unknown key"},
+    {"{\"capacity\": {}, \"apps\": [" APP_OK "]}",
+     "F: capacity: expected a number or {\"task\": {…}}"},
+    {"{\"capacity\": 4, \"marathon\": {\"events\": \"yes\"}, \"apps\": [" APP_OK "]}",
+     "F: marathon.events: expected true or false"},
     {"{\"capacity\": 4, \"caches\": [\"http://c\", 5], \"apps\": [" APP_OK "]}",
      "F: caches[1]: expected an http:// or https:// URL"},
     {"{\"capacity\": 4, \"caches\": [\"http://c\", \"http://c/\"], \"apps\": [" APP_OK "]}",
@@ -321,6 +384,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_basic_auth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_token_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fleet, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_configs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_token_file_empty, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_syntax_error_has_line, setup, teardown),

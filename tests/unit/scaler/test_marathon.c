@@ -108,7 +108,7 @@ static void test_read(void **state)
 	assert_int_equal(a->deploying, 1);
 	assert_string_equal(a->image, "library/x:1");
 	assert_int_equal(marathon_occupancy(f->m, 0), 3);
-	assert_true(marathon_can_put(f->m, 0));
+	assert_false(marathon_can_put(f->m, 0)); /* Marathon would answer 409 */
 	assert_string_equal(marathon_health(f->m), "ok");
 }
 
@@ -137,6 +137,10 @@ static void test_put_and_reread(void **state)
 	tick(f);
 	assert_string_equal(f->srv.req[2].method, "GET");
 	assert_int_equal(a->staged, 3);
+	assert_false(marathon_can_put(f->m, 0)); /* its deployment runs */
+	fake_push(&f->srv, 200, APP(5, 5, 0, "[]"));
+	run_for(f->loop, 0.21); /* read again while it moves */
+	tick(f);
 	/* a scale-down: the old instances count until a read shows the tasks gone */
 	fake_push(&f->srv, 200, "{\"version\": \"v\", \"deploymentId\": \"e\"}");
 	scale(f, 1);
@@ -145,6 +149,61 @@ static void test_put_and_reread(void **state)
 	fake_push(&f->srv, 200, APP(1, 1, 0, "[]"));
 	tick(f);
 	assert_int_equal(marathon_occupancy(f->m, 0), 1);
+}
+
+/* No PUT while a deployment runs (Marathon would refuse it), unless forced; an accepted PUT that
+ * names its deployment holds the next until a read says it ended; an event naming the app makes
+ * it read at once. */
+static void test_deployment_holds_puts(void **state)
+{
+	struct fixture *f = *state;
+	const struct marathon_app *a;
+	json_t *ev;
+	int want;
+
+	start(f);
+	a = marathon_app(f->m, 0);
+	fake_push(&f->srv, 200, APP(2, 2, 0, "[]"));
+	tick(f);
+	fake_push(&f->srv, 200, "{\"version\": \"v\", \"deploymentId\": \"d\"}");
+	snprintf(f->srv.queue[f->srv.nqueue - 1].hname, 64, "Marathon-Deployment-Id");
+	snprintf(f->srv.queue[f->srv.nqueue - 1].hvalue, 128, "d");
+	scale(f, 4);
+	assert_int_equal(a->deploying, 1);
+	ev_now_update(f->loop);
+	marathon_tick(f->m, ++f->tick); /* reads: the deployment still runs */
+	fake_push(&f->srv, 200, APP(4, 2, 2, "[{\"id\": \"d\"}]"));
+	assert_true(run_until(f->loop, &f->changed, f->changed + 1, 5));
+	assert_false(marathon_can_put(f->m, 0));
+	assert_int_equal(marathon_scale(f->m, 0, 1), -1);
+	/* the stream says it succeeded: read at once, and the PUT may go */
+	ev = json_loads("{\"id\": \"d\", \"plan\": {\"id\": \"d\", \"steps\": [{\"actions\": "
+			"[{\"action\": \"ScaleApplication\", \"app\": \"/g/a\"}]}]}}",
+			0, NULL);
+	assert_int_equal(marathon_event(f->m, "deployment_success", ev), 1);
+	json_decref(ev);
+	ev = json_loads("{\"appId\": \"/other\"}", 0, NULL);
+	assert_int_equal(marathon_event(f->m, "status_update_event", ev), 0);
+	json_decref(ev);
+	fake_push(&f->srv, 200, APP(4, 4, 0, "[]"));
+	want = f->changed + 1;
+	marathon_read_due(f->m);
+	assert_true(run_until(f->loop, &f->changed, want, 5));
+	assert_true(marathon_can_put(f->m, 0));
+}
+
+static void test_deployment_forced_when_configured(void **state)
+{
+	struct fixture *f = *state;
+
+	f->mc.force = 1;
+	start(f);
+	fake_push(&f->srv, 200, APP(2, 1, 1, "[{\"id\": \"d\"}]"));
+	tick(f);
+	assert_true(marathon_can_put(f->m, 0));
+	fake_push(&f->srv, 200, "{}");
+	scale(f, 1);
+	assert_string_equal(f->srv.req[1].query, "force=true"); /* no 409 first */
 }
 
 static void test_basic_auth(void **state)
@@ -306,6 +365,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_read, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_put_and_reread, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deployment_holds_puts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deployment_forced_when_configured, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_basic_auth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_token_auth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_401_is_auth_failure, setup, teardown),
