@@ -8,7 +8,12 @@
  *                 is ruled out beforehand)
  *   UNIQUE, GROUP_BY, MAX_PER  spread the tasks over agents; they rule no agent out
  * Marathon's expressions are Java's; POSIX extended ones cover what placement rules use
- * (alternation, classes, repetition). An operator Marathon does not have is an error. Pure. */
+ * (alternation, classes, repetition). An operator Marathon does not have is an error. Pure.
+ *
+ * Anyone who may define an app writes these expressions, and glibc's regcomp builds automata
+ * that grow with stacked and counted repetition ("K++++…" took 2 GB while fuzzing): an
+ * expression is compiled only within REGEX_* bounds, and a quantifier on a quantifier is refused.
+ */
 #include "scaler.h"
 
 #include <stdio.h>
@@ -17,6 +22,10 @@
 
 #define CONSTRAINTS_MAX 64
 #define CONSTRAINT_VALUE_MAX 1024
+#define REGEX_LEN_MAX 256
+#define REGEX_QUANTIFIERS_MAX 16
+#define REGEX_COUNT_MAX 16 /* the largest bound in {m,n} */
+#define REGEX_DEPTH_MAX 8
 
 static const char *const spread_ops[] = {"UNIQUE", "GROUP_BY", "MAX_PER", NULL};
 
@@ -27,6 +36,61 @@ static int is_spread_op(const char *op)
 			return 1;
 	}
 	return 0;
+}
+
+static int is_quantifier(char c)
+{
+	return c == '*' || c == '+' || c == '?' || c == '{';
+}
+
+/* Skips "{m}", "{m,}" or "{m,n}" at p; NULL when a bound is missing or over REGEX_COUNT_MAX. */
+static const char *skip_count(const char *p)
+{
+	int n = 0, digits = 0;
+
+	for (p++; *p != '}'; p++) {
+		if (*p == ',') {
+			n = digits = 0;
+			continue;
+		}
+		if (*p < '0' || *p > '9' || (n = n * 10 + (*p - '0')) > REGEX_COUNT_MAX)
+			return NULL;
+		digits++;
+	}
+	return p;
+}
+
+/* Within the bounds regcomp can be trusted with. */
+static int regex_bounded(const char *re)
+{
+	int quantifiers = 0, depth = 0, after_quantifier = 0;
+
+	if (strlen(re) > REGEX_LEN_MAX)
+		return 0;
+	for (const char *p = re; *p != '\0'; p++) {
+		int q = is_quantifier(*p);
+
+		if (q && (after_quantifier || ++quantifiers > REGEX_QUANTIFIERS_MAX))
+			return 0;
+		if (*p == '{' && (p = skip_count(p)) == NULL)
+			return 0;
+		after_quantifier = q;
+		if (*p == '\\' && p[1] != '\0') {
+			p++;
+		} else if (*p == '[') { /* a bracket expression: its characters are literal */
+			p += p[1] == '^' ? 2 : 1;
+			p += *p == ']';
+			while (*p != '\0' && *p != ']')
+				p++;
+			if (*p == '\0')
+				return 0;
+		} else if (*p == '(' && ++depth > REGEX_DEPTH_MAX) {
+			return 0;
+		} else if (*p == ')') {
+			depth--;
+		}
+	}
+	return 1;
 }
 
 static int parse_one(json_t *v, struct constraint *c, char *err, size_t errlen)
@@ -51,6 +115,15 @@ static int parse_one(json_t *v, struct constraint *c, char *err, size_t errlen)
 		c->op = o[0] == 'L' ? CONSTRAINT_LIKE : CONSTRAINT_UNLIKE;
 		if (val == NULL) {
 			snprintf(err, errlen, "%s needs a value", o);
+			return -1;
+		}
+		if (!regex_bounded(json_string_value(val))) {
+			snprintf(
+			    err, errlen,
+			    "%s: too complex (at most %d characters and %d quantifiers, counts "
+			    "up to %d, no quantifier on a quantifier)",
+			    json_string_value(val), REGEX_LEN_MAX, REGEX_QUANTIFIERS_MAX,
+			    REGEX_COUNT_MAX);
 			return -1;
 		}
 		snprintf(re, sizeof(re), "^(%s)$", json_string_value(val));
