@@ -2,8 +2,9 @@
  * run it. The caches come from the owner (the static list, and the Mesos master's active agents)
  * and may change at any time; an app's constraints leave out the agents it cannot run on.
  *
- * Each cache is asked GET /_microscale/v1/ready?ref=IMAGE about every app's image as soon as the
- * cache or the image is new, so a joining agent warms what the apps need before anyone rises; one
+ * Each cache is asked GET /_microscale/v1/ready?ref=IMAGE about an app's image when the app would
+ * rise; a cache that joins later (an agent added to the fleet) is asked about every app's image
+ * at once, so it warms what the apps run before it holds anyone back. One
  * that says not ready gets POST /_microscale/v1/prewarm {"ref": IMAGE, "pin": false} (again at
  * most every PREWARM_RESEND_S) and is asked again on every decision while the app is held. A
  * ready answer is trusted for READY_TTL_S and refreshed in the background after half of it, so
@@ -59,6 +60,7 @@ struct gate_node {
 	int failed;		/* its last call got no answer */
 	int left_out;		/* silent for the grace: not counted (warned once) */
 	int keep;		/* gate_set_caches: in the new list */
+	int joined;		/* came after the first list: warms every app's image at once */
 	struct gate_cache *c;	/* [napps] */
 };
 
@@ -140,6 +142,7 @@ static struct gate_node *node_new(struct gate *g, const struct gate_cache_spec *
 	if (node == NULL)
 		return NULL;
 	node->g = g;
+	node->joined = g->have_caches;
 	node->silent_since = ev_now(g->loop); /* it counts from its first answer */
 	node->url = strdup(spec->url);
 	node->hostname = spec->hostname != NULL ? strdup(spec->hostname) : NULL;
@@ -516,8 +519,8 @@ void gate_track(struct gate *g, size_t app, const char *image, json_t *constrain
 	for (size_t k = 0; k < g->nnodes; k++) {
 		struct gate_cache *gc = &g->nodes[k]->c[app];
 
-		if (gc->st == GC_UNKNOWN && gc->check == NULL && node_may_run(gc->node, ga) &&
-		    node_counts(gc->node, now))
+		if (gc->node->joined && gc->st == GC_UNKNOWN && gc->check == NULL &&
+		    node_may_run(gc->node, ga) && node_counts(gc->node, now))
 			check(gc);
 	}
 }

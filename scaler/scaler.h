@@ -352,7 +352,7 @@ void gate_free(struct gate *g);
  * waits. -1 on out of memory, the old set kept. */
 int gate_set_caches(struct gate *g, const struct gate_cache_spec *caches, size_t n);
 /* On every decision, for every app: its image (NULL: none) and Marathon constraints (NULL:
- * none). A cache new to the image is asked about it at once (and prewarms it). */
+ * none). A cache that joined after the first list is asked about it at once (and prewarms it). */
 void gate_track(struct gate *g, size_t app, const char *image, json_t *constraints);
 /* 1 when the image is ready in every counted cache as far as is known, else 0 and *why says
  * why; a check (and, when not ready, a prewarm request) goes out as needed. */

@@ -283,6 +283,7 @@ static void test_new_cache_warmed_at_once_removed_cancelled(void **state)
 	assert_true(fetch_loop_active(f->fl) > 0);
 	assert_int_equal(gate_set_caches(f->g, spec, 1), 0);
 	wait_calls(f);
+	ask_image(f, "library/y:1", &why);
 	assert_int_equal(ask_image(f, "library/y:1", &why), 1);
 }
 
@@ -304,6 +305,7 @@ static void test_constraints_leave_agents_out(void **state)
 	fake_default(&f->c1, 200, READY);
 	fake_default(&f->c2, 200, NOT_READY);
 	gate_track(f->g, 0, "library/x:1", like);
+	gate_ready(f->g, 0, &why);
 	wait_calls(f);
 	assert_int_equal(f->c2.nreq, 0); /* agent-2 may not run it: never asked */
 	assert_int_equal(gate_ready(f->g, 0, &why), 1);
@@ -312,6 +314,7 @@ static void test_constraints_leave_agents_out(void **state)
 			 1);
 	/* on rack r2 only: agent-2, not ready, holds it */
 	gate_track(f->g, 0, "library/x:1", rack);
+	gate_ready(f->g, 0, &why);
 	wait_calls(f);
 	assert_int_equal(gate_ready(f->g, 0, &why), 0);
 	assert_non_null(strstr(why, f->c2.url));
