@@ -33,11 +33,28 @@ for t in $(find "$MS_BUILD/tests/unit" -type f -name 'test_*' -perm -u+x | sort)
 	fi
 done
 
+# One cluster (tests/cluster/) shared by every test that calls cluster_up (tests/lib/cluster.sh),
+# started before the first of them and removed at the end: starting one per test would cost each
+# a start and a stop. A test that changes the shared cluster undoes what it changed.
+cluster_share() {
+	[ -z "${MS_CLUSTER_ENV:-}" ] || return 0
+	MS_CLUSTER_ENV=$("$root/tests/cluster/start.sh" --owner $$ --build "$MS_BUILD" \
+		2>"$log/cluster.start.log" | tail -1)
+	if [ -f "$MS_CLUSTER_ENV" ]; then
+		export MS_CLUSTER_ENV
+		trap '"$root/tests/cluster/stop.sh" "$(dirname "$MS_CLUSTER_ENV")" >"$log/cluster.stop.log" 2>&1' EXIT
+	else
+		echo "# no shared cluster (see $log/cluster.start.log): each test starts its own"
+		MS_CLUSTER_ENV=none # not tried again; cluster_up finds it not alive
+	fi
+}
+
 only=${MS_TESTS:-}
 for t in "$root"/tests/integration/*.sh; do
 	[ -e "$t" ] || continue
 	name=$(basename "$t" .sh)
 	[ -n "$only" ] && ! echo " $only " | grep -q " $name " && continue
+	grep -q '^[^#]*cluster_up' "$t" && cluster_share
 	out="$log/$name.log"
 	start=$(date +%s)
 	bash "$t" >"$out" 2>&1

@@ -236,7 +236,7 @@ _fix_put_json() {
 # (AES-CTR keyed by NAME: same bytes every build, and gzip cannot shrink them). Prints the blob
 # descriptor plus "diffid" (sha256 of the uncompressed tar) for the image config.
 _fix_layer() {
-	local l=$1 w=$2/$3 name=$3 bytes=$4 arch=$5 level=${6:--6} key desc diffid top=(hello etc)
+	local l=$1 w=$2/$3 name=$3 bytes=$4 arch=$5 level=${6:--6} key top=(hello etc)
 	rm -rf "$w" && mkdir -p "$w/root/etc/fixture" || return 1
 	printf 'hello from microscale fixture %s (%s)\n' "$name" "$arch" >"$w/root/hello"
 	printf 'name=%s\narch=%s\n' "$name" "$arch" >"$w/root/etc/fixture/$name"
@@ -248,10 +248,34 @@ _fix_layer() {
 		openssl enc -aes-128-ctr -K "$key" -iv 00000000000000000000000000000000 -nosalt \
 			</dev/zero 2>/dev/null | head -c "$bytes" >"$w/root/data/$name.bin" || return 1
 	fi
+	_fix_tar_layer "$l" "$w" "$level" "${top[@]}"
+}
+
+# _fix_layer_busybox LAYOUT WORK: a layer holding the static busybox of busybox-static as
+# /bin/busybox (and /bin/sh linked to it), so that an image with it runs for real: its Cmd can be
+# ["/bin/busybox", "httpd", …]. The same bytes in every image that has it: one shared layer.
+_fix_layer_busybox() {
+	local w=$2/busybox
+	# ldd fails on a static binary ("not a dynamic executable"); a dynamic one would not run
+	# in an image that holds nothing else.
+	if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
+		echo "fixtures: /bin/busybox is not a static binary (install busybox-static: make deps)" >&2
+		return 1
+	fi
+	rm -rf "$w" && mkdir -p "$w/root/bin" && cp /bin/busybox "$w/root/bin/busybox" &&
+		ln -s busybox "$w/root/bin/sh" || return 1
+	_fix_tar_layer "$1" "$w" -9 bin
+}
+
+# _fix_tar_layer LAYOUT DIR GZIP_LEVEL ENTRY…: the ENTRYs of DIR/root as a gzip tar layer of
+# LAYOUT; removes DIR. Prints the blob descriptor plus "diffid" (sha256 of the uncompressed tar).
+_fix_tar_layer() {
+	local l=$1 w=$2 level=$3 desc diffid
+	shift 3
 	# Fixed owner, modes, times and order: the same tar bytes on every machine. ustar has no
 	# atime/ctime records; directories are entries of their own, as docker and containerd expect.
 	tar -C "$w/root" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
-		--mode='u+rwX,go+rX,go-w' --format=ustar -cf "$w/layer.tar" "${top[@]}" || return 1
+		--mode='u+rwX,go+rX,go-w' --format=ustar -cf "$w/layer.tar" "$@" || return 1
 	diffid=sha256:$(sha256sum "$w/layer.tar" | cut -d' ' -f1) || return 1
 	gzip -n "$level" -c "$w/layer.tar" >"$w/layer.tgz" || return 1
 	desc=$(_fix_put_blob "$l" "$w/layer.tgz") || return 1
@@ -262,14 +286,20 @@ _fix_layer() {
 # _fix_image LAYOUT ARCH LAYER…: writes a config and an OCI manifest for the layers (as printed
 # by _fix_layer); prints the manifest's descriptor.
 _fix_image() {
-	local l=$1 arch=$2 layers cfg mf c
-	shift 2
+	_fix_image_cmd "$1" "$2" '["/hello"]' "${@:3}"
+}
+
+# _fix_image_cmd LAYOUT ARCH CMD_JSON LAYER…: _fix_image with CMD_JSON (an array) as the
+# config's Cmd, for images that really run.
+_fix_image_cmd() {
+	local l=$1 arch=$2 cmd=$3 layers cfg mf c
+	shift 3
 	layers=$(printf '%s\n' "$@" | jq -cs .) || return 1
 	# A complete image config, so docker and containerd can unpack and even "run" the image.
-	cfg=$(jq -c --arg a "$arch" '{
+	cfg=$(jq -c --arg a "$arch" --argjson cmd "$cmd" '{
 		created: "1970-01-01T00:00:00Z", architecture: $a, os: "linux",
 		config: {Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-			Cmd: ["/hello"]},
+			Cmd: $cmd},
 		rootfs: {type: "layers", diff_ids: map(.diffid)},
 		history: [range(length) | {created: "1970-01-01T00:00:00Z",
 			created_by: "microscale test fixture layer \(. + 1)"}]}' <<<"$layers") || return 1

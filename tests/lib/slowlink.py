@@ -3,9 +3,10 @@
 through one shared link of --mbps MB/s (10^6 bytes), as a node's uplink to a remote registry
 would; requests go through unhindered. Standard library only.
 
-    slowlink.py --target HOST:PORT --mbps N --port-file F
+    slowlink.py --target HOST:PORT --mbps N --port-file F [--listen ADDR]
 
-Binds 127.0.0.1:0 and writes the port to F (atomically) once listening. SIGTERM/SIGINT exit 0.
+Binds ADDR:0 (ADDR 127.0.0.1 unless given: a cluster's uplink listens on its bridge address) and
+writes the port to F (atomically) once listening. SIGTERM/SIGINT exit 0.
 """
 import argparse
 import os
@@ -71,11 +72,12 @@ def main():
     ap.add_argument("--target", required=True, metavar="HOST:PORT")
     ap.add_argument("--mbps", type=float, default=20.0)
     ap.add_argument("--port-file", required=True)
+    ap.add_argument("--listen", default="127.0.0.1", metavar="ADDR")
     args = ap.parse_args()
     host, _, port = args.target.rpartition(":")
     target, link = (host, int(port)), Link(args.mbps * 1e6)
     lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
+    lsock.bind((args.listen, 0))
     lsock.listen(64)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     signal.signal(signal.SIGINT, lambda *_: os._exit(0))
