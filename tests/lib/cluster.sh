@@ -27,12 +27,20 @@
 #   cluster_remote_mark / cluster_remote_since MARK / cluster_remote_count_gets PATH_ERE
 #                       the remote's access log, as upstream_mark, upstream_requests_since and
 #                       upstream_count_gets read it (tests/lib/upstream.sh)
+#   cluster_new_image NAME [BYTES] a runnable image no cache has seen (busybox and BYTES of data
+#                       unique to this call) pushed to the remote as library/NAME:1; prints it
+#   cluster_marathon_app ID IMAGE [JQ]  creates (PUT) app ID with 0 instances, cpus 0.1, mem 32,
+#                       the demo command, JQ applied to the definition (e.g. '.constraints = …')
+#   cluster_scaler_conf FILE PORT JQ  a scaler config for this cluster (Marathon, Mesos with
+#                       refresh_ms 500, the caches' admin token) with JQ applied
 #   cluster_leftovers K           what is left of cluster K (names, processes, mounts), one thing
 #                       a line; empty when it is entirely gone
 # shellcheck shell=bash
 
 # shellcheck source-path=SCRIPTDIR
 . "$MS_ROOT/tests/lib/upstream.sh"
+. "$MS_ROOT/tests/lib/fixtures.sh"
+. "$MS_ROOT/tests/demo/images.sh"
 # shellcheck source-path=SCRIPTDIR/../cluster
 . "$MS_ROOT/tests/cluster/lib.sh"
 CLUSTER_OWNED=""
@@ -186,4 +194,31 @@ cluster_leftovers() {
 	pgrep -af "$st/" | sed 's/^/process /'
 	awk -v d="$st/" 'index($2, d) == 1 { print "mount " $2 }' /proc/mounts
 	find /sys/fs/cgroup -maxdepth 2 -name "mscl$k-a*" -printf 'cgroup %p\n' 2>/dev/null
+}
+
+cluster_new_image() {
+	local name=$1 bytes=${2:-65536} l=$T/img/$1 w=$T/img/work bb a m
+	rm -rf "$l" && _fix_layout_init "$l" || return 1
+	bb=$(_fix_layer_busybox "$l" "$w") &&
+		a=$(_fix_layer "$l" "$w" "$name-$$-$RANDOM$RANDOM" "$bytes" amd64) &&
+		m=$(_fix_image_cmd "$l" amd64 "$DEMO_CMD" "$bb" "$a") &&
+		_fix_layout_ref "$l" "$FIX_MT_OCI_MANIFEST" "$m" || return 1
+	skopeo copy --quiet --dest-tls-verify=false "oci:$l:latest" \
+		"docker://${REMOTE_URL#http://}/library/$name:1" >&2 || return 1
+	echo "library/$name:1"
+}
+
+cluster_marathon_app() {
+	local body code
+	body=$(jq -nc --arg id "$1" --arg img "$2" "{id: \$id, instances: 0, cpus: 0.1, mem: 32,
+		container: {type: \"DOCKER\", docker: {image: \$img}}} | ${3:-.}") || return 1
+	code=$(curl -s -o "$T/cluster.app" -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
+		--data-binary "$body" "$MARATHON_URL/v2/apps$1")
+	[ "$code" = 201 ] || { echo "cluster_marathon_app $1: $code $(cat "$T/cluster.app")" >&2; return 1; }
+}
+
+cluster_scaler_conf() {
+	jq -n --arg m "$MARATHON_URL" --arg me "$MESOS_URL" --arg tok "$ADMIN_TOKEN_FILE" \
+		--arg l "127.0.0.1:$2" "{marathon: {url: \$m}, mesos: {url: \$me, refresh_ms: 500},
+		gate: {token_file: \$tok}, interval_ms: 100, listen: \$l} | $3" >"$1"
 }
