@@ -286,12 +286,16 @@ void scaler_decide(struct scaler *s)
 		sa->why = s->plan[i].why;
 		gate_note(s->gate, i, s->plan[i].gated);
 	}
-	/* Downs before ups: plan_order has made sure the ups fit even if the downs fail. */
-	for (int dir = -1; dir <= 1; dir += 2) {
-		for (size_t i = 0; i < n; i++) {
-			if (s->plan[i].action == dir || (dir == 1 && s->plan[i].action == 0))
-				act(s, i, now);
-		}
+	/* Downs before ups: plan_order has made sure the ups fit even if the downs fail. Downs
+	 * from the least urgent priority up, so that when the room shrinks priority 2 gives way
+	 * before priority 1 is touched; ups from the most urgent. */
+	for (size_t k = n; k-- > 0;) {
+		if (s->plan[s->by_priority[k]].action < 0)
+			act(s, s->by_priority[k], now);
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (s->plan[s->by_priority[k]].action >= 0)
+			act(s, s->by_priority[k], now);
 	}
 	for (size_t i = 0; i < n; i++)
 		metrics_update(s, i);
@@ -410,6 +414,21 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	scaler_decide(s);
 }
 
+/* The apps by priority, most urgent first, in config order within a priority. */
+static void sort_by_priority(struct scaler *s)
+{
+	const struct app_conf *a = s->conf->apps;
+	size_t n = s->conf->napps;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t k = i;
+
+		for (; k > 0 && a[s->by_priority[k - 1]].priority > a[i].priority; k--)
+			s->by_priority[k] = s->by_priority[k - 1];
+		s->by_priority[k] = i;
+	}
+}
+
 static int start_parts(struct scaler *s)
 {
 	const struct scaler_conf *c = s->conf;
@@ -426,9 +445,12 @@ static int start_parts(struct scaler *s)
 	s->alloc = calloc(n, sizeof(*s->alloc));
 	s->plan = calloc(n, sizeof(*s->plan));
 	s->latencies = calloc(LATENCY_RING, sizeof(*s->latencies));
+	s->by_priority = calloc(n, sizeof(*s->by_priority));
 	if (s->fl == NULL || s->demands == NULL || s->apps == NULL || s->alloc == NULL ||
-	    s->plan == NULL || s->latencies == NULL || metrics_init(s) < 0)
+	    s->plan == NULL || s->latencies == NULL || s->by_priority == NULL ||
+	    metrics_init(s) < 0)
 		return -1;
+	sort_by_priority(s);
 	s->env = (struct demand_env){.loop = s->loop,
 				     .fl = s->fl,
 				     .interval_ms = c->interval_ms,
@@ -513,4 +535,5 @@ void scaler_stop(struct scaler *s)
 	free(s->alloc);
 	free(s->plan);
 	free(s->latencies);
+	free(s->by_priority);
 }

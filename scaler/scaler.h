@@ -396,6 +396,7 @@ struct scaler {
 	struct scaler_app *apps;
 	struct alloc_app *alloc;
 	struct plan_app *plan;
+	size_t *by_priority; /* app indices, most urgent priority first */
 	ev_timer tick, kick;
 	unsigned tick_no;
 	ev_tstamp started;
