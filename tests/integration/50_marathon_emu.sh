@@ -169,6 +169,125 @@ check_eq "reset clears the request log" 0 "$(marathon_requests length)"
 check_eq "reset leaves one snapshot, the current state" "1 2" \
 	"$(marathon_history '"\(length) \(.[0].apps["/demo/priority1"].instances)"' | jq -r .)"
 
+# --- constraints are checked --------------------------------------------------------------------
+check_eq "an unknown constraint operator is 422" 422 \
+	"$(api PUT /v2/apps/demo/priority1 '{"constraints":[["hostname","NEAR"]]}')"
+check_eq "... Object is not valid, at /constraints(0)" "Object is not valid /constraints(0)" \
+	"$(jr '"\(.message) \(.details[0].path)"')"
+check_eq "LIKE without a value is 422" 422 \
+	"$(api PUT /v2/apps/demo/priority1 '{"constraints":[["hostname","LIKE"]]}')"
+check_eq "LIKE with a broken regular expression is 422" 422 \
+	"$(api PUT /v2/apps/demo/priority1 '{"constraints":[["rack","LIKE","r[1"]]}')"
+check_eq "constraints that are not a list of lists are 400" 400 \
+	"$(api PUT /v2/apps/demo/priority1 '{"constraints":"hostname:UNIQUE"}')"
+check_eq "LIKE, UNLIKE, UNIQUE, CLUSTER, MAX_PER, GROUP_BY, IS are taken" 201 \
+	"$(api PUT /v2/apps/ev/constrained '{"instances":0,"constraints":[["hostname","LIKE","a.*"],["rack","UNLIKE","r1"],["hostname","UNIQUE"],["rack","CLUSTER"],["rack","MAX_PER","2"],["rack","GROUP_BY"],["zone","IS","z"]]}')"
+
+# --- the event stream: Marathon's names, fields and framing (GET /v2/events) -------------------
+# Jetty's EventSourceServlet wants "Accept: text/event-stream" and answers 405 otherwise.
+check_eq "/v2/events without Accept: text/event-stream is 405" 405 \
+	"$(curl -s -o "$T/m.body" -D "$T/m.hdr" -w '%{http_code}' "$MARATHON_URL/v2/events")"
+check "... in text/html, as Jetty's" grep -q '^text/html' <<<"$(marathon_header Content-Type)"
+first=$(marathon_events 1)
+check_eq "a stream opens with event_stream_attached {remoteAddress, eventType, timestamp}" \
+	"event_stream_attached 127.0.0.1 true" \
+	"$(jq -r '"\(.eventType) \(.remoteAddress) \(.timestamp | test("^[0-9-]+T[0-9:.]+Z$"))"' <<<"$first")"
+marathon_listen all
+marathon_listen some 'event_type=deployment_success&event_type=status_update_event'
+check_eq "the stream: 200, text/event-stream, no-cache, Connection: close" \
+	"200 text/event-stream;charset=utf-8 no-cache close" \
+	"$(tr -d '\r' <"$T/events.all.hdr" | awk -F': ' 'NR == 1 { s = $0; sub(/^HTTP\/1.1 /, "", s); sub(/ .*/, "", s) }
+		tolower($1) == "content-type" { c = $2 } tolower($1) == "cache-control" { n = $2 }
+		tolower($1) == "connection" { k = $2 } END { print s, c, n, k }')"
+heard() { [ -n "$(marathon_heard "$1" "$2")" ]; } # NAME JQ_FILTER: some event passes it
+check_eq "PUT of a new app is 201" 201 "$(api PUT /v2/apps/ev/app '{"instances":2}')"
+dep=$(jr .deploymentId)
+check "deployment_success reaches the stream" \
+	wait_for 5 heard all "select(.eventType == \"deployment_success\" and .id == \"$dep\")"
+ev_tasks=$(api GET /v2/apps/ev/app/tasks >/dev/null && jr '[.tasks[].id] | sort | join(" ")')
+check_eq "api_post_event: clientIp, uri, the new definition" "127.0.0.1 /v2/apps/ev/app /ev/app 2" \
+	"$(marathon_heard all 'select(.eventType == "api_post_event") | "\(.clientIp) \(.uri) \(.appDefinition.id) \(.appDefinition.instances)"' | jq -r . | tail -1)"
+check_eq "deployment_info: plan {id, steps, version} and currentStep" \
+	"StartApplication /ev/app StartApplication true" \
+	"$(marathon_heard all "select(.eventType == \"deployment_info\" and .plan.id == \"$dep\") | \"\(.plan.steps[0].actions[0].action) \(.plan.steps[0].actions[0].app) \(.currentStep.actions[0].action) \(.plan.version != null)\"" | jq -r .)"
+check_eq "deployment_success: its id and plan" "$dep" \
+	"$(marathon_heard all 'select(.eventType == "deployment_success") | .plan.id' | jq -r . | tail -1)"
+check_eq "status_update_event: each task staged, then running" \
+	'[["TASK_STAGING","TASK_RUNNING"]]' \
+	"$(marathon_heard all 'select(.eventType == "status_update_event" and .appId == "/ev/app")' |
+		jq -sc 'group_by(.taskId) | map([.[].taskStatus]) | unique')"
+check_eq "... for the tasks GET /v2/apps/ev/app/tasks lists" "$ev_tasks" \
+	"$(marathon_heard all 'select(.appId == "/ev/app") | .taskId // empty' | jq -r . | sort -u | tr '\n' ' ' | sed 's/ $//')"
+check_eq "status_update_event has Marathon's fields" \
+	'["appId","eventType","host","ipAddresses","message","ports","slaveId","taskId","taskStatus","timestamp","version"]' \
+	"$(marathon_heard all 'select(.eventType == "status_update_event") | keys' | head -1)"
+check_eq "in order: deployment_info, staged, running, step success, deployment_success" \
+	"deployment_info TASK_STAGING TASK_RUNNING deployment_step_success deployment_success" \
+	"$(marathon_heard all 'select((.appId // .plan.steps[0].actions[0].app) == "/ev/app") | if .taskStatus then .taskStatus else .eventType end' | jq -r . | uniq | tr '\n' ' ' | sed 's/ $//')"
+check_eq "?event_type= filters (repeatable)" "deployment_success status_update_event" \
+	"$(marathon_heard some .eventType | jq -r . | sort -u | tr '\n' ' ' | sed 's/ $//')"
+check "every event is framed as Jetty does: event: NAME CRLF data: one JSON line CRLF CRLF" \
+	python3 -c 'import json, sys
+raw = open(sys.argv[1], "rb").read().decode()
+frames = raw.split("\r\n\r\n")
+assert frames[-1] == "" and len(frames) > 5, len(frames)
+for f in frames[:-1]:
+    name, data = f.split("\r\n")
+    assert name.startswith("event: ") and data.startswith("data: "), f
+    assert json.loads(data[6:])["eventType"] == name[7:], f' "$T/events.all"
+check_eq "a scale-down is 200" 200 "$(api PUT /v2/apps/ev/app '{"instances":1}')"
+check "... its surplus task is TASK_KILLED on the stream" \
+	wait_for 5 heard all 'select(.taskStatus == "TASK_KILLED" and .appId == "/ev/app")'
+
+# --- all tasks, the launch queue ---------------------------------------------------------------
+check "the scale-down ends" marathon_wait_deployments 5
+check_eq "GET /v2/tasks is 200" 200 "$(api GET /v2/tasks)"
+check_eq "... with every app's tasks" "1 true" \
+	"$(jr '"\([.tasks[] | select(.appId == "/ev/app")] | length) \(any(.tasks[]; .appId == "/demo/priority1"))"')"
+check_eq "... each with id, appId, host, slaveId, state, stagedAt, startedAt, ports, version, ipAddresses" true \
+	"$(jr '[.tasks[] | select(.state == "TASK_RUNNING")] | all(has("id", "appId", "host", "slaveId", "state", "stagedAt", "startedAt", "ports", "version", "ipAddresses"))')"
+check_eq "GET /v2/tasks?status=staging: the one left staged by a forced DELETE" \
+	"1 TASK_STAGING /demo/priority2" \
+	"$(api GET '/v2/tasks?status=staging' >/dev/null && jr '"\(.tasks | length) \(.tasks[0].state) \(.tasks[0].appId)"')"
+check_eq "GET /v2/queue is 200, empty without --mesos" '200 []' \
+	"$(api GET /v2/queue) $(body .queue)"
+
+# --- DELETE /v2/apps/ID: a deployment that kills every task and removes the app ---------------
+api PUT /v2/apps/ev/app '{"instances":3}' >/dev/null
+dep=$(jr .deploymentId)
+check_eq "DELETE an app while it deploys is 409" 409 "$(api DELETE /v2/apps/ev/app)"
+check_eq "... with Marathon's message" "$LOCKED" "$(jr .message)"
+check_eq "DELETE ?force=true is 200" 200 "$(api DELETE '/v2/apps/ev/app?force=true')"
+del=$(jr .deploymentId)
+check "... answering a deploymentId and a version" test -n "$del" -a "$(jr .version)" != null
+check_eq "... also in Marathon-Deployment-Id" "$del" "$(marathon_header Marathon-Deployment-Id)"
+check_eq "... cancelling the running deployment (deployment_failed)" "$dep" \
+	"$(marathon_heard all 'select(.eventType == "deployment_failed") | .plan.id' | jq -r . | tail -1)"
+check_eq "while it runs the app is listed, locked by it" "$del" "$(app /ev/app '.deployments[0].id')"
+gone() { [ "$(api GET "/v2/apps$1")" = 404 ]; }
+check "then the app is gone" wait_for 5 gone /ev/app
+check_eq "... its deployment was StopApplication and succeeded" "StopApplication" \
+	"$(marathon_heard all "select(.eventType == \"deployment_success\" and .id == \"$del\") | .plan.steps[0].actions[0].action" | jq -r .)"
+check "... app_terminated_event names it" heard all 'select(.eventType == "app_terminated_event" and .appId == "/ev/app")'
+check_eq "... every task it ever staged was killed" \
+	"$(marathon_heard all 'select(.taskStatus == "TASK_STAGING" and .appId == "/ev/app") | .taskId' | sort)" \
+	"$(marathon_heard all 'select(.taskStatus == "TASK_KILLED" and .appId == "/ev/app") | .taskId' | sort)"
+check_eq "api_post_event for each accepted PUT and DELETE of it" 4 \
+	"$(marathon_heard all 'select(.eventType == "api_post_event" and .uri == "/v2/apps/ev/app")' | wc -l)"
+check_eq "DELETE it again is 404" 404 "$(api DELETE /v2/apps/ev/app)"
+check_eq "... App '/ev/app' does not exist" "App '/ev/app' does not exist" "$(jr .message)"
+api PUT /v2/apps/ev/two '{"instances":1}' >/dev/null
+check "an app that is not deploying" marathon_wait_deployments 5
+check_eq "... DELETE without force is 200" 200 "$(api DELETE /v2/apps/ev/two)"
+check "... and it goes" wait_for 5 gone /ev/two
+marathon_fail 1 503
+check_eq "an injected failure applies to /v2/events too" 503 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: text/event-stream' "$MARATHON_URL/v2/events")"
+check_eq "/v2/events requests are logged (405, 200s, 503)" "200 405 503" \
+	"$(marathon_requests '[.[] | select(.path == "/v2/events") | .status] | unique | map(tostring) | join(" ")' | jq -r .)"
+check_eq "/_emu/tasks lists the tasks with their agent" "true" \
+	"$(marathon_tasks 'all(.[]; .agent == "emu-agent-0" and .phases == {})')"
+
 # --- SIGTERM exits 0 ---------------------------------------------------------------------------
 kill -TERM "$MARATHON_PID"
 wait "$MARATHON_PID"
@@ -193,6 +312,10 @@ check_eq "--basic: /_emu needs none" 200 \
 	"$(curl -s -o /dev/null -w '%{http_code}' "$MARATHON_URL/_emu/history")"
 check_eq "--basic: 401s are logged" "401 401 401 401 200 200" \
 	"$(marathon_requests '[.[].status] | map(tostring) | join(" ")' | jq -r .)"
+check_eq "--basic: /v2/events without credentials is 401" 401 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: text/event-stream' "$MARATHON_URL/v2/events")"
+check_eq "--basic: /v2/events with them streams" event_stream_attached \
+	"$(marathon_events 1 | jq -r .eventType)"
 marathon_stop
 check_eq "--basic: SIGTERM exit 0" 0 "$?"
 
@@ -215,6 +338,88 @@ n=$(curl -s -H 'Authorization: token=tok-123' -o /dev/null -o /dev/null -o /dev/
 check_eq "three requests reuse one connection" 1 "$n"
 marathon_stop
 check_eq "--token: SIGTERM exit 0" 0 "$?"
+
+# --- the stream's heartbeat, and a subscriber that stops reading -------------------------------
+# Jetty writes a bare CRLF every heartbeat (10 s; 0.2 s here). A subscriber that reads nothing
+# (a 4 KiB receive buffer) falls behind once the socket is full; past --events-queue events it is
+# dropped, as Marathon drops one past event_stream_max_outstanding_messages, and no request waits
+# on it meanwhile.
+marathon_start --deploy-seconds 0.05 --events-heartbeat 0.2 --events-queue 64 ||
+	{ echo "setup: marathon_start --events-heartbeat failed" >&2; exit 1; }
+marathon_listen hb
+blank_lines() { [ "$(grep -c $'^\r$' "$T/events.hb")" -ge "$1" ]; }
+check "heartbeats: bare CRLF lines between events" wait_for 3 blank_lines 4
+cat >"$T/slowsub.py" <<'EOF2'
+import os, socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /v2/events HTTP/1.1\r\nHost: emu\r\nAccept: text/event-stream\r\n\r\n")
+print("connected", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+s.settimeout(10)
+try:
+    while s.recv(1 << 16):
+        pass
+    print("eof", flush=True)
+except OSError as e:
+    print("error", e, flush=True)
+EOF2
+spawn "$T/slowsub.log" python3 "$T/slowsub.py" "$MARATHON_PORT" "$T/slowsub.drain"
+attached() { [ "$(marathon_heard hb 'select(.eventType == "event_stream_attached")' | wc -l)" -ge "$1" ]; }
+check "a subscriber that never reads is attached" wait_for 5 attached 2
+marathon_listen reader
+head -c 262144 /dev/zero | tr '\0' x | jq -Rc '{instances: 1, labels: {big: .}}' >"$T/big.json"
+check_eq "an app with a 256 KiB label is 201" 201 "$(api PUT /v2/apps/slow/app "@$T/big.json")"
+below() { jq -en "$1 < $2" >/dev/null; } # VALUE LIMIT
+slowest=0
+for i in $(seq 1 60); do
+	t=$(curl -s -o /dev/null -w '%{time_total}' -X PUT -d "{\"instances\":$((i % 2 + 1))}" \
+		"$MARATHON_URL/v2/apps/slow/app?force=true")
+	slowest=$(jq -n "[$slowest, $t] | max")
+done
+check "60 PUTs, each 256 KiB of events, none slowed by the lagging subscriber (slowest $slowest s)" \
+	below "$slowest" 0.5
+check "the lagging subscriber is dropped: event_stream_detached" \
+	wait_for 5 heard reader 'select(.eventType == "event_stream_detached")'
+check "... logged" grep -q 'event stream of 127.0.0.1 dropped: more than 64 events behind' "$T/marathon.out"
+touch "$T/slowsub.drain"
+check "... and its connection closed after what it was sent" wait_for 15 grep -q '^eof$' "$T/slowsub.log"
+check_eq "the subscriber that reads got every api_post_event" 61 \
+	"$(marathon_heard reader 'select(.eventType == "api_post_event")' | wc -l)"
+marathon_stop
+check_eq "SIGTERM with subscribers attached: exit 0" 0 "$?"
+
+# --- --listen, --no-events, flags that do not go together -----------------------------------
+port=$(free_port)
+marathon_start --listen "127.0.0.1:$port" --no-events ||
+	{ echo "setup: marathon_start --listen failed" >&2; exit 1; }
+check_eq "--listen: the emulator listens on that port" "$port" "$MARATHON_PORT"
+check_eq "... and /v2/info names it the leader" "127.0.0.1:$port" "$(api GET /v2/info >/dev/null && jr .leader)"
+check_eq "--no-events: /v2/events is 404" 404 \
+	"$(curl -s -o "$T/m.body" -w '%{http_code}' -H 'Accept: text/event-stream' "$MARATHON_URL/v2/events")"
+check_eq "... with a JSON message" "URI not found: /v2/events" "$(jr .message)"
+check_eq "--no-events: the API answers as before" 201 "$(api PUT /v2/apps/x '{"instances":1}')"
+marathon_stop
+# --mesos with no master to ask: no agents, so every instance waits in the launch queue.
+marathon_start --deploy-seconds 0.05 --mesos http://127.0.0.1:9 --docker-host "unix://$T/none.sock" \
+	--apps "$T/apps.json" || { echo "setup: marathon_start --mesos failed" >&2; exit 1; }
+check_eq "--mesos, no agents: --apps instances wait in /v2/queue" "/demo/priority1 1 true /demo/priority2 2 true" \
+	"$(api GET /v2/queue >/dev/null && jr '[.queue[] | "\(.app.id) \(.count) \(.delay.overdue)"] | join(" ")')"
+check_eq "... none staged or running, no deployment" "0 0 0" \
+	"$(app /demo/priority2 '"\(.tasksRunning) \(.tasksStaged) \(.deployments | length)"')"
+check "... the unreachable master is logged" wait_for 5 grep -q 'master: unreachable' "$T/marathon.out"
+check_eq "a scale-up is 200 and its deployment runs on, waiting for room" "200 1 3" \
+	"$(api PUT /v2/apps/demo/priority2 '{"instances":3}') $(app /demo/priority2 '.deployments | length') $(api GET /v2/queue >/dev/null && jr '.queue[] | select(.app.id == "/demo/priority2") | .count')"
+check_eq "... the master's failures were logged once" 1 "$(grep -c 'master: unreachable' "$T/marathon.out")"
+check_eq "/_emu/agents: none" '[]' "$(curl -fsS "$MARATHON_URL/_emu/agents")"
+marathon_stop
+check_eq "--mesos: SIGTERM exit 0" 0 "$?"
+emu() { python3 "$MS_ROOT/tests/lib/marathon_emu.py" --port-file "$T/never.port" "$@" 2>/dev/null; }
+check_eq "--mesos without --docker-host: exit 2" 2 "$(emu --mesos http://127.0.0.1:9; echo $?)"
+check_eq "--mesos with --cache: exit 2" 2 \
+	"$(emu --mesos http://127.0.0.1:9 --docker-host unix:///x --cache http://127.0.0.1:9; echo $?)"
 
 # --- pull time (--cache, --link-mbps): staged while the image pulls on its node ----------------
 # The "cache" is a file server whose _microscale/v1/ready answer the test writes (any ?ref= gets

@@ -2,36 +2,42 @@
 # tests/lib/common.sh. One emulator per test script at a time.
 # shellcheck shell=bash
 
-# marathon_start [EMULATOR ARGS…]: starts the emulator on a port of its choosing and waits until
-# /ping answers (200, or 401 when --basic/--token is given). Exports MARATHON_URL, MARATHON_PID,
-# MARATHON_LOG (one JSON line per API request) and MARATHON_AUTH (curl arguments carrying the
-# credentials given by --basic/--token). The readiness /ping is cleared from the request log.
+# marathon_start [EMULATOR ARGS…]: starts the emulator on a port of its choosing (or --listen's)
+# and waits until /ping answers (200, or 401 when --basic/--token is given). Exports MARATHON_URL
+# (on --listen's address, 127.0.0.1 for 0.0.0.0), MARATHON_PID, MARATHON_PORT, MARATHON_LOG (one
+# JSON line per API request) and MARATHON_AUTH (curl arguments carrying the credentials given by
+# --basic/--token). The readiness /ping is cleared from the request log. MARATHON_PREFIX, when
+# set, is a command the emulator runs under (e.g. "nsenter --net=/run/netns/master").
 marathon_start() {
-	local pf=$T/marathon.port a i code
+	local pf=$T/marathon.port a i code host=127.0.0.1 prefix=()
 	MARATHON_AUTH=()
 	for ((i = 1; i <= $#; i++)); do
 		a=${!i}
 		case $a in
 		--basic) i=$((i + 1)) && MARATHON_AUTH=(-u "${!i}") ;;
 		--token) i=$((i + 1)) && MARATHON_AUTH=(-H "Authorization: token=${!i}") ;;
+		--listen) i=$((i + 1)) && host=${!i%:*} ;;
 		esac
 	done
+	case $host in "" | 0.0.0.0) host=127.0.0.1 ;; esac
+	read -ra prefix <<<"${MARATHON_PREFIX:-}"
 	MARATHON_LOG=$T/marathon.log
 	rm -f "$pf" "$MARATHON_LOG"
-	spawn "$T/marathon.out" python3 "$MS_ROOT/tests/lib/marathon_emu.py" --port-file "$pf" \
-		--log "$MARATHON_LOG" "$@"
+	spawn "$T/marathon.out" "${prefix[@]}" python3 "$MS_ROOT/tests/lib/marathon_emu.py" \
+		--port-file "$pf" --log "$MARATHON_LOG" "$@"
 	MARATHON_PID=$SPAWNED
 	for ((i = 0; i < 200; i++)); do
 		[ -s "$pf" ] || ! kill -0 "$MARATHON_PID" 2>/dev/null && break
 		sleep 0.05
 	done
-	if ! MARATHON_PORT=$(cat "$pf" 2>/dev/null) || ! wait_port "$MARATHON_PORT" "$MARATHON_PID" 5; then
+	# The port file is written once the emulator listens.
+	if ! MARATHON_PORT=$(cat "$pf" 2>/dev/null) || ! kill -0 "$MARATHON_PID" 2>/dev/null; then
 		echo "marathon_start: the emulator did not start; its output follows" >&2
 		cat "$T/marathon.out" >&2
 		return 1
 	fi
-	MARATHON_URL=http://127.0.0.1:$MARATHON_PORT
-	code=$(curl -s -o /dev/null -w '%{http_code}' "$MARATHON_URL/ping")
+	MARATHON_URL=http://$host:$MARATHON_PORT
+	code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$MARATHON_URL/ping")
 	case $code in 200 | 401) ;; *)
 		echo "marathon_start: /ping answered '$code'" >&2
 		return 1
@@ -116,4 +122,45 @@ marathon_max_sum() {
 	ids=$(tr ' ' '\n' <<<"$1" | grep . | sed 's|^/*|/|' | jq -R . | jq -sc .)
 	curl -fsS "$MARATHON_URL/_emu/history" |
 		jq --argjson ids "$ids" 'map([.apps[$ids[]].instances // 0] | add // 0) | max // 0'
+}
+
+# marathon_tasks [JQ_FILTER]: every task, also those whose container is still being removed
+# (GET /_emu/tasks: [{id, appId, state, agent, host, ports, version, old, container, name,
+# phases}]), through jq (default '.').
+marathon_tasks() {
+	curl -fsS "$MARATHON_URL/_emu/tasks" | jq -c "${1:-.}"
+}
+
+# marathon_events N [QUERY] [TIMEOUT_S]: opens /v2/events (with marathon_start's credentials and
+# QUERY, e.g. "event_type=deployment_success"), prints the data of its first N events, one JSON
+# per line, and closes it; fails when fewer came within TIMEOUT_S (default 10). The first event
+# of an unfiltered stream is event_stream_attached.
+marathon_events() {
+	local n=$1 query=${2:-} limit=${3:-10} fd pid line got=0
+	exec {fd}< <(exec timeout "$limit" curl -sN -H 'Accept: text/event-stream' \
+		"${MARATHON_AUTH[@]}" "$MARATHON_URL/v2/events${query:+?$query}")
+	pid=$!
+	while ((got < n)) && IFS= read -r -u "$fd" line; do
+		line=${line%$'\r'}
+		[ "${line#data: }" != "$line" ] && echo "${line#data: }" && got=$((got + 1))
+	done
+	kill "$pid" 2>/dev/null
+	exec {fd}<&-
+	[ "$got" -ge "$n" ]
+}
+
+# marathon_listen NAME [QUERY]: follows /v2/events in the background into $T/events.NAME (the raw
+# stream) until the test ends; returns once the stream is open, so every later event is in it.
+marathon_listen() {
+	local f=$T/events.$1
+	rm -f "$f" "$f.hdr"
+	spawn "$f.err" curl -sN -D "$f.hdr" -o "$f" -H 'Accept: text/event-stream' \
+		"${MARATHON_AUTH[@]}" "$MARATHON_URL/v2/events${2:+?$2}"
+	wait_for 5 grep -q '^HTTP/1.1 200' "$f.hdr" 2>/dev/null
+}
+
+# marathon_heard NAME [JQ_FILTER]: the data of every event marathon_listen NAME has received so
+# far, one JSON per line, through jq -c (default '.'; e.g. 'select(.eventType == "x")').
+marathon_heard() {
+	tr -d '\r' <"$T/events.$1" | sed -n 's/^data: //p' | jq -c "${2:-.}"
 }
