@@ -42,10 +42,27 @@ cluster_share() {
 		2>"$log/cluster.start.log" | tail -1)
 	if [ -f "$MS_CLUSTER_ENV" ]; then
 		export MS_CLUSTER_ENV
-		trap '"$root/tests/cluster/stop.sh" "$(dirname "$MS_CLUSTER_ENV")" >"$log/cluster.stop.log" 2>&1' EXIT
+		trap 'cluster_unshare >/dev/null' EXIT # also when the run is cut short
 	else
 		echo "# no shared cluster (see $log/cluster.start.log): each test starts its own"
 		MS_CLUSTER_ENV=none # not tried again; cluster_up finds it not alive
+	fi
+}
+
+# Stops the shared cluster and checks that nothing of it is left (counted like a test).
+cluster_unshare() {
+	local st left
+	[ -f "${MS_CLUSTER_ENV:-}" ] || return 0
+	st=$(dirname "$MS_CLUSTER_ENV")
+	"$root/tests/cluster/stop.sh" "$st" >"$log/cluster.stop.log" 2>&1
+	left=$(MS_ROOT=$root bash -c '. "$MS_ROOT/tests/lib/common.sh"; . "$MS_ROOT/tests/lib/cluster.sh"; cluster_leftovers "${1##*-}"' _ "$st" 2>&1)
+	MS_CLUSTER_ENV=""
+	if [ -z "$left" ]; then
+		passed=$((passed + 1))
+		echo "ok - the shared cluster is gone after the tests: no namespace, link, process, mount"
+	else
+		failed=$((failed + 1))
+		echo "not ok - the shared cluster left: $(echo "$left" | tr '\n' ';')"
 	fi
 }
 
@@ -67,6 +84,7 @@ for t in "$root"/tests/integration/*.sh; do
 		echo "not ok - $name exited $rc"; tail -20 "$out"
 	fi
 done
+cluster_unshare
 echo "logs: $log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
