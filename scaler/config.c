@@ -5,7 +5,7 @@
  *                 "backoff_max_ms": 5000, "events": true},
  *    "mesos": {"url": "http://127.0.0.1:5050", "username": "", "password": "",
  *              "cache_url": "http://{hostname}:5000", "refresh_ms": 5000},
- *    "gate": {"unreachable_grace_ms": 10000, "token_file": ""},
+ *    "gate": {"unreachable_grace_ms": 10000, "token_file": "", "require_runtime": true},
  *    "caches": ["http://127.0.0.1:5000"], "capacity": 10, "interval_ms": 100,
  *    "listen": "127.0.0.1:9101", "log_level": "info",
  *    "apps": [{"id": "/web", "priority": 1, "min": 1, "max": 20, "max_delta": 5,
@@ -35,7 +35,8 @@ static const char *const top_keys[] = {
 static const char *const mesos_keys[] = {
     "url", "username", "password", "cache_url", "refresh_ms", NULL,
 };
-static const char *const gate_keys[] = {"unreachable_grace_ms", "token_file", NULL};
+static const char *const gate_keys[] = {"unreachable_grace_ms", "token_file", "require_runtime",
+					NULL};
 static const char *const task_keys[] = {"cpus", "mem", NULL};
 static const char *const marathon_keys[] = {
     "url",	  "username",  "password",	 "token_file", "force",
@@ -213,7 +214,8 @@ static int load_gate(struct scaler_conf *sc, struct conf *c)
 	if (conf_known_keys(c, g, "gate", gate_keys) != 0 ||
 	    conf_int(c, g, "gate", "unreachable_grace_ms", 0, 86400000LL, &sc->gate_grace_ms) !=
 		0 ||
-	    conf_string(c, g, "gate", "token_file", &file) != 0)
+	    conf_string(c, g, "gate", "token_file", &file) != 0 ||
+	    conf_bool(c, g, "gate", "require_runtime", &sc->require_runtime) != 0)
 		return -1;
 	if (file[0] == '\0')
 		return 0;
@@ -420,6 +422,7 @@ static int set_defaults(struct scaler_conf *sc, struct conf *c)
 	sc->log_level = LOG_INFO;
 	sc->mesos.refresh_ms = 5000;
 	sc->gate_grace_ms = 10000;
+	sc->require_runtime = -1;
 	if (set_str(c, "marathon.url", &sc->marathon.url, "http://127.0.0.1:8080") != 0 ||
 	    set_str(c, "mesos.cache_url", &sc->mesos.cache_url, "http://{hostname}:5000") != 0 ||
 	    set_str(c, "listen", &sc->listen, "127.0.0.1:9101") != 0)

@@ -46,7 +46,8 @@ struct gate_cache {
 	ev_tstamp prewarmed_at;
 	struct fetch *check, *prewarm;
 	long long present, total;
-	char cstate[32]; /* the cache's word for it ("pulling", "failed", …), or "" */
+	char cstate[32];  /* the cache's word for it ("pulling", "failed", …), or "" */
+	char runtime[16]; /* the image in the node's Docker: "present", "pulling", …, or "" */
 	char why[256];
 };
 
@@ -322,7 +323,16 @@ static void prewarm(struct gate_cache *gc)
 	free(body);
 }
 
-/* Reads {"ready": true|false, "layers_present": N, "layers_total": N, …}. */
+/* Whether "ready" also needs the image in the node's Docker: as configured, or (by default)
+ * whenever the cache reports a runtime at all. */
+static int runtime_required(const struct gate *g, const char *runtime)
+{
+	if (g->opts.require_runtime >= 0)
+		return g->opts.require_runtime;
+	return runtime[0] != '\0' && strcmp(runtime, "off") != 0;
+}
+
+/* Reads {"ready": true|false, "layers_present": N, "layers_total": N, "runtime": …}. */
 static enum gc_state parse_ready(struct gate_cache *gc, struct fetch *f)
 {
 	size_t len;
@@ -330,7 +340,7 @@ static enum gc_state parse_ready(struct gate_cache *gc, struct fetch *f)
 	json_t *doc = json_loadb(body, len, 0, NULL), *ready = json_object_get(doc, "ready");
 	json_t *p = json_object_get(doc, "layers_present"),
 	       *t = json_object_get(doc, "layers_total");
-	json_t *cs = json_object_get(doc, "state");
+	json_t *cs = json_object_get(doc, "state"), *rt = json_object_get(doc, "runtime");
 	enum gc_state st = GC_ERROR;
 
 	if (json_is_boolean(ready))
@@ -339,6 +349,11 @@ static enum gc_state parse_ready(struct gate_cache *gc, struct fetch *f)
 	gc->total = json_is_integer(t) ? json_integer_value(t) : -1;
 	snprintf(gc->cstate, sizeof(gc->cstate), "%s",
 		 json_is_string(cs) ? json_string_value(cs) : "");
+	snprintf(gc->runtime, sizeof(gc->runtime), "%s",
+		 json_is_string(rt) ? json_string_value(rt) : "");
+	if (st == GC_READY && runtime_required(gc->node->g, gc->runtime) &&
+	    strcmp(gc->runtime, "present") != 0)
+		st = GC_NOT_READY; /* on disk, but a task would still wait for docker pull */
 	json_decref(doc);
 	return st;
 }
@@ -358,6 +373,10 @@ static void read_answer(struct gate_cache *gc, struct fetch *f, int ok, const ch
 		snprintf(gc->why, sizeof(gc->why), "cache %s answered %ld", cache, status);
 	} else if ((gc->st = parse_ready(gc, f)) == GC_ERROR) {
 		snprintf(gc->why, sizeof(gc->why), "cache %s gave no \"ready\"", cache);
+	} else if (gc->st == GC_NOT_READY && gc->present >= 0 && gc->present == gc->total &&
+		   gc->runtime[0] != '\0') {
+		snprintf(gc->why, sizeof(gc->why), "image in %s but not in its node's Docker (%s)",
+			 cache, gc->runtime);
 	} else if (gc->st == GC_NOT_READY) {
 		snprintf(gc->why, sizeof(gc->why), "image not ready in %s (%s%slayers %lld/%lld)",
 			 cache, gc->cstate, gc->cstate[0] ? ", " : "", gc->present, gc->total);

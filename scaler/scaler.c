@@ -436,6 +436,7 @@ static int start_parts(struct scaler *s)
 	struct gate_opts gopts = {.recheck_s = seconds(c->interval_ms),
 				  .grace_s = seconds((long)c->gate_grace_ms),
 				  .dry_run = s->dry_run,
+				  .require_runtime = c->require_runtime,
 				  .token = c->cache_token};
 
 	s->capacity = c->capacity > 0 ? c->capacity : -1;

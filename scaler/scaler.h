@@ -63,8 +63,9 @@ struct scaler_conf {
 	struct marathon_conf marathon;
 	struct mesos_conf mesos;
 	long long gate_grace_ms; /* a cache silent this long is left out of the gate */
-	char *cache_token;	 /* the caches' admin token, or NULL; never logged */
-	char **caches;		 /* base URLs, no trailing slash */
+	int require_runtime; /* gate.require_runtime: 1, 0, or -1 (when the cache reports one) */
+	char *cache_token;   /* the caches' admin token, or NULL; never logged */
+	char **caches;	     /* base URLs, no trailing slash */
 	size_t ncaches;
 	long long capacity;	    /* fixed; 0 when it comes from the fleet: */
 	double task_cpus, task_mem; /* one task's resources */
@@ -330,10 +331,12 @@ int fleet_cache_url(const char *tmpl, const struct agent *a, char *out, size_t o
  * requests; caches that do not answer left out after a grace; held time. */
 struct gate;
 struct gate_opts {
-	double recheck_s;  /* how often a held app's caches are asked again */
-	double grace_s;	   /* a silent cache is left out after this */
-	int dry_run;	   /* no prewarm requests */
-	const char *token; /* the caches' admin token, or NULL (copied) */
+	double recheck_s;    /* how often a held app's caches are asked again */
+	double grace_s;	     /* a silent cache is left out after this */
+	int dry_run;	     /* no prewarm requests */
+	int require_runtime; /* ready needs "runtime": "present": 1, 0, or -1 when the cache has one
+			      */
+	const char *token;   /* the caches' admin token, or NULL (copied) */
 };
 /* One cache to gate on. */
 struct gate_cache_spec {

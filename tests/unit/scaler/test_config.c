@@ -195,6 +195,7 @@ static void test_fleet(void **state)
 	assert_string_equal(sc->mesos.cache_url, "http://{hostname}:5000");
 	assert_int_equal(sc->mesos.refresh_ms, 500);
 	assert_int_equal(sc->gate_grace_ms, 3000);
+	assert_int_equal(sc->require_runtime, -1); /* when the cache reports a runtime */
 	assert_string_equal(sc->cache_token, "0123456789abcdef");
 	assert_int_equal(sc->capacity, 0);
 	assert_true(sc->task_cpus == 0.5 && sc->task_mem == 256);
@@ -258,6 +259,8 @@ static const struct bad bads[] = {
     {"{\"capacity\": 4, \"mesos\": {\"url\": \"http://m\", \"password\": \"p\"}, \"apps\": [" APP_OK
      "]}",
      "F: mesos.password: needs a username"},
+    {"{\"capacity\": 4, \"gate\": {\"require_runtime\": 1}, \"apps\": [" APP_OK "]}",
+     "F: gate.require_runtime: expected true or false"},
     {"{\"capacity\": 4, \"gate\": {\"grace\": 1}, \"apps\": [" APP_OK "]}",
      "F: gate.grace: unknown key"},
     {"{\"capacity\": 4, \"gate\": {\"unreachable_grace_ms\": -1}, \"apps\": [" APP_OK "]}",

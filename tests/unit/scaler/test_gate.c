@@ -287,6 +287,43 @@ static void test_new_cache_warmed_at_once_removed_cancelled(void **state)
 	assert_int_equal(ask_image(f, "library/y:1", &why), 1);
 }
 
+/* A cache that reports the node's Docker: ready only once the image is there too, unless
+ * gate.require_runtime is false; one that reports none (or "off") needs only its store. */
+static void test_runtime(void **state)
+{
+	struct fixture *f = *state;
+	struct gate_opts o = {.recheck_s = 0.01, .grace_s = 10, .require_runtime = -1};
+	struct gate_cache_spec spec[1] = {{.url = f->caches[0]}};
+	const char *why;
+
+	make_opts(f, &o);
+	assert_int_equal(gate_set_caches(f->g, spec, 1), 0);
+	fake_default(&f->c1, 200,
+		     "{\"ready\": true, \"layers_present\": 2, \"layers_total\": 2, \"runtime\": "
+		     "\"pulling\"}");
+	ask(f, &why);
+	assert_int_equal(ask(f, &why), 0);
+	assert_non_null(strstr(why, "not in its node's Docker (pulling)"));
+	fake_default(&f->c1, 200, "{\"ready\": true, \"runtime\": \"present\"}");
+	run_for(f->loop, 0.02);
+	ask(f, &why);
+	assert_int_equal(ask(f, &why), 1);
+	gate_free(f->g);
+	/* off in the cache, or not asked for */
+	fake_default(&f->c1, 200, "{\"ready\": true, \"runtime\": \"off\"}");
+	make_opts(f, &o);
+	assert_int_equal(gate_set_caches(f->g, spec, 1), 0);
+	ask(f, &why);
+	assert_int_equal(ask(f, &why), 1);
+	gate_free(f->g);
+	o.require_runtime = 0;
+	fake_default(&f->c1, 200, "{\"ready\": true, \"runtime\": \"failed\"}");
+	make_opts(f, &o);
+	assert_int_equal(gate_set_caches(f->g, spec, 1), 0);
+	ask(f, &why);
+	assert_int_equal(ask(f, &why), 1);
+}
+
 static void test_constraints_leave_agents_out(void **state)
 {
 	struct fixture *f = *state;
@@ -353,6 +390,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_new_cache_warmed_at_once_removed_cancelled, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_constraints_leave_agents_out, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_runtime, setup, teardown),
 	};
 	int rc;
 
