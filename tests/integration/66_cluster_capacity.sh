@@ -51,12 +51,13 @@ cluster_agent remove "$added" && added=""
 check "the test's agent removed: capacity 12" wait_for 3 capacity 12
 check "the capacity change was logged" log_has 'event=capacity capacity=12 was=16'
 check "p2 gives way (to 6), p1 keeps its 6" wait_for 60 at 6 6
-# The sum of the apps' instances in every snapshot since the scaler's first PUT after the change.
-first=$(puts /c66/p2 "map(select(.t > $mark and .status == 200)) | .[0].t")
+# The largest sum of the apps' instances from time T on: the state then (the last snapshot before
+# T, which the call logged at T made) and every snapshot after.
 max_sum() {
-	marathon_history | jq --argjson t "$1" '[.[] | select(.t >= $t) |
-		(.apps["/c66/p1"].instances // 0) + (.apps["/c66/p2"].instances // 0)] | max'
+	marathon_history | jq --argjson t "$1" '([.[] | select(.t < $t)][-1:] + [.[] | select(.t >= $t)]) |
+		map((.apps["/c66/p1"].instances // 0) + (.apps["/c66/p2"].instances // 0)) | max'
 }
+first=$(puts /c66/p2 "map(select(.t > $mark and .status == 200)) | .[0].t")
 check_eq "from the scaler's first call after it, the instances never add up above 12" 12 "$(max_sum "$first")"
 check_eq "p1 was never scaled down" 0 "$(puts /c66/p1 "map(select(.t > $mark)) | length")"
 
