@@ -383,14 +383,13 @@ cl_agent_net() {
 		ip -n "$ns" link set lo up
 }
 
-# cl_cache_config K I: the agent cache's config (it holds the admin token: mode 0600).
+# cl_cache_config K LISTEN ROOT UPSTREAM FILE: a cache's config (it holds the admin token: mode
+# 0600): an agent's (upstream: the tier, or the uplink without one) or the tier's (the uplink).
 cl_cache_config() {
-	local k=$1 i=$2 dir addr
-	dir=$(cl_agent_dir "$k" "$i") addr=$(cl_addr "$k" "$i")
-	(umask 077 && jq -n --arg listen "$addr:5000" --arg root "$dir/cache" \
-		--arg token "$(cat "$(cl_state "$k")/admin_token")" --arg up "$UPLINK_URL" \
+	(umask 077 && jq -n --arg listen "$2" --arg root "$3" --arg up "$4" \
+		--arg token "$(cat "$(cl_state "$1")/admin_token")" \
 		'{listen: $listen, root: $root, log_level: "info", admin_token: $token,
-		  upstreams: {"docker.io": {url: $up}}}' >"$dir/cache.json")
+		  upstreams: {"docker.io": {url: $up}}}' >"$5")
 }
 
 # cl_cache_start K I: the agent's microscale-registry (foreground -d, in its namespace); waits
@@ -460,13 +459,14 @@ EOF
 }
 
 # cl_agent_up K I: the whole agent: network, cache and dockerd (started together, then waited
-# for), registration, env lines. Needs UPLINK_URL and MESOS_URL.
+# for), registration, env lines. Needs UPLINK_URL (or TIER_URL) and MESOS_URL.
 cl_agent_up() {
 	local k=$1 i=$2 dir cache
 	dir=$(cl_agent_dir "$k" "$i")
 	mkdir -p "$dir/cache" "$dir/docker/data" "$dir/docker/exec" "$dir/pids" || return 1
 	cl_agent_net "$k" "$i" || { echo "cluster: agent $i: network setup failed" >&2; return 1; }
-	cl_cache_config "$k" "$i" && cl_dockerd_config "$k" "$i" || return 1
+	cl_cache_config "$k" "$(cl_addr "$k" "$i"):5000" "$dir/cache" "${TIER_URL:-$UPLINK_URL}" \
+		"$dir/cache.json" && cl_dockerd_config "$k" "$i" || return 1
 	# Only this job is waited for: a bare `wait` would also wait for the daemons, which are
 	# children of this shell too.
 	cl_cache_start "$k" "$i" &

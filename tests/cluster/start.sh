@@ -7,15 +7,17 @@
 #   host (root namespace)   docker-registry on 127.0.0.1 serving the image set ("the remote";
 #                           its access log proves what was fetched), behind ONE shaped uplink
 #                           (tests/lib/slowlink.py on 10.231.k.1, CLUSTER_WAN_MBPS, 20 MB/s)
-#                           that all agents share; the Mesos master emulator on 10.231.k.1:5050;
-#                           the Marathon emulator on 10.231.k.1:8080
+#                           that all agents share; the cluster's tier, a microscale-registry on
+#                           10.231.k.1:5000 whose upstream is the uplink (--no-tier: none); the
+#                           Mesos master emulator on 10.231.k.1:5050; the Marathon emulator on
+#                           10.231.k.1:8080
 #   agent i (mscl<k>-a<i>)  10.231.k.(10+i): microscale-registry on :5000 (upstream docker.io =
-#                           the uplink, the cluster's admin_token) and a dockerd of its own whose
+#                           the tier, or the uplink without one; the cluster's admin_token) and a dockerd of its own whose
 #                           registry-mirrors is that cache; registered with the Mesos emulator
 #                           (hostname = address, attributes name=agent-i, rack=r1|r2)
 #
 # Usage: tests/cluster/start.sh [-n AGENTS] [--owner PID] [--images DIR] [--build DIR]
-#                               [--no-marathon]
+#                               [--no-marathon] [--no-tier]
 #   -n AGENTS      1..8, default 3
 #   --owner PID    the cluster lives as long as PID does (default: the caller, $PPID); after
 #                  that it is stale, and the next start removes it
@@ -24,6 +26,7 @@
 #                  (tests/demo/images.sh), built once if needed
 #   --build DIR    where microscale-registry is (default $MS_BUILD, else build/)
 #   --no-marathon  no Marathon emulator (also CLUSTER_NO_MARATHON=1)
+#   --no-tier      no tier: every agent's cache fetches over the uplink (also CLUSTER_NO_TIER=1)
 # Environment: CLUSTER_WAN_MBPS (20), CLUSTER_AGENT_CPUS (2), CLUSTER_AGENT_MEM (1024): what the
 # agents offer Mesos.
 #
@@ -35,7 +38,7 @@ set -u
 # shellcheck source-path=SCRIPTDIR/../lib
 . "$MS_ROOT/tests/lib/upstream.sh" # the remote's config (_upstream_write_config)
 
-AGENTS=3 OWNER=$PPID IMAGES="" NO_MARATHON=${CLUSTER_NO_MARATHON:-} K=""
+AGENTS=3 OWNER=$PPID IMAGES="" NO_MARATHON=${CLUSTER_NO_MARATHON:-} NO_TIER=${CLUSTER_NO_TIER:-} K=""
 WAN_MBPS=${CLUSTER_WAN_MBPS:-20}
 
 usage() {
@@ -62,6 +65,7 @@ parse_args() {
 		--images) IMAGES=${2:-} && shift ;;
 		--build) MS_BUILD=${2:-} && shift ;;
 		--no-marathon) NO_MARATHON=1 ;;
+		--no-tier) NO_TIER=1 ;;
 		-h | --help) usage ;;
 		*) cl_say "unknown argument '$1'" && usage ;;
 		esac
@@ -157,6 +161,22 @@ uplink_start() {
 		fail "the remote does not answer through the uplink"
 }
 
+# The cluster's tier (README: Chaining): one cache in front of the uplink that every agent's cache
+# uses as its upstream, so the uplink carries each blob once however many agents ask.
+tier_start() {
+	local dir=$CL_STATE/tier
+	TIER_URL="" TIER_LOG=""
+	[ -z "$NO_TIER" ] || return 0
+	mkdir -p "$dir/cache" || fail "mkdir $dir"
+	cl_cache_config "$K" "$(cl_host "$K"):5000" "$dir/cache" "$UPLINK_URL" "$dir/cache.json" ||
+		fail "writing $dir/cache.json"
+	TIER_URL=http://$(cl_host "$K"):5000 TIER_LOG=$dir/cache.log
+	cl_daemon "$CL_STATE/pids/tier.pid" "$TIER_LOG" - "$MS_BUILD/microscale-registry" -d \
+		-c "$dir/cache.json" || fail "the tier did not start"
+	cl_wait 20 "$CL_PID" "the tier" "$TIER_LOG" cl_http "$TIER_URL/v2/" ||
+		fail "the tier did not become ready"
+}
+
 mesos_start() {
 	MESOS_URL=http://$(cl_host "$K"):5050 MESOS_LOG=$CL_STATE/mesos.log
 	cl_daemon "$CL_STATE/pids/mesos.pid" "$CL_STATE/mesos.out" - \
@@ -183,6 +203,7 @@ host_start() {
 	marathon_start
 	remote_start
 	uplink_start
+	tier_start
 	cl_wait 10 "$MESOS_PID" "the Mesos emulator" "$CL_STATE/mesos.out" \
 		cl_http_200 "$MESOS_URL/health" || fail "the Mesos emulator did not become ready"
 	if [ -n "$MARATHON_URL" ]; then
@@ -198,7 +219,7 @@ write_base_env() {
 		echo "# microscale cluster $K (tests/cluster/start.sh): sourceable; agent.sh keeps it up to date."
 		for v in CLUSTER_STATE CLUSTER_K CLUSTER_HOST CLUSTER_OWNER CLUSTER_ENV CLUSTER_IMAGES \
 			MESOS_URL MESOS_LOG MARATHON_URL MARATHON_LOG REMOTE_URL REMOTE_LOG UPLINK_URL \
-			UPLINK_MBPS ADMIN_TOKEN_FILE; do
+			UPLINK_MBPS TIER_URL TIER_LOG ADMIN_TOKEN_FILE; do
 			printf '%s=%q\n' "$v" "${!v}"
 		done
 	} >"$CL_STATE/base.env"

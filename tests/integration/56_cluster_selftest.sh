@@ -118,7 +118,7 @@ check "... its namespace, processes and mounts are gone" \
 mkdir -p "$T/badbuild"
 printf '#!/bin/sh\necho "fake registry: refusing to start" >&2\nexit 1\n' >"$T/badbuild/microscale-registry"
 chmod +x "$T/badbuild/microscale-registry"
-"$MS_ROOT/tests/cluster/start.sh" -n 1 --no-marathon --build "$T/badbuild" --owner $$ \
+"$MS_ROOT/tests/cluster/start.sh" -n 1 --no-marathon --no-tier --build "$T/badbuild" --owner $$ \
 	>"$T/bad.out" 2>"$T/bad.err"
 rc=$?
 sed 's/^/# bad start: /' "$T/bad.err"
