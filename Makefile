@@ -10,7 +10,7 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ALL_CPPFLAGS := -D_GNU_SOURCE -Ishared -Iregistry -Iscaler $(CPPFLAGS)
 ALL_CFLAGS := $(WARN) $(CFLAGS)
 # libev ships no pkg-config file on Debian 12.
-LIBS := -lev -lcurl -ljansson -lcrypto -lhttp_parser -larchive -luring
+LIBS := -lev -lcurl -ljansson -lcrypto -lhttp_parser -larchive -luring -lzookeeper_st
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # One archive per directory (an archive keeps only base names: registry/config.o and
@@ -69,7 +69,8 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
 
-# The whole microscaling story on this machine (tests/demo/run.sh): DEMO_SECONDS=60 by default.
+# The whole microscaling story on a cluster on this machine (tests/demo/run.sh; needs root):
+# DEMO_SECONDS=60, DEMO_AGENTS=3 by default.
 demo: deps all
 	tests/demo/run.sh $(BUILD)
 
@@ -94,6 +95,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/doc/microscale $(DESTDIR)$(PREFIX)/lib/microscale
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/microscale/
 	install -m 0755 packer/wire-runtimes.sh $(DESTDIR)$(PREFIX)/lib/microscale/
+	install -m 0644 packer/systemd/microscale-registry-docker-socket.conf \
+		$(DESTDIR)$(PREFIX)/lib/microscale/
 
 format:
 	clang-format -i shared/*.[ch] registry/*.[ch] scaler/*.[ch] tests/unit/*/*.[ch]

@@ -5,6 +5,8 @@
  *                 "backoff_max_ms": 5000, "events": true},
  *    "mesos": {"url": "http://127.0.0.1:5050", "username": "", "password": "",
  *              "cache_url": "http://{hostname}:5000", "refresh_ms": 5000},
+ *    "zookeeper": {"servers": "zk1:2181,zk2:2181", "path": "/microscale/scaler",
+ *                  "session_timeout_ms": 10000, "username": "", "password": ""},
  *    "gate": {"unreachable_grace_ms": 10000, "token_file": "", "require_runtime": true},
  *    "caches": ["http://127.0.0.1:5000"], "capacity": 10, "interval_ms": 100,
  *    "listen": "127.0.0.1:9101", "log_level": "info",
@@ -29,8 +31,8 @@
 #define PRIORITY_MAX 100
 
 static const char *const top_keys[] = {
-    "marathon",	   "mesos",  "gate",	  "caches", "capacity",
-    "interval_ms", "listen", "log_level", "apps",   NULL,
+    "marathon",	   "mesos",  "zookeeper", "gate", "caches", "capacity",
+    "interval_ms", "listen", "log_level", "apps", NULL,
 };
 static const char *const mesos_keys[] = {
     "url", "username", "password", "cache_url", "refresh_ms", NULL,
@@ -38,6 +40,8 @@ static const char *const mesos_keys[] = {
 static const char *const gate_keys[] = {"unreachable_grace_ms", "token_file", "require_runtime",
 					NULL};
 static const char *const task_keys[] = {"cpus", "mem", NULL};
+static const char *const zk_keys[] = {"servers",  "path",     "session_timeout_ms",
+				      "username", "password", NULL};
 static const char *const marathon_keys[] = {
     "url",	  "username",  "password",	 "token_file", "force",
     "timeout_ms", "resync_ms", "backoff_max_ms", "events",     NULL,
@@ -221,6 +225,58 @@ static int load_gate(struct scaler_conf *sc, struct conf *c)
 		return 0;
 	conf_check_private(file, "the caches' admin token");
 	return read_token(c, "gate.token_file", file, &sc->cache_token);
+}
+
+/* ZooKeeper's node path: absolute, no empty segment, no trailing slash. */
+static int zk_path_ok(const char *p)
+{
+	size_t n = strlen(p);
+
+	return n > 1 && n < 256 && p[0] == '/' && p[n - 1] != '/' && strstr(p, "//") == NULL &&
+	       strpbrk(p, " \t\r\n") == NULL;
+}
+
+/* A list of host:port, as the client library takes it. */
+static int zk_servers_ok(const char *s)
+{
+	return s[0] != '\0' && strlen(s) < 1024 && strpbrk(s, " \t\r\n/@") == NULL &&
+	       strchr(s, ':') != NULL;
+}
+
+static int load_zookeeper(struct scaler_conf *sc, struct conf *c)
+{
+	struct zk_conf *zc = &sc->zk;
+	const char *servers = NULL, *path = "/microscale/scaler";
+	long long timeout = zc->session_timeout_ms;
+	json_t *z;
+
+	if (conf_object(c, c->root, NULL, "zookeeper", &z) != 0)
+		return -1;
+	if (z == NULL)
+		return 0;
+	if (conf_known_keys(c, z, "zookeeper", zk_keys) != 0 ||
+	    conf_string(c, z, "zookeeper", "servers", &servers) != 0 ||
+	    conf_string(c, z, "zookeeper", "path", &path) != 0 ||
+	    conf_int(c, z, "zookeeper", "session_timeout_ms", 1000, 600000, &timeout) != 0 ||
+	    basic_auth(c, z, "zookeeper", "the ZooKeeper password", &zc->auth) != 0)
+		return -1;
+	if (servers == NULL)
+		return conf_fail(c, "zookeeper.servers", "missing");
+	if (!zk_servers_ok(servers))
+		return conf_fail(c, "zookeeper.servers", "expected host:port[,host:port…]");
+	if (!zk_path_ok(path))
+		return conf_fail(c, "zookeeper.path",
+				 "expected an absolute path like /microscale/scaler");
+	zc->session_timeout_ms = (long)timeout;
+	if (set_str(c, "zookeeper.servers", &zc->servers, servers) != 0 ||
+	    set_str(c, "zookeeper.path", &zc->path, path) != 0)
+		return -1;
+	/* A call the old leader sent at the end of its lease (a third of the timeout before anyone
+	 * else may lead) lands or fails within marathon.timeout_ms. */
+	zc->settle_ms = sc->marathon.timeout_ms - zc->session_timeout_ms / 3;
+	if (zc->settle_ms < 0)
+		zc->settle_ms = 0;
+	return 0;
 }
 
 /* "capacity": a number, or {"task": {"cpus": C, "mem": M}} when the fleet tells. */
@@ -423,6 +479,7 @@ static int set_defaults(struct scaler_conf *sc, struct conf *c)
 	sc->mesos.refresh_ms = 5000;
 	sc->gate_grace_ms = 10000;
 	sc->require_runtime = -1;
+	sc->zk.session_timeout_ms = 10000;
 	if (set_str(c, "marathon.url", &sc->marathon.url, "http://127.0.0.1:8080") != 0 ||
 	    set_str(c, "mesos.cache_url", &sc->mesos.cache_url, "http://{hostname}:5000") != 0 ||
 	    set_str(c, "listen", &sc->listen, "127.0.0.1:9101") != 0)
@@ -447,8 +504,8 @@ int scaler_conf_load(struct scaler_conf *sc, struct conf *c)
 		return conf_fail(c, "log_level", "expected debug, info, warn or error");
 	if (listen != NULL && set_str(c, "listen", &sc->listen, listen) != 0)
 		return -1;
-	if (load_marathon(sc, c) != 0 || load_mesos(sc, c) != 0 || load_gate(sc, c) != 0 ||
-	    load_capacity(sc, c) != 0 || load_caches(sc, c) != 0)
+	if (load_marathon(sc, c) != 0 || load_mesos(sc, c) != 0 || load_zookeeper(sc, c) != 0 ||
+	    load_gate(sc, c) != 0 || load_capacity(sc, c) != 0 || load_caches(sc, c) != 0)
 		return -1;
 	return load_apps(sc, c);
 }
@@ -462,6 +519,9 @@ void scaler_conf_free(struct scaler_conf *sc)
 	secret_free(sc->mesos.userpwd);
 	free(sc->mesos.cache_url);
 	secret_free(sc->cache_token);
+	free(sc->zk.servers);
+	free(sc->zk.path);
+	secret_free(sc->zk.auth);
 	for (size_t i = 0; i < sc->ncaches; i++)
 		free(sc->caches[i]);
 	free(sc->caches);

@@ -623,3 +623,9 @@ const char *marathon_auth_header(const struct marathon *m)
 {
 	return m->auth_header;
 }
+
+void marathon_resync(struct marathon *m)
+{
+	for (size_t i = 0; i < m->napps; i++)
+		m->a[i].pub.stale = 1;
+}

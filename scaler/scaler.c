@@ -15,8 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LATENCY_RING 1024
+
+static int acting(struct scaler *s);
 
 static double seconds(long ms)
 {
@@ -68,12 +71,16 @@ static int metrics_init(struct scaler *s)
 			  by_state);
 	s->m_fleet = metrics_gauge(m, "microscale_scaler_fleet_agents",
 				   "Agents the Mesos master lists (active, inactive)", by_active);
+	s->m_leader =
+	    metrics_gauge(m, "microscale_scaler_leader",
+			  "1 while this scaler acts (alone, or as the elected leader)", NULL);
 	if (s->m_capacity == NULL || s->m_demand == NULL || s->m_desired == NULL ||
 	    s->m_target == NULL || s->m_requested == NULL || s->m_running == NULL ||
 	    s->m_held == NULL || s->m_held_s == NULL || s->m_held_total == NULL ||
 	    s->m_decisions == NULL || s->m_latency == NULL || s->m_agents == NULL ||
-	    s->m_fleet == NULL)
+	    s->m_fleet == NULL || s->m_leader == NULL)
 		return -1;
+	metrics_set(s->m_leader, 1);
 	metrics_set(s->m_capacity, (double)s->capacity);
 	return 0;
 }
@@ -266,8 +273,9 @@ void scaler_decide(struct scaler *s)
 	ev_tstamp now = ev_now(s->loop);
 	size_t n = s->conf->napps;
 
-	if (s->capacity < 0)
-		return; /* the fleet has not been read: neither up nor down */
+	if (s->capacity < 0 || !acting(s))
+		return; /* the fleet has not been read, or another scaler leads: neither up nor down
+			 */
 	for (size_t i = 0; i < n; i++)
 		inputs(s, i, now);
 	plan_decide(s->alloc, s->plan, n, s->capacity, gate_cb, s);
@@ -381,12 +389,43 @@ static void on_events_state(int attached, void *arg)
 
 /* --- the loop --- */
 
+/* --- leading --- */
+
+/* Whether this scaler acts now: alone, or as the leader whose lease holds. A scaler that starts
+ * to act reads every app again before it writes; one that stops says so. */
+static int acting(struct scaler *s)
+{
+	int now = s->leader == NULL || leader_may_act(s->leader);
+
+	if (now != s->acting) {
+		log_event(now ? LOG_INFO : LOG_WARN, now ? "leader_acting" : "leader_stopped",
+			  "reason=\"%s\"",
+			  now ? "elected, lease held, hand-over settled: reading every app first"
+			      : "no longer the leader, or its lease lapsed");
+		if (now)
+			marathon_resync(s->marathon);
+		s->acting = now;
+		metrics_set(s->m_leader, now);
+	}
+	return now;
+}
+
+static void on_leader(void *arg)
+{
+	struct scaler *s = arg;
+
+	acting(s);
+	scaler_kick(s);
+}
+
 static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct scaler *s = w->data;
 
 	(void)loop;
 	(void)revents;
+	if (!acting(s))
+		return;
 	marathon_read_due(s->marathon);
 	scaler_decide(s);
 }
@@ -408,6 +447,8 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	s->tick_no++;
+	if (!acting(s))
+		return; /* only the leader reads demand, asks the caches and calls Marathon */
 	for (size_t i = 0; i < s->conf->napps; i++)
 		demand_poll(s->demands[i]);
 	marathon_tick(s->marathon, s->tick_no);
@@ -478,6 +519,34 @@ static int start_parts(struct scaler *s)
 	return s->mesos != NULL ? 0 : -1;
 }
 
+/* Joins the election once listening: the node says who leads and where to look. */
+static int start_leader(struct scaler *s)
+{
+	char host[256] = "?", *id;
+	json_t *doc;
+
+	gethostname(host, sizeof(host) - 1);
+	doc = json_pack("{s:s, s:s, s:i, s:i}", "host", host, "listen", s->conf->listen, "port",
+			httpd_port(s->httpd), "pid", (int)getpid());
+	id = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	s->acting = 0; /* until elected */
+	metrics_set(s->m_leader, 0);
+	if (id != NULL)
+		s->leader = leader_new(s->loop, &s->conf->zk, id, on_leader, s);
+	free(id);
+	if (s->leader == NULL) {
+		log_error("start", "error=\"out of memory\"");
+		return -1;
+	}
+	log_info("leader_election",
+		 "servers=%s path=%s session_timeout_ms=%ld settle_ms=%ld auth=%s",
+		 s->conf->zk.servers, s->conf->zk.path, s->conf->zk.session_timeout_ms,
+		 s->conf->zk.settle_ms, s->conf->zk.auth ? "digest" : "none");
+	acting(s);
+	return 0;
+}
+
 int scaler_start(struct scaler *s)
 {
 	struct httpd_opts opts;
@@ -510,6 +579,8 @@ int scaler_start(struct scaler *s)
 					     : "none");
 	if (s->conf->ncaches == 0 && s->conf->mesos.url == NULL)
 		log_warn("gate_off", "reason=\"no caches configured: scale-ups are not gated\"");
+	if (s->conf->zk.servers != NULL && start_leader(s) < 0)
+		return -1;
 	ev_timer_start(s->loop, &s->tick);
 	return 0;
 }
@@ -522,6 +593,7 @@ void scaler_stop(struct scaler *s)
 	ev_timer_stop(s->loop, &s->kick);
 	if (s->httpd != NULL)
 		httpd_free(s->httpd);
+	leader_free(s->leader);
 	mesos_free(s->mesos);
 	events_free(s->events);
 	gate_free(s->gate);

@@ -59,9 +59,18 @@ struct mesos_conf {
 	long refresh_ms;
 };
 
+struct zk_conf {
+	char *servers; /* "host:port,…"; NULL: no election, this scaler acts alone */
+	char *path;    /* the election's node */
+	long session_timeout_ms;
+	char *auth;	/* "user:password" for digest auth, or NULL; never logged */
+	long settle_ms; /* a new leader waits this before it acts */
+};
+
 struct scaler_conf {
 	struct marathon_conf marathon;
 	struct mesos_conf mesos;
+	struct zk_conf zk;
 	long long gate_grace_ms; /* a cache silent this long is left out of the gate */
 	int require_runtime; /* gate.require_runtime: 1, 0, or -1 (when the cache reports one) */
 	char *cache_token;   /* the caches' admin token, or NULL; never logged */
@@ -256,6 +265,8 @@ int marathon_parse_app(const char *body, size_t len, struct marathon_app *a);
 /* An event from Marathon's event bus: the apps it names are read again at once. 1 when it named
  * one of ours. */
 int marathon_event(struct marathon *m, const char *type, json_t *data);
+/* Every app is read again before the next PUT (a new leader's first step). */
+void marathon_resync(struct marathon *m);
 /* Whether the event stream is attached: while it is, a deployment is polled less often. */
 void marathon_events_attached(struct marathon *m, int attached);
 /* "Authorization: token=…" when a token is configured, else NULL. */
@@ -370,6 +381,19 @@ void gate_agent_counts(const struct gate *g, size_t app, size_t counts[GATE_AGEN
 const char *gate_agent_state_name(enum gate_agent_state st);
 json_t *gate_status_json(const struct gate *g, size_t app);
 
+/* leader.c: one scaler of many acts, elected through ZooKeeper */
+struct leader;
+typedef void (*leader_fn)(void *arg);
+/* Joins the election at once; changed runs whenever the state changes. identity: our node's
+ * data (JSON). */
+struct leader *leader_new(struct ev_loop *loop, const struct zk_conf *conf, const char *identity,
+			  leader_fn changed, void *arg);
+void leader_free(struct leader *l);
+/* 1 while this scaler leads, its lease holds and the hand-over has settled. */
+int leader_may_act(const struct leader *l);
+/* {"state", "acting", "node", "servers", "leader": {host, listen, pid} | null, "lease_s", …} */
+json_t *leader_status_json(const struct leader *l);
+
 /* scaler.c: the daemon: the tick, the decision, its log line, the metrics */
 /* What was last decided for one app, for the log, /status and /metrics. */
 struct scaler_app {
@@ -392,6 +416,8 @@ struct scaler {
 	struct marathon *marathon;
 	struct events *events; /* Marathon's event stream, or NULL */
 	struct mesos *mesos;   /* the fleet, or NULL without a master */
+	struct leader *leader; /* the election, or NULL: this scaler acts alone */
+	int acting;	       /* it acted at the last check (alone, or leading) */
 	struct gate *gate;
 	long long capacity; /* now: fixed, or from the fleet; -1 until the fleet is read */
 	struct demand_env env;
@@ -405,7 +431,7 @@ struct scaler {
 	ev_tstamp started;
 	struct metric_family *m_capacity, *m_demand, *m_desired, *m_target, *m_requested,
 	    *m_running, *m_held, *m_held_s, *m_held_total, *m_decisions, *m_latency, *m_agents,
-	    *m_fleet;
+	    *m_fleet, *m_leader;
 	double *latencies; /* demand change to PUT, seconds: a ring for the median */
 	size_t nlat, lat_next;
 };

@@ -61,6 +61,11 @@ json_t *status_json(const struct scaler *s)
 		json_object_set_new(o, "events", events_status_json(s->events));
 	if (o != NULL && s->mesos != NULL)
 		json_object_set_new(o, "mesos", mesos_status_json(s->mesos));
+	if (o != NULL)
+		json_object_set_new(o, "leader",
+				    s->leader != NULL
+					? leader_status_json(s->leader)
+					: json_pack("{s:s, s:b}", "state", "off", "acting", 1));
 	if (o != NULL && median >= 0)
 		json_object_set_new(o, "demand_to_put_median_ms", json_real(median * 1000.0));
 	return o;

@@ -30,7 +30,7 @@ WARN="-std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 CPP="-D_GNU_SOURCE -I$root/shared -I$root/registry -I$root/scaler"
 CFLAGS="-g -O1 $SAN $WARN $CPP"
-LIBS="-lev -lcurl -ljansson -lcrypto -lhttp_parser -larchive -luring"
+LIBS="-lev -lcurl -ljansson -lcrypto -lhttp_parser -larchive -luring -lzookeeper_st"
 # Sanitizer reports must stop the run; leaks are findings too.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -201,6 +201,18 @@ static void test_fleet(void **state)
 	assert_true(sc->task_cpus == 0.5 && sc->task_mem == 256);
 	assert_int_equal(sc->apps[0].max, SCALER_INSTANCES_MAX);
 	assert_int_equal(sc->marathon.events, 1);
+	assert_null(sc->zk.servers);
+	/* the election */
+	assert_int_equal(load(f, "{\"capacity\": 4, \"marathon\": {\"timeout_ms\": 5000}, "
+				 "\"zookeeper\": {\"servers\": \"zk1:2181,zk2:2181\", "
+				 "\"username\": \"u\", \"password\": \"p\"}, \"apps\": [{\"id\": "
+				 "\"/a\", \"demand\": {\"type\": \"remainder\"}}]}"),
+			 0);
+	assert_string_equal(sc->zk.servers, "zk1:2181,zk2:2181");
+	assert_string_equal(sc->zk.path, "/microscale/scaler");
+	assert_int_equal(sc->zk.session_timeout_ms, 10000);
+	assert_string_equal(sc->zk.auth, "u:p");
+	assert_int_equal(sc->zk.settle_ms, 5000 - 10000 / 3);
 	/* the defaults without them */
 	assert_int_equal(load(f, "{\"capacity\": 4, \"apps\": ["
 				 "{\"id\": \"/a\", \"demand\": "
@@ -261,6 +273,16 @@ static const struct bad bads[] = {
      "F: mesos.password: needs a username"},
     {"{\"capacity\": 4, \"gate\": {\"require_runtime\": 1}, \"apps\": [" APP_OK "]}",
      "F: gate.require_runtime: expected true or false"},
+    {"{\"capacity\": 4, \"zookeeper\": {}, \"apps\": [" APP_OK "]}",
+     "F: zookeeper.servers: missing"},
+    {"{\"capacity\": 4, \"zookeeper\": {\"servers\": \"zk1\"}, \"apps\": [" APP_OK "]}",
+     "F: zookeeper.servers: expected host:port[,host:port…]"},
+    {"{\"capacity\": 4, \"zookeeper\": {\"servers\": \"zk:1\", \"path\": \"/a/\"}, \"apps\": "
+     "[" APP_OK "]}",
+     "F: zookeeper.path: expected an absolute path like /microscale/scaler"},
+    {"{\"capacity\": 4, \"zookeeper\": {\"servers\": \"zk:1\", \"session_timeout_ms\": 10}, "
+     "\"apps\": [" APP_OK "]}",
+     "F: zookeeper.session_timeout_ms: must be between 1000 and 600000"},
     {"{\"capacity\": 4, \"gate\": {\"grace\": 1}, \"apps\": [" APP_OK "]}",
      "F: gate.grace: unknown key"},
     {"{\"capacity\": 4, \"gate\": {\"unreachable_grace_ms\": -1}, \"apps\": [" APP_OK "]}",
