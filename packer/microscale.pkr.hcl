@@ -49,7 +49,13 @@ variable "scaler_apps" {
 variable "enable_scaler" {
   type        = bool
   default     = false
-  description = "Enable microscale-scaler at boot (one scaler per set of apps, not one per node)."
+  description = "Enable microscale-scaler at boot: with zookeeper set it is safe on every node (one leads); without, run one scaler per set of apps."
+}
+
+variable "zookeeper" {
+  type        = string
+  default     = ""
+  description = "ZooKeeper servers (host:port,…) the scalers elect their leader through; empty: each scaler acts alone."
 }
 
 variable "store_max_bytes" {
@@ -130,6 +136,7 @@ locals {
     "MICROSCALE_CAPACITY=${var.capacity}",
     "MICROSCALE_APPS=${var.scaler_apps}",
     "MICROSCALE_ENABLE_SCALER=${var.enable_scaler ? "1" : "0"}",
+    "MICROSCALE_ZOOKEEPER=${var.zookeeper}",
     "MICROSCALE_STORE_MAX_BYTES=${var.store_max_bytes}",
   ]
 }

@@ -22,7 +22,9 @@
 #   MICROSCALE_CAPACITY        instances the scaler shares (10)
 #   MICROSCALE_APPS            the scaler's apps, a JSON array (default: the two demo apps)
 #   MICROSCALE_ENABLE_SCALER   1 to enable the scaler's unit too (default 0: run one scaler per
-#                              set of apps, not one per node)
+#                              set of apps, not one per node, unless MICROSCALE_ZOOKEEPER is set)
+#   MICROSCALE_ZOOKEEPER       ZooKeeper servers (host:port,…): the scalers of every node elect
+#                              one leader there, so enabling the scaler everywhere is safe
 #   MICROSCALE_PREWARM         0 to skip the prewarm and the import (default 1)
 #   MICROSCALE_IMAGES_DIR      docker-save / OCI tarballs (*.tar, *.tar.gz) to import (images/)
 #   MICROSCALE_BUILD           the build directory under the tree (build/node: never a build
@@ -55,6 +57,7 @@ APPS=${MICROSCALE_APPS:-'[{"id": "/demo/priority1", "priority": 1, "min": 1, "ma
   "demand": {"type": "random", "seed": 42, "step": 2}},
  {"id": "/demo/priority2", "priority": 2, "min": 0, "max": 10, "demand": {"type": "remainder"}}]'}
 ENABLE_SCALER=${MICROSCALE_ENABLE_SCALER:-0}
+ZOOKEEPER=${MICROSCALE_ZOOKEEPER:-}
 PREWARM=${MICROSCALE_PREWARM:-1}
 IMAGES_DIR=${MICROSCALE_IMAGES_DIR:-$SRC/images}
 BUILD=${MICROSCALE_BUILD:-build/node}
@@ -161,14 +164,15 @@ write_configs() {
 	} + (if $max == "" then {} else {store: {max_bytes: ($max | tonumber)}} end)' |
 		put "$ETC/registry.json"
 
-	jq -n --arg url "$MARATHON_URL" --argjson cap "$CAPACITY" --argjson apps "$APPS" '{
+	jq -n --arg url "$MARATHON_URL" --argjson cap "$CAPACITY" --argjson apps "$APPS" \
+		--arg zk "$ZOOKEEPER" '{
 		marathon: {url: $url},
 		caches: ["http://127.0.0.1:5000"],
 		capacity: $cap,
 		listen: "127.0.0.1:9101",
 		log_level: "info",
 		apps: $apps
-	}' | put "$ETC/scaler.json"
+	} + (if $zk == "" then {} else {zookeeper: {servers: $zk}} end)' | put "$ETC/scaler.json"
 
 	# The daemons judge their configs themselves: a bad variable stops the bake here.
 	"$REGISTRY" -n -c "$ETC/registry.json" --prewarm "$ETC/images.list" >/dev/null ||
