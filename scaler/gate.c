@@ -373,8 +373,8 @@ static void read_answer(struct gate_cache *gc, struct fetch *f, int ok, const ch
 		snprintf(gc->why, sizeof(gc->why), "cache %s answered %ld", cache, status);
 	} else if ((gc->st = parse_ready(gc, f)) == GC_ERROR) {
 		snprintf(gc->why, sizeof(gc->why), "cache %s gave no \"ready\"", cache);
-	} else if (gc->st == GC_NOT_READY && gc->present >= 0 && gc->present == gc->total &&
-		   gc->runtime[0] != '\0') {
+	} else if (gc->st == GC_NOT_READY && gc->total > 0 && gc->present == gc->total &&
+		   runtime_required(gc->node->g, gc->runtime)) {
 		snprintf(gc->why, sizeof(gc->why), "image in %s but not in its node's Docker (%s)",
 			 cache, gc->runtime);
 	} else if (gc->st == GC_NOT_READY) {
@@ -656,10 +656,21 @@ static json_t *cache_json(const struct gate *g, const struct gate_node *node, si
 	int st = agent_state(g, node, app);
 
 	return json_pack(
-	    "{s:s, s:s?, s:s, s:s, s:s, s:I, s:I, s:b, s:s}", "url", node->url, "hostname",
+	    "{s:s, s:s?, s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:s}", "url", node->url, "hostname",
 	    node->hostname, "agent", st < 0 ? "excluded" : agent_state_names[st], "state",
 	    gc_names[gc->st], "cache_state", gc->cstate, "layers_present", (json_int_t)gc->present,
-	    "layers_total", (json_int_t)gc->total, "left_out", node->left_out, "why", gc->why);
+	    "layers_total", (json_int_t)gc->total, "runtime", gc->runtime, "left_out",
+	    node->left_out, "why", gc->why);
+}
+
+size_t gate_ncaches(const struct gate *g)
+{
+	return g->nnodes;
+}
+
+json_t *gate_cache_json(const struct gate *g, size_t k, size_t app)
+{
+	return k < g->nnodes && app < g->napps ? cache_json(g, g->nodes[k], app) : NULL;
 }
 
 json_t *gate_status_json(const struct gate *g, size_t app)
