@@ -5,7 +5,8 @@
  *    "upstreams": {"docker.io": {"url": "https://registry-1.docker.io",
  *                                "credentials_file": "/etc/microscale/hub"}},
  *    "http": {"max_connections": 1024, "header_timeout_s": 10, …},
- *    "fetch": {"connect_timeout_ms": 10000, "low_speed_time_s": 30, "retries": 3}}
+ *    "fetch": {"connect_timeout_ms": 10000, "low_speed_time_s": 30, "retries": 3},
+ *    "runtime": {"docker_socket": "/var/run/docker.sock", "parallel": 2}}
  *
  * Every error names the file, the key and the reason. Passwords never appear in a message. */
 #include <limits.h>
@@ -27,13 +28,14 @@
 #define CRED_LINE_MAX 1024
 
 static const char *const top_keys[] = {
-    "listen", "root",  "log_level", "tag_ttl_s",   "upstreams",
+    "listen", "root",  "log_level", "tag_ttl_s",   "upstreams", "runtime",
     "http",   "fetch", "prewarm",   "admin_token", "store",     NULL,
 };
 static const char *const prewarm_keys[] = {
     "list", "interval_s", "parallel", "platforms", NULL,
 };
 static const char *const store_keys[] = {"max_bytes", NULL};
+static const char *const runtime_keys[] = {"docker_socket", "parallel", NULL};
 static const char *const upstream_keys[] = {
     "url", "username", "password", "credentials_file", "insecure_tls", "ca_file", NULL,
 };
@@ -424,6 +426,34 @@ static int load_store(struct registry_conf *rc, struct conf *c)
 	return 0;
 }
 
+/* runtime.docker_socket: off when absent. Only its form is checked here: dockerd may well start
+ * after the cache (the unit orders the cache first), and a socket that is not there yet is the
+ * runtime's to report, not a reason to refuse to start. */
+static int load_runtime(struct registry_conf *rc, struct conf *c)
+{
+	long long parallel = rc->runtime_parallel;
+	const char *sock = NULL;
+	json_t *o;
+
+	if (conf_object(c, c->root, NULL, "runtime", &o) != 0 ||
+	    (o && conf_known_keys(c, o, "runtime", runtime_keys) != 0) ||
+	    conf_string(c, c->root, NULL, "runtime.docker_socket", &sock) != 0 ||
+	    conf_int(c, c->root, NULL, "runtime.parallel", 1, 16, &parallel) != 0)
+		return -1;
+	rc->runtime_parallel = (int)parallel;
+	if (!sock)
+		return 0;
+	if (sock[0] != '/')
+		return conf_fail(c, "runtime.docker_socket", "must be an absolute path");
+	/* sockaddr_un.sun_path holds 108 bytes with the NUL */
+	if (strlen(sock) > 107)
+		return conf_fail(c, "runtime.docker_socket",
+				 "longer than 107 bytes, the limit of a unix socket path");
+	if (set_str(&rc->docker_socket, sock) != 0)
+		return conf_fail(c, "runtime.docker_socket", "out of memory");
+	return 0;
+}
+
 static int load_defaults(struct registry_conf *rc)
 {
 	memset(rc, 0, sizeof(*rc));
@@ -435,6 +465,7 @@ static int load_defaults(struct registry_conf *rc)
 	rc->retries = 3;
 	rc->prewarm_interval_s = 300;
 	rc->prewarm_parallel = 4;
+	rc->runtime_parallel = 2;
 	rc->listen = strdup("127.0.0.1:5000");
 	rc->root = strdup("/var/lib/microscale");
 	return rc->listen != NULL && rc->root != NULL ? 0 : -1;
@@ -449,7 +480,8 @@ int registry_conf_load(struct registry_conf *rc, struct conf *c)
 		goto fail;
 	}
 	if (load_top(rc, c) != 0 || load_http(rc, c) != 0 || load_fetch(rc, c) != 0 ||
-	    load_upstreams(rc, c) != 0 || load_prewarm(rc, c) != 0 || load_store(rc, c) != 0)
+	    load_upstreams(rc, c) != 0 || load_prewarm(rc, c) != 0 || load_store(rc, c) != 0 ||
+	    load_runtime(rc, c) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -493,6 +525,7 @@ void registry_conf_free(struct registry_conf *rc)
 	if (rc->admin_token)
 		explicit_bzero(rc->admin_token, strlen(rc->admin_token));
 	free(rc->admin_token);
+	free(rc->docker_socket);
 	free(rc->listen);
 	free(rc->root);
 	memset(rc, 0, sizeof(*rc));

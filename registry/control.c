@@ -1,6 +1,8 @@
 /* control: the readiness and control API under /_microscale/v1/, in JSON. Readiness is answered
- * from what is on disk and never waits on an upstream. Only loopback peers, or clients that
- * present the admin token (Authorization: Bearer TOKEN), get an answer; others get 403. */
+ * from what is on disk and never waits on an upstream; "runtime" adds what the runtime step
+ * (runtime.c) last learnt of the node's Docker, without asking dockerd on the way. Only loopback
+ * peers, or clients that present the admin token (Authorization: Bearer TOKEN), get an answer;
+ * others get 403. */
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -74,10 +76,12 @@ static json_t *image_json(struct registry *r, const struct image_ref *ref, struc
 	struct image_walk w = {0};
 	int walked = digest_on_disk(r, ref, digest) == 0 &&
 		     image_walk(&r->store, digest, platforms, &w) == 0;
+	const char *runtime_error;
+	enum runtime_report runtime = runtime_report(r->runtime, ref, &runtime_error);
 	json_t *doc;
 
 	ref_format(ref, name, sizeof(name));
-	doc = json_pack("{s:b,s:s,s:s?,s:o,s:s,s:i,s:i,s:I,s:I,s:b,s:s?}", "ready",
+	doc = json_pack("{s:b,s:s,s:s?,s:o,s:s,s:i,s:i,s:I,s:I,s:b,s:s?,s:s,s:s?}", "ready",
 			walked && w.complete, "ref", name, "digest", digest[0] ? digest : NULL,
 			"platforms", platforms_json(r, img), "state",
 			img ? image_state_name(img->state)
@@ -85,7 +89,8 @@ static json_t *image_json(struct registry *r, const struct image_ref *ref, struc
 			"layers_present", w.layers_present, "layers_total", w.layers_total,
 			"bytes_present", (json_int_t)w.bytes_present, "bytes_total",
 			(json_int_t)w.bytes_total, "pinned", img && img->pinned, "last_error",
-			img && img->error[0] ? img->error : NULL);
+			img && img->error[0] ? img->error : NULL, "runtime",
+			runtime_report_name(runtime), "runtime_error", runtime_error);
 	image_walk_free(&w);
 	return doc;
 }

@@ -134,6 +134,23 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 		log_error("prewarm_list", "error=\"%s\" kept=previous", err);
 }
 
+/* An image complete in the store goes on to the node's Docker (when the runtime is on). */
+static void on_image_ready(void *arg, const struct image *img)
+{
+	struct registry *r = arg;
+
+	runtime_want(r->runtime, &img->ref, img->digest);
+}
+
+/* A tag moved when revalidated for someone else: prewarm catches up (and so the runtime). */
+static void on_tag_moved(void *arg, const struct image_ref *ref, const char *digest)
+{
+	struct registry *r = arg;
+
+	if (r->prewarm)
+		prewarm_tag_moved(r->prewarm, ref, digest);
+}
+
 /* --prewarm-once serves nobody: it fills the store and stops. */
 static int start_http(struct registry *r)
 {
@@ -161,6 +178,8 @@ static int start(struct registry *r, int once)
 	}
 	r->fl = fetch_loop_new(r->loop);
 	r->syncq = syncq_new(r->loop);
+	r->on_tag_moved = on_tag_moved;
+	r->on_tag_moved_arg = r;
 	r->prewarm = prewarm_new(r, once);
 	r->evict = evict_new(r);
 	if (!r->fl || !r->syncq || !r->prewarm || !r->evict || upstreams_init(r) < 0) {
@@ -169,6 +188,17 @@ static int start(struct registry *r, int once)
 	}
 	if (!once && (start_http(r) < 0 || stats_init(r) < 0))
 		return -1;
+	/* Not with --prewarm-once: dockerd pulls through this cache, which then serves nobody. */
+	if (!once && r->conf->docker_socket) {
+		if (!(r->runtime = runtime_new(r))) {
+			log_error("start", "error=\"out of memory\"");
+			return -1;
+		}
+		prewarm_on_ready(r->prewarm, on_image_ready, r);
+	} else if (r->conf->docker_socket) {
+		log_info("runtime", "docker_socket=%s skipped=\"--prewarm-once serves no mirror\"",
+			 r->conf->docker_socket);
+	}
 	if (r->conf->prewarm_list &&
 	    prewarm_load(r->prewarm, r->conf->prewarm_list, err, sizeof(err)) < 0) {
 		log_error("prewarm_list", "error=\"%s\"", err);
@@ -184,6 +214,7 @@ static void stop(struct registry *r)
 		httpd_free(r->httpd);
 	evict_free(r->evict); /* after httpd_free: responses hold entries until they end */
 	prewarm_free(r->prewarm);
+	runtime_free(r->runtime); /* before fetch_loop_free: it cancels its transfers */
 	syncq_free(r->syncq);
 	if (r->fl)
 		fetch_loop_free(r->fl);

@@ -207,11 +207,24 @@ static int verify(struct manifest_pull *mp, struct upreq *u, const char *digest)
 	return 0;
 }
 
+/* The reference a tag pull stands for. */
+static void tag_ref(const struct manifest_pull *mp, struct image_ref *ref)
+{
+	size_t n = strnlen(mp->reference, sizeof(ref->tag) - 1); /* a tag: at most REF_TAG_MAX */
+
+	snprintf(ref->registry, sizeof(ref->registry), "%s", upstream_host(mp->up));
+	snprintf(ref->repo, sizeof(ref->repo), "%s", mp->repo);
+	memcpy(ref->tag, mp->reference, n);
+	ref->tag[n] = '\0';
+}
+
 static void get_done(struct upreq *u, int ok, const char *err, void *arg)
 {
 	struct manifest_pull *mp = arg;
+	struct registry *r = mp->r;
 	struct outcome o = {.status = ok ? upreq_status(u) : 0};
 	char digest[DIGEST_STR_SIZE], type[MEDIA_TYPE_MAX], why[256];
+	struct image_ref moved = {0};
 
 	mp->u = NULL;
 	if (o.status != 200) {
@@ -229,14 +242,20 @@ static void get_done(struct upreq *u, int ok, const char *err, void *arg)
 	}
 	if (store_manifest_put(&mp->r->store, digest, o.data, o.len, type, why, sizeof(why)) < 0)
 		log_error("manifest_store", "digest=%s error=\"%s\"", digest, why);
-	else if (!is_digest(mp->reference))
-		store_tag_put(&mp->r->store, upstream_host(mp->up), mp->repo, mp->reference, digest,
-			      time(NULL));
+	else if (!is_digest(mp->reference) &&
+		 store_tag_put(&mp->r->store, upstream_host(mp->up), mp->repo, mp->reference,
+			       digest, time(NULL)) == 0 &&
+		 mp->cached[0] && strcmp(mp->cached, digest) != 0)
+		tag_ref(mp, &moved);
 	log_info("manifest_fetched", "registry=%s repo=%s reference=%s digest=%s type=%s bytes=%zu",
 		 upstream_host(mp->up), mp->repo, mp->reference, digest, type, o.len);
 	o.digest = digest;
 	o.type = type;
 	mp_finish(mp, &o);
+	/* After the waiters had it (mp is gone): whoever revalidated, the tag now names another
+	 * image, and the owner may have more to do about it (prewarm it again, …). */
+	if (moved.repo[0] && r->on_tag_moved)
+		r->on_tag_moved(r->on_tag_moved_arg, &moved, digest);
 }
 
 static void head_done(struct upreq *u, int ok, const char *err, void *arg)

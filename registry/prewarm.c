@@ -29,6 +29,8 @@ struct prewarm {
 	int status; /* for --prewarm-once: 0 when every listed image is ready */
 	ev_timer interval, retry;
 	ev_timer done; /* --prewarm-once: breaks the loop on its next turn */
+	prewarm_ready_fn on_ready; /* the owner's: an image is complete in the store */
+	void *on_ready_arg;
 };
 
 static const char *const state_names[] = {"queued", "pulling", "ready", "failed"};
@@ -129,6 +131,8 @@ static void image_ready(struct image *img, const struct image_walk *w)
 	log_info("prewarm_ready", "image=%s digest=%s layers=%d bytes=%lld", img->name,
 		 img->digest, w->layers_total, w->bytes_total);
 	image_set_state(img, IMAGE_READY);
+	if (img->pw->on_ready)
+		img->pw->on_ready(img->pw->on_ready_arg, img);
 	check_once_done(img->pw);
 }
 
@@ -349,6 +353,12 @@ void prewarm_free(struct prewarm *pw)
 	free(pw);
 }
 
+void prewarm_on_ready(struct prewarm *pw, prewarm_ready_fn fn, void *arg)
+{
+	pw->on_ready = fn;
+	pw->on_ready_arg = arg;
+}
+
 int prewarm_status(const struct prewarm *pw)
 {
 	return pw->status;
@@ -369,6 +379,18 @@ struct image *prewarm_find(struct prewarm *pw, const struct image_ref *ref)
 		    strcmp(img->ref.digest, ref->digest) == 0)
 			return img;
 	return NULL;
+}
+
+void prewarm_tag_moved(struct prewarm *pw, const struct image_ref *ref, const char *digest)
+{
+	struct image *img;
+
+	for (img = pw->images; img; img = img->next)
+		if (!img->ref.digest[0] && strcmp(img->ref.registry, ref->registry) == 0 &&
+		    strcmp(img->ref.repo, ref->repo) == 0 && strcmp(img->ref.tag, ref->tag) == 0 &&
+		    (img->listed || img->requested) && !img->busy &&
+		    strcmp(img->digest, digest) != 0)
+			image_start(img); /* a running job follows the tag itself */
 }
 
 static struct image *image_track(struct prewarm *pw, const struct image_ref *ref,
@@ -401,6 +423,8 @@ struct image *prewarm_request(struct prewarm *pw, const struct image_ref *ref, i
 	img->pinned = img->listed || img->api_pinned;
 	if (img->state != IMAGE_READY && !img->busy)
 		image_start(img);
+	else if (img->state == IMAGE_READY && !img->busy && pw->on_ready) /* asked again */
+		pw->on_ready(pw->on_ready_arg, img);
 	return img;
 }
 

@@ -46,6 +46,8 @@ struct registry_conf {
 	char **platforms;     /* NULL-terminated; wanted from image indexes */
 	long long store_max_bytes; /* 0: 80% of the free space at start */
 	char *admin_token;         /* opens the control API to non-loopback peers */
+	char *docker_socket;	   /* runtime.docker_socket, or NULL: the runtime step is off */
+	int runtime_parallel;	   /* runtime.parallel: requests to dockerd at once */
 };
 
 /* Fills rc from the defaults, then c (may hold an empty object). -1 with c->err set. */
@@ -138,6 +140,7 @@ struct stats {
 	struct metric_family *requests, *cache, *bytes, *in_flight, *upstream_errors;
 	struct metric_family *fetch_seconds, *prewarm, *store_bytes, *store_budget, *evicted;
 	struct metric_family *mismatches;
+	struct metric_family *runtime_pulls, *runtime_errors, *runtime_images;
 };
 
 /* The daemon: one of these per process, reached from every callback. */
@@ -156,10 +159,15 @@ struct registry {
 	struct blob_pull *blob_pulls;         /* in flight, one per digest */
 	struct manifest_pull *manifest_pulls; /* in flight, one per registry/repo/reference */
 	struct prewarm *prewarm;
+	struct runtime *runtime; /* NULL: runtime.docker_socket is not set */
 	struct evict *evict;
 	struct syncq *syncq; /* fsyncs off the loop */
 	struct stats stats;
 	int stopping; /* shutting down: start nothing new */
+	/* A tag's digest changed when it was revalidated, by whoever asked (manifest.c calls it,
+	 * main.c sets it); NULL: nobody to tell. */
+	void (*on_tag_moved)(void *arg, const struct image_ref *ref, const char *digest);
+	void *on_tag_moved_arg;
 };
 
 /* upstream.c: per-registry upstreams and requests to them, with the token dance and retries
@@ -293,16 +301,86 @@ struct image {
 };
 /* once: --prewarm-once (no interval; the loop stops when every listed image settled). */
 struct prewarm *prewarm_new(struct registry *r, int once);
+/* Called whenever a tracked image is (again) complete in the store: after each job that ends
+ * ready, and when an image already ready is asked for again. The owner decides what follows. */
+typedef void (*prewarm_ready_fn)(void *arg, const struct image *img);
+void prewarm_on_ready(struct prewarm *pw, prewarm_ready_fn fn, void *arg);
 void prewarm_free(struct prewarm *pw);
 int prewarm_load(struct prewarm *pw, const char *file, char *err, size_t errlen);
 void prewarm_all(struct prewarm *pw);
 /* Tracks (and pins, when pin) an image and starts its job unless it is ready or running. */
 struct image *prewarm_request(struct prewarm *pw, const struct image_ref *ref, int pin);
 struct image *prewarm_find(struct prewarm *pw, const struct image_ref *ref);
+/* REF's tag now names DIGEST (revalidated for a client, say): the tracked images under that tag
+ * are warmed again, so that they and what follows them (the runtime) catch up. */
+void prewarm_tag_moved(struct prewarm *pw, const struct image_ref *ref, const char *digest);
 struct image *prewarm_images(struct prewarm *pw);
 /* 0 when every listed image became ready (for --prewarm-once). */
 int prewarm_status(const struct prewarm *pw);
 const char *image_state_name(enum image_state s);
+
+/* dockerapi.c: the Docker Engine API's names, URLs and answers, as pure code */
+#define DOCKERAPI_LINE_MAX 16384 /* one line of the progress stream, at most */
+#define DOCKERAPI_URL_MAX 2048
+struct dockerapi_names {
+	/* fromImage: "docker.io/library/web", "ghcr.io/org/app", "docker.io/library/x@sha256:…" */
+	char image[REF_HOST_MAX + REF_NAME_MAX + REF_DIGEST_MAX + 4];
+	char tag[REF_TAG_MAX + 1]; /* the tag parameter; "" for a digest reference */
+	/* what Docker calls it: "docker.io/library/web:1", or image for a digest */
+	char name[REF_HOST_MAX + REF_NAME_MAX + REF_DIGEST_MAX + REF_TAG_MAX + 6];
+};
+struct dockerapi_stream {
+	char line[DOCKERAPI_LINE_MAX]; /* the line being read */
+	size_t len;
+	long lines;		      /* non-empty lines read */
+	int complete;		      /* a final "Status: …" line came */
+	int failed;		      /* error says why; nothing more is read */
+	char digest[DIGEST_STR_SIZE]; /* from "Digest: sha256:…", "" until then */
+	char error[512];
+};
+/* -1 when REF has neither tag nor digest or a name does not fit. */
+int dockerapi_names(const struct image_ref *ref, struct dockerapi_names *out);
+/* Percent-encodes all but RFC 3986's unreserved characters; -1 when out is too small. */
+int dockerapi_escape(const char *in, char *out, size_t outlen);
+/* "http://localhost/images/create?fromImage=…[&tag=…]" (the host is only the Host header). */
+int dockerapi_create_url(const struct dockerapi_names *n, char *out, size_t outlen);
+/* "http://localhost/images/NAME/json" */
+int dockerapi_inspect_url(const struct dockerapi_names *n, char *out, size_t outlen);
+/* An inspect answer: 1 when its RepoDigests hold DIGEST (under any name), 0 when not, -1 when it
+ * is not an image's JSON. */
+int dockerapi_inspect_has(const char *body, size_t len, const char *digest);
+/* The "message" of dockerd's error answer (or the body's start), one line without quotes. */
+void dockerapi_message(const char *body, size_t len, char *out, size_t outlen);
+void dockerapi_stream_init(struct dockerapi_stream *s);
+/* The stream's next bytes, split anywhere. 0: go on; -1: it failed (s->error: dockerd's error
+ * line, a line that is not a JSON object, or one over DOCKERAPI_LINE_MAX). */
+int dockerapi_stream_feed(struct dockerapi_stream *s, const char *buf, size_t len);
+/* The body ended: 0 when the pull completed, else -1 and s->error. */
+int dockerapi_stream_end(struct dockerapi_stream *s);
+
+/* runtime.c: the last step of prewarm, each complete image asked of the node's dockerd */
+enum runtime_report {
+	RUNTIME_PRESENT, /* dockerd holds it at the store's digest */
+	RUNTIME_PULLING, /* being checked or pulled */
+	RUNTIME_ABSENT,	 /* not put into Docker (not complete in the store, or never asked for) */
+	RUNTIME_FAILED,	 /* the last attempt failed; retried with backoff */
+	RUNTIME_OFF,	 /* runtime.docker_socket is not set */
+};
+#define RUNTIME_REPORTS RUNTIME_OFF /* the states an image can be in when the runtime is on */
+struct runtime;
+/* NULL when r->conf->docker_socket is not set (the runtime is off) or out of memory. */
+struct runtime *runtime_new(struct registry *r);
+/* Cancels the transfers (before fetch_loop_free) and frees everything. NULL-safe. */
+void runtime_free(struct runtime *rt);
+/* REF is complete in the store as DIGEST (a tag's resolved manifest or index): have dockerd
+ * hold it. Idempotent; a new DIGEST for the same REF (a moved tag) is pulled again. NULL-safe. */
+void runtime_want(struct runtime *rt, const struct image_ref *ref, const char *digest);
+/* For ready: REF's state (RUNTIME_OFF when rt is NULL) and, when failed, why in *error. */
+enum runtime_report runtime_report(const struct runtime *rt, const struct image_ref *ref,
+				   const char **error);
+const char *runtime_report_name(enum runtime_report s);
+/* Images per state, for the metrics. */
+void runtime_counts(const struct runtime *rt, int counts[RUNTIME_REPORTS]);
 
 /* evict.c: the disk budget: least recently used first, never pinned or in use */
 struct evict;

@@ -10,6 +10,7 @@ static const char *const l_kind_result[] = {"kind", "result", NULL};
 static const char *const l_source[] = {"source", NULL};
 static const char *const l_kind[] = {"kind", NULL};
 static const char *const l_state[] = {"state", NULL};
+static const char *const l_result[] = {"result", NULL};
 static const double fetch_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
 
 static double in_flight(void *arg)
@@ -60,9 +61,18 @@ int stats_init(struct registry *r)
 				     "Bytes of blobs evicted to keep within the budget", NULL);
 	s->mismatches = metrics_counter(m, "microscale_digest_mismatches_total",
 					"Upstream content whose digest was wrong", NULL);
+	s->runtime_pulls =
+	    metrics_counter(m, "microscale_runtime_pulls_total",
+			    "Pulls asked of the node's dockerd, by result", l_result);
+	s->runtime_errors =
+	    metrics_counter(m, "microscale_runtime_errors_total",
+			    "Failed requests to the node's dockerd, by kind", l_kind);
+	s->runtime_images = metrics_gauge(m, "microscale_runtime_images",
+					  "Images put into the node's Docker, by state", l_state);
 	if (!s->requests || !s->cache || !s->bytes || !s->in_flight || !s->upstream_errors ||
 	    !s->fetch_seconds || !s->prewarm || !s->store_bytes || !s->store_budget ||
-	    !s->evicted || !s->mismatches)
+	    !s->evicted || !s->mismatches || !s->runtime_pulls || !s->runtime_errors ||
+	    !s->runtime_images)
 		return -1;
 	metrics_gauge_fn(s->in_flight, in_flight, r);
 	httpd_set_observer(r->httpd, on_request, r);
@@ -79,7 +89,7 @@ void stats_free(struct registry *r)
 static void refresh(struct registry *r)
 {
 	static const char *const states[] = {"queued", "pulling", "ready", "failed"};
-	int count[4] = {0};
+	int count[4] = {0}, rt[RUNTIME_REPORTS];
 	struct image *img;
 	size_t i;
 
@@ -87,6 +97,11 @@ static void refresh(struct registry *r)
 		count[img->state]++;
 	for (i = 0; i < 4; i++)
 		metrics_set(r->stats.prewarm, count[i], states[i]);
+	if (r->runtime) {
+		runtime_counts(r->runtime, rt);
+		for (i = 0; i < RUNTIME_REPORTS; i++)
+			metrics_set(r->stats.runtime_images, rt[i], runtime_report_name(i));
+	}
 	metrics_set(r->stats.store_bytes, (double)evict_used(r->evict));
 	metrics_set(r->stats.store_budget, (double)evict_budget(r->evict));
 }

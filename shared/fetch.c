@@ -386,6 +386,8 @@ static int set_options(struct fetch *f, const struct fetch_req *req)
 	}
 	if (req->ca_file)
 		bad |= curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file) != CURLE_OK;
+	if (req->unix_socket)
+		bad |= curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket) != CURLE_OK;
 	if (req->insecure) {
 		bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK;
 		bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK;
@@ -475,4 +477,13 @@ const char *fetch_effective_url(const struct fetch *f)
 double fetch_elapsed(const struct fetch *f)
 {
 	return ev_now(f->fl->loop) - f->started;
+}
+
+int fetch_os_errno(const struct fetch *f)
+{
+	long err = 0;
+
+	if (curl_easy_getinfo(f->easy, CURLINFO_OS_ERRNO, &err) != CURLE_OK)
+		return 0;
+	return (int)err;
 }

@@ -28,6 +28,7 @@ struct fetch_req {
 	size_t max_body;              /* without on_data: collect at most this (0: 1 MiB) */
 	int insecure;                 /* skip TLS verification (never the default) */
 	const char *ca_file;          /* CA bundle to verify the server with, or NULL: the system's */
+	const char *unix_socket;      /* connect through this AF_UNIX socket; NULL: TCP */
 };
 
 struct fetch_hooks {
@@ -55,5 +56,8 @@ const char *fetch_body(const struct fetch *f, size_t *len);
 const char *fetch_effective_url(const struct fetch *f);
 /* Seconds the transfer took so far. */
 double fetch_elapsed(const struct fetch *f);
+/* The errno of the last failed connect (ENOENT, ECONNREFUSED, EACCES, …), 0 when none: lets a
+ * caller say why a connection could not be made, not only that it could not. */
+int fetch_os_errno(const struct fetch *f);
 
 #endif

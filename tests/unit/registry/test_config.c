@@ -182,6 +182,31 @@ static void test_partial_sections(void **state)
 	assert_int_equal(f->rc.retries, 3);
 }
 
+/* runtime: off by default; an absolute socket path of up to 107 bytes, which need not exist yet
+ * (dockerd may start after the cache). */
+#define LONG100                                                                                    \
+	"0123456789012345678901234567890123456789012345678901234567890123456789"                   \
+	"012345678901234567890123456789"
+
+static void test_runtime(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(conf_load(&f->c, NULL), 0);
+	assert_int_equal(registry_conf_load(&f->rc, &f->c), 0);
+	assert_null(f->rc.docker_socket);
+	assert_int_equal(f->rc.runtime_parallel, 2);
+	assert_int_equal(load(f, "{\"runtime\": {}}"), 0);
+	assert_null(f->rc.docker_socket);
+	assert_int_equal(load(f, "{\"runtime\": {\"docker_socket\": \"/nonexistent/docker.sock\","
+				 " \"parallel\": 16}}"),
+			 0);
+	assert_string_equal(f->rc.docker_socket, "/nonexistent/docker.sock");
+	assert_int_equal(f->rc.runtime_parallel, 16);
+	assert_int_equal(load(f, "{\"runtime\": {\"docker_socket\": \"/" LONG100 "123456\"}}"), 0);
+	assert_int_equal(strlen(f->rc.docker_socket), 107);
+}
+
 struct bad_case {
 	const char *json;
 	const char *err; /* what follows "FILE" in the message */
@@ -247,6 +272,19 @@ static void test_bad_configs(void **state)
 	     ": fetch.low_speed_time_s: must be between 1 and 3600"},
 	    {"{\"fetch\": {\"retries\": 11}}", ": fetch.retries: must be between 0 and 10"},
 	    {"{\"fetch\": {\"retry\": 1}}", ": fetch.retry: unknown key"},
+	    {"{\"runtime\": 1}", ": runtime: expected an object"},
+	    {"{\"runtime\": {\"socket\": \"/x\"}}", ": runtime.socket: unknown key"},
+	    {"{\"runtime\": {\"docker_socket\": 1}}", ": runtime.docker_socket: expected a string"},
+	    {"{\"runtime\": {\"docker_socket\": \"\"}}",
+	     ": runtime.docker_socket: must be an absolute path"},
+	    {"{\"runtime\": {\"docker_socket\": \"var/run/docker.sock\"}}",
+	     ": runtime.docker_socket: must be an absolute path"},
+	    {"{\"runtime\": {\"docker_socket\": \"unix:///var/run/docker.sock\"}}",
+	     ": runtime.docker_socket: must be an absolute path"},
+	    {"{\"runtime\": {\"docker_socket\": \"/" LONG100 "1234567\"}}",
+	     ": runtime.docker_socket: longer than 107 bytes, the limit of a unix socket path"},
+	    {"{\"runtime\": {\"parallel\": 0}}", ": runtime.parallel: must be between 1 and 16"},
+	    {"{\"runtime\": {\"parallel\": 17}}", ": runtime.parallel: must be between 1 and 16"},
 	};
 	struct fixture *f = *state;
 	size_t n = strlen(f->file);
@@ -337,6 +375,7 @@ int main(void)
 	    T(test_defaults),
 	    T(test_full_config),
 	    T(test_partial_sections),
+	    T(test_runtime),
 	    T(test_bad_configs),
 	    T(test_credentials_file_errors),
 	    T(test_syntax_error_names_line),
