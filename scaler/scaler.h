@@ -380,6 +380,10 @@ double gate_held_total_s(const struct gate *g, size_t app);
 void gate_agent_counts(const struct gate *g, size_t app, size_t counts[GATE_AGENT_STATES]);
 const char *gate_agent_state_name(enum gate_agent_state st);
 json_t *gate_status_json(const struct gate *g, size_t app);
+/* The caches one by one (the dashboard's matrix): how many, and cache k as gate_status_json's
+ * "caches" list has it for app (NULL when k or app is out of range). */
+size_t gate_ncaches(const struct gate *g);
+json_t *gate_cache_json(const struct gate *g, size_t k, size_t app);
 
 /* leader.c: one scaler of many acts, elected through ZooKeeper */
 struct leader;
