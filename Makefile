@@ -31,9 +31,24 @@ $(BUILD)/%.o: %.c $(wildcard shared/*.h registry/*.h scaler/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
+# The dashboard's page is compiled in: scaler/dashboard.html as a byte array (od and sed, so
+# no tool beyond coreutils), declared in scaler.h.
+DASH_PAGE := $(BUILD)/scaler/dashboard_page
+$(DASH_PAGE).c: scaler/dashboard.html
+	@mkdir -p $(@D)
+	{ echo '/* made from scaler/dashboard.html by the Makefile; do not edit */'; \
+	  echo '#include "scaler.h"'; \
+	  echo 'const unsigned char dash_page[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo 'const size_t dash_page_len = sizeof(dash_page);'; } >$@.tmp
+	mv $@.tmp $@
+$(DASH_PAGE).o: $(DASH_PAGE).c $(wildcard shared/*.h scaler/*.h)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
 $(LIBSHARED): $(call objs,shared)
 $(LIBREGISTRY): $(call objs,registry)
-$(LIBSCALER): $(call objs,scaler)
+$(LIBSCALER): $(call objs,scaler) $(DASH_PAGE).o
 $(ARCHIVES):
 	@mkdir -p $(@D)
 	@rm -f $@

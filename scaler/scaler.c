@@ -206,32 +206,48 @@ static void demand_text(const struct demand *d, char *out, size_t len)
 		snprintf(out, len, "%lld", d->value);
 }
 
+/* The decision's facts, once, for its log line and for the dashboard (at info only). */
 static void log_decision(struct scaler *s, size_t i, enum log_level level, int sent, double latency)
 {
 	const struct scaler_app *sa = &s->apps[i];
 	const struct plan_app *p = &s->plan[i];
-	char demand[32], lat[48] = "";
+	struct history_decision d = {.t = ev_now(s->loop),
+				     .app = s->conf->apps[i].id,
+				     .want = sa->want,
+				     .from = sa->from,
+				     .to = sa->to,
+				     .gated = p->action == 0 && p->gated,
+				     .latency_ms = latency >= 0 ? latency * 1000.0 : -1};
+	char lat[48] = "";
 
-	demand_text(s->demands[i], demand, sizeof(demand));
+	demand_text(s->demands[i], d.demand, sizeof(d.demand));
+	snprintf(d.action, sizeof(d.action), "%s",
+		 p->action > 0	 ? "up"
+		 : p->action < 0 ? "down"
+				 : "hold");
+	snprintf(d.reason, sizeof(d.reason), "%s",
+		 p->action > 0	 ? sa->gate_why
+		 : p->action < 0 ? "scale-downs are never gated"
+				 : hold_reason(s, i));
+	if (p->action != 0)
+		snprintf(d.sent, sizeof(d.sent), "%s",
+			 s->dry_run ? "no dry_run=1"
+			 : sent	    ? "yes"
+				    : "no");
 	if (latency >= 0)
-		snprintf(lat, sizeof(lat), " latency_ms=%.3f", latency * 1000.0);
+		snprintf(lat, sizeof(lat), " latency_ms=%.3f", d.latency_ms);
 	if (p->action != 0)
 		log_event(level, "decision",
 			  "app=%s demand=%s want=%lld from=%lld to=%lld action=%s gated=no "
 			  "reason=\"%s\" sent=%s%s",
-			  s->conf->apps[i].id, demand, sa->want, sa->from, sa->to,
-			  p->action > 0 ? "up" : "down",
-			  p->action > 0 ? sa->gate_why : "scale-downs are never gated",
-			  s->dry_run ? "no dry_run=1"
-			  : sent     ? "yes"
-				     : "no",
-			  lat);
+			  d.app, d.demand, d.want, d.from, d.to, d.action, d.reason, d.sent, lat);
 	else
 		log_event(level, "decision",
 			  "app=%s demand=%s want=%lld from=%lld to=%lld action=hold gated=%s "
 			  "reason=\"%s\"",
-			  s->conf->apps[i].id, demand, sa->want, sa->from, sa->to,
-			  p->gated ? "yes" : "no", hold_reason(s, i));
+			  d.app, d.demand, d.want, d.from, d.to, d.gated ? "yes" : "no", d.reason);
+	if (level == LOG_INFO)
+		dash_decision(s->dash, &d);
 }
 
 /* Sends (or, in a dry run, only logs) app i's call, and logs the decision. The same decision
@@ -556,7 +572,7 @@ int scaler_start(struct scaler *s)
 	ev_timer_init(&s->tick, on_tick, 0, seconds(s->conf->interval_ms));
 	ev_timer_init(&s->kick, on_kick, 0, 0);
 	s->tick.data = s->kick.data = s;
-	if (start_parts(s) < 0) {
+	if (start_parts(s) < 0 || (s->dash = dash_new(s)) == NULL) {
 		log_error("start", "error=\"out of memory\"");
 		return -1;
 	}
@@ -593,6 +609,7 @@ void scaler_stop(struct scaler *s)
 	ev_timer_stop(s->loop, &s->kick);
 	if (s->httpd != NULL)
 		httpd_free(s->httpd);
+	dash_free(s->dash); /* its streams ended with httpd */
 	leader_free(s->leader);
 	mesos_free(s->mesos);
 	events_free(s->events);

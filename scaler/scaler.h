@@ -398,6 +398,106 @@ int leader_may_act(const struct leader *l);
 /* {"state", "acting", "node", "servers", "leader": {host, listen, pid} | null, "lease_s", …} */
 json_t *leader_status_json(const struct leader *l);
 
+/* history.c: the recent past the dashboard draws, bounded (pure): a ring of samples (the
+ * capacity and, per app, demand, target, requested, running, held) and a ring of the last
+ * decisions. */
+struct history_point {
+	long long demand; /* DEMAND_UNKNOWN: no reading */
+	long long target, requested, running;
+	int held; /* the gate held its rise at some moment since the sample before */
+};
+/* The facts of one decision log line. */
+struct history_decision {
+	double t;	 /* when, seconds since the epoch */
+	const char *app; /* the app's id (the config's, which outlives the history) */
+	char demand[24]; /* "12", "unknown", "rest" */
+	long long want, from, to;
+	char action[8]; /* "up", "down", "hold" */
+	int gated;
+	char reason[256];
+	char sent[16];	   /* "yes", "no", "no dry_run=1"; "" for a hold */
+	double latency_ms; /* demand change to PUT; < 0: none */
+};
+struct history;
+/* NULL on out of memory (or a size of 0). */
+struct history *history_new(size_t napps, size_t nsamples, size_t ndecisions);
+void history_free(struct history *h);
+/* apps: napps points. The oldest sample goes when the ring is full. */
+void history_sample(struct history *h, double t, long long capacity,
+		    const struct history_point *apps);
+void history_decision(struct history *h, const struct history_decision *d);
+size_t history_count(const struct history *h);
+/* Oldest first: {"t_ms": […], "capacity": […], "apps": [{"demand", "target", "requested",
+ * "running", "held"}: […] per app]}; an unknown demand or capacity is null. */
+json_t *history_samples_json(const struct history *h);
+/* The newest sample: {"t_ms", "capacity", "apps": [[demand, target, requested, running, held],
+ * …]}; JSON null when there is none. */
+json_t *history_last_json(const struct history *h);
+/* The decisions kept, newest first. */
+json_t *history_decisions_json(const struct history *h);
+json_t *history_decision_json(const struct history_decision *d);
+
+/* sse.c: one server-sent event as text (pure) */
+/* "event: TYPE\n" ("retry: MS\n" when retry_ms > 0), one "data: " line per line of data (CR and
+ * LF both end one), then the blank line; NUL-terminated, its length in *out_len. NULL when type
+ * is not one plain word, or out of memory. */
+char *sse_frame(const char *type, const char *data, size_t len, long retry_ms, size_t *out_len);
+/* The same with data as compact JSON. */
+char *sse_event(const char *type, const json_t *data, long retry_ms, size_t *out_len);
+
+/* cachestats.c: what each agent's cache says of itself in its /metrics (hit ratio, bytes from
+ * upstream, bytes served from its store), read every CACHESTATS_PERIOD_S while someone looks,
+ * one read per cache at a time, bounded in size and time. */
+#define CACHESTATS_PERIOD_S 5.0
+#define CACHESTATS_MAX 64
+struct cachestats_values {
+	double hits, misses;   /* manifest and blob requests answered from the store, or not */
+	double bytes_upstream; /* blob bytes fetched from its upstream */
+	double bytes_local;    /* blob bytes served from its store */
+	int found;	       /* which of the families were there: 1 requests, 2 bytes */
+};
+struct cachestats;
+struct cachestats *cachestats_new(struct ev_loop *loop, struct fetch_loop *fl);
+/* Cancels every read, then frees. */
+void cachestats_free(struct cachestats *cs);
+/* The caches to follow (the first CACHESTATS_MAX; a URL kept keeps what it said). -1 on out of
+ * memory, the old list kept. */
+int cachestats_track(struct cachestats *cs, const char *const *urls, size_t n);
+/* Starts the reads that are due. */
+void cachestats_poll(struct cachestats *cs);
+/* The cache at url: {"hit_ratio" (null: no request yet), "hits", "misses", "bytes_upstream",
+ * "bytes_local", "age_s"} once read, {"error"} when the last read failed, or null when none
+ * has come back yet. */
+json_t *cachestats_json(const struct cachestats *cs, const char *url);
+/* Reads the families from a Prometheus text exposition. 0, or -1 when it holds neither. */
+int cachestats_parse(const char *text, size_t len, struct cachestats_values *out);
+
+/* dash.c: the dashboard: GET / (the page, compiled in from scaler/dashboard.html) and GET /events
+ * (server-sent events: a snapshot, a tick a second, each decision), a bounded number of streams
+ * each with a bounded queue */
+#define DASH_SAMPLE_S 1.0
+#define DASH_HISTORY 600 /* samples: 10 minutes */
+#define DASH_DECISIONS 50
+#define DASH_STREAMS_MAX 128
+#define DASH_APPS_MAX 64
+#define DASH_AGENTS_MAX 64
+#define DASH_QUEUE_SLACK (64 * 1024) /* a stream may fall behind its snapshot by this much */
+struct scaler;
+struct dash;
+/* Starts sampling s at once. NULL on out of memory. */
+struct dash *dash_new(const struct scaler *s);
+/* After httpd_free (which ends the streams). */
+void dash_free(struct dash *d);
+/* GET / and GET /events; 1 when it answered, 0 when the path is not the dashboard's. */
+int dash_handle(struct dash *d, struct httpd_conn *conn, const struct httpd_req *req);
+/* A decision that got a log line at info. */
+void dash_decision(struct dash *d, const struct history_decision *dec);
+/* {"streams", "streams_max", "queued_bytes", "dropped", "refused", "samples"} */
+json_t *dash_status_json(const struct dash *d);
+/* dashboard.html, made into an array by the Makefile (build/scaler/dashboard_page.c) */
+extern const unsigned char dash_page[];
+extern const size_t dash_page_len;
+
 /* scaler.c: the daemon: the tick, the decision, its log line, the metrics */
 /* What was last decided for one app, for the log, /status and /metrics. */
 struct scaler_app {
@@ -421,6 +521,7 @@ struct scaler {
 	struct events *events; /* Marathon's event stream, or NULL */
 	struct mesos *mesos;   /* the fleet, or NULL without a master */
 	struct leader *leader; /* the election, or NULL: this scaler acts alone */
+	struct dash *dash;     /* the dashboard's history and streams */
 	int acting;	       /* it acted at the last check (alone, or leading) */
 	struct gate *gate;
 	long long capacity; /* now: fixed, or from the fleet; -1 until the fleet is read */

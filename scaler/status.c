@@ -1,5 +1,6 @@
-/* status: the scaler's own HTTP endpoints on "listen": GET /metrics (Prometheus text format)
- * and GET /status (JSON: the same, per app, with the reasons). */
+/* status: the scaler's own HTTP endpoints on "listen": GET /metrics (Prometheus text format),
+ * GET /status (JSON: the same, per app, with the reasons), and the dashboard's GET / and GET
+ * /events (dash.c). Only GET and HEAD: nothing here changes anything. */
 #include "scaler.h"
 
 #include <stdlib.h>
@@ -66,6 +67,8 @@ json_t *status_json(const struct scaler *s)
 				    s->leader != NULL
 					? leader_status_json(s->leader)
 					: json_pack("{s:s, s:b}", "state", "off", "acting", 1));
+	if (o != NULL && s->dash != NULL)
+		json_object_set_new(o, "dashboard", dash_status_json(s->dash));
 	if (o != NULL && median >= 0)
 		json_object_set_new(o, "demand_to_put_median_ms", json_real(median * 1000.0));
 	return o;
@@ -83,6 +86,8 @@ void status_handle(struct httpd_conn *conn, const struct httpd_req *req, void *a
 		httpd_respond(conn, 405, "method not allowed\n", 19);
 		return;
 	}
+	if (dash_handle(s->dash, conn, req))
+		return;
 	if (strcmp(req->path, "/metrics") == 0) {
 		body = metrics_render(s->metrics, &len);
 		httpd_add_header(conn, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
@@ -93,7 +98,7 @@ void status_handle(struct httpd_conn *conn, const struct httpd_req *req, void *a
 		len = body != NULL ? strlen(body) : 0;
 		httpd_add_header(conn, "Content-Type", "application/json");
 	} else {
-		httpd_respond(conn, 404, "not found: try /metrics or /status\n", 35);
+		httpd_respond(conn, 404, "not found: try /, /metrics or /status\n", 38);
 		return;
 	}
 	if (body == NULL) {

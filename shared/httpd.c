@@ -1,5 +1,6 @@
 /* httpd: the listener and the life of a connection (accept, read, timeouts, close, reap). */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -12,7 +13,20 @@
 #include "httpd_internal.h"
 #include "log.h"
 
-static const char *const state_names[] = {"reading", "handling", "writing", "waiting", "closed"};
+static const char *const state_names[CONN_STATES] = {"reading", "handling",  "writing",
+						     "waiting", "streaming", "closed"};
+
+/* The transitions conn_set_state allows: bit T of allowed[F] is set when F -> T is one. A new
+ * connection starts READING; every state may close. */
+#define TO(s) (1u << (s))
+static const unsigned allowed[CONN_STATES] = {
+    [CONN_READING] = TO(CONN_READING) | TO(CONN_HANDLING) | TO(CONN_CLOSED),
+    [CONN_HANDLING] = TO(CONN_WRITING) | TO(CONN_STREAMING) | TO(CONN_CLOSED),
+    [CONN_WRITING] = TO(CONN_WAITING) | TO(CONN_READING) | TO(CONN_CLOSED),
+    [CONN_WAITING] = TO(CONN_WRITING) | TO(CONN_CLOSED),
+    [CONN_STREAMING] = TO(CONN_CLOSED),
+    [CONN_CLOSED] = 0,
+};
 
 void httpd_opts_default(struct httpd_opts *o)
 {
@@ -55,6 +69,7 @@ void conn_set_state(struct httpd_conn *c, enum conn_state s)
 {
 	log_debug("http_conn_state", "fd=%d from=%s to=%s", c->fd, state_names[c->state],
 		  state_names[s]);
+	assert(allowed[c->state] & TO(s));
 	c->state = s;
 }
 
@@ -77,6 +92,10 @@ void httpd_close(struct httpd_conn *c)
 		return;
 	if ((c->state == CONN_WRITING || c->state == CONN_WAITING) && c->head_len > 0)
 		conn_log_request(c, "cut"); /* a response was under way */
+	if (c->state == CONN_STREAMING) {
+		c->resp_length = c->streamed;
+		conn_log_request(c, "stream_end"); /* a stream only ever ends this way */
+	}
 	conn_set_state(c, CONN_CLOSED);
 	ev_io_stop(h->loop, &c->io);
 	ev_timer_stop(h->loop, &c->timer);
@@ -166,6 +185,8 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			conn_parse(c);
 	} else if (c->state == CONN_WRITING && (revents & EV_WRITE)) {
 		conn_write(c);
+	} else if (c->state == CONN_STREAMING) {
+		conn_stream_io(c, revents);
 	}
 }
 
@@ -395,8 +416,8 @@ void httpd_shutdown(struct httpd *h)
 	stop_listening(h);
 	for (c = h->conns; c; c = next) {
 		next = c->next;
-		if (c->state == CONN_READING && c->in_len == 0)
-			httpd_close(c); /* idle keep-alive: nothing to finish */
+		if ((c->state == CONN_READING && c->in_len == 0) || c->state == CONN_STREAMING)
+			httpd_close(c); /* idle keep-alive, or a stream that would never finish */
 	}
 }
 

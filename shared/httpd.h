@@ -76,6 +76,19 @@ void httpd_respond_head(struct httpd_conn *conn, int status, long long length);
 void httpd_respond_file(struct httpd_conn *conn, int status, int fd, off_t offset, off_t length,
 			off_t avail_end);
 void httpd_file_avail(struct httpd_conn *conn, off_t avail_end);
+/* A body with no end (server-sent events): the head goes out with no Content-Length and
+ * "Connection: close", and httpd_stream_write adds to the body for as long as the connection
+ * lives. What the socket does not take at once waits in a queue of at most max_queued bytes; a
+ * write that would pass it drops the connection (a slow reader is cut off, never buffered
+ * without bound). 0: streaming; the release function (httpd_set_release, set after this call)
+ * runs when the connection ends, whoever ends it. -1: no stream (a HEAD request gets the head
+ * alone; or the connection failed at once and is closed). httpd_shutdown closes streams. */
+int httpd_respond_stream(struct httpd_conn *conn, int status, size_t max_queued);
+/* 0: sent or queued. -1: the connection is not streaming, or was dropped by this call (a full
+ * queue, a write error): its release function has run. */
+int httpd_stream_write(struct httpd_conn *conn, const char *buf, size_t len);
+/* Bytes waiting in the stream's queue. */
+size_t httpd_stream_queued(const struct httpd_conn *conn);
 /* Aborts the connection at once (a stream cut short before its last byte). */
 void httpd_close(struct httpd_conn *conn);
 /* fn runs once when the current response has been sent or the connection goes away, whichever

@@ -12,14 +12,20 @@
 #define HTTPD_INBUF 16384
 #define HTTPD_RESP_HEAD 8192
 
-/* A connection moves READING -> HANDLING -> WRITING (<-> WAITING) -> READING … -> CLOSED. */
+/* A connection moves READING -> HANDLING -> WRITING (<-> WAITING) -> READING … -> CLOSED, or
+ * HANDLING -> STREAMING -> CLOSED. Every change goes through conn_set_state, which asserts that
+ * it is one of these. */
 enum conn_state {
-	CONN_READING,  /* reading a request head and a small body; head or idle timer runs */
-	CONN_HANDLING, /* the handler owns the request; no reading, no timer */
-	CONN_WRITING,  /* sending the response; send timer runs while the socket is full */
-	CONN_WAITING,  /* a file body caught up with avail_end; waiting for httpd_file_avail() */
-	CONN_CLOSED,   /* off the loop, in the graveyard until the reaper frees it */
+	CONN_READING,	/* reading a request head and a small body; head or idle timer runs */
+	CONN_HANDLING,	/* the handler owns the request; no reading, no timer */
+	CONN_WRITING,	/* sending the response; send timer runs while the socket is full */
+	CONN_WAITING,	/* a file body caught up with avail_end; waiting for httpd_file_avail() */
+	CONN_STREAMING, /* a streamed body (httpd_respond_stream) until the connection ends: with
+			   an empty queue it watches for the peer closing, else for room to send
+			   (send timer); never back to READING */
+	CONN_CLOSED,	/* off the loop, in the graveyard until the reaper frees it */
 };
+#define CONN_STATES 6
 
 struct httpd {
 	struct ev_loop *loop;
@@ -82,6 +88,12 @@ struct httpd_conn {
 	off_t file_off, file_end, avail_end;
 	void (*release)(struct httpd_conn *, void *);
 	void *release_arg;
+
+	/* streamed body (CONN_STREAMING): bytes the socket has not taken yet, sq[sq_off, sq_len) */
+	char *sq;
+	size_t sq_off, sq_len, sq_size;
+	size_t sq_max;	    /* the most that may wait; past it the reader is dropped */
+	long long streamed; /* bytes sent so far, head included */
 };
 
 /* httpd.c */
@@ -96,10 +108,22 @@ void conn_parser_reset(struct httpd_conn *c);
 void conn_parse(struct httpd_conn *c);
 
 /* httpd_write.c */
+/* 0 when a response may start now (the state is HANDLING, the added headers fit); else -1, and
+ * the connection has been answered 500 or left alone as it was. */
+int conn_response_ready(struct httpd_conn *c);
+/* The response head into c->head; length < 0: no Content-Length (the body ends with the
+ * connection). */
+void conn_build_head(struct httpd_conn *c, int status, long long length);
+void conn_start_writing(struct httpd_conn *c);
 void conn_write(struct httpd_conn *c);
 void conn_error(struct httpd_conn *c, int status, const char *code, const char *message);
 void conn_response_free(struct httpd_conn *c);
 /* One access-log line for the request just answered (or cut off). */
 void conn_log_request(struct httpd_conn *c, const char *outcome);
+
+/* httpd_stream.c */
+/* The socket is readable or writable while CONN_STREAMING. */
+void conn_stream_io(struct httpd_conn *c, int revents);
+void conn_stream_free(struct httpd_conn *c);
 
 #endif

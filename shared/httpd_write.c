@@ -71,6 +71,7 @@ void httpd_add_header(struct httpd_conn *c, const char *name, const char *fmt, .
 
 void conn_response_free(struct httpd_conn *c)
 {
+	conn_stream_free(c);
 	free(c->mem);
 	c->mem = NULL;
 	c->mem_len = c->mem_sent = 0;
@@ -80,24 +81,26 @@ void conn_response_free(struct httpd_conn *c)
 	c->head_len = c->head_sent = 0;
 }
 
-static void build_head(struct httpd_conn *c, int status, long long length)
+void conn_build_head(struct httpd_conn *c, int status, long long length)
 {
+	char clen[48] = "";
 	int n;
 
 	if (c->h->shutting_down)
 		c->must_close = 1;
 	c->status = status;
 	c->resp_length = length;
-	n = snprintf(c->head, sizeof(c->head),
-		     "HTTP/1.1 %d %s\r\nContent-Length: %lld\r\nConnection: %s\r\n%.*s\r\n", status,
-		     httpd_status_text(status), length,
+	if (length >= 0)
+		snprintf(clen, sizeof(clen), "Content-Length: %lld\r\n", length);
+	n = snprintf(c->head, sizeof(c->head), "HTTP/1.1 %d %s\r\n%sConnection: %s\r\n%.*s\r\n",
+		     status, httpd_status_text(status), clen,
 		     c->keep_alive && !c->must_close ? "keep-alive" : "close", (int)c->extra_len,
 		     c->extra);
 	c->head_len = (size_t)n < sizeof(c->head) ? (size_t)n : sizeof(c->head) - 1;
 	c->head_sent = 0;
 }
 
-static int response_ready(struct httpd_conn *c)
+int conn_response_ready(struct httpd_conn *c)
 {
 	if (c->state != CONN_HANDLING) {
 		log_error("http_respond", "fd=%d error=\"response in wrong state\"", c->fd);
@@ -114,7 +117,7 @@ static int response_ready(struct httpd_conn *c)
 	return 0;
 }
 
-static void start_writing(struct httpd_conn *c)
+void conn_start_writing(struct httpd_conn *c)
 {
 	conn_set_state(c, CONN_WRITING);
 	conn_write(c);
@@ -122,9 +125,9 @@ static void start_writing(struct httpd_conn *c)
 
 void httpd_respond(struct httpd_conn *c, int status, const char *body, size_t len)
 {
-	if (response_ready(c) < 0)
+	if (conn_response_ready(c) < 0)
 		return;
-	build_head(c, status, (long long)len);
+	conn_build_head(c, status, (long long)len);
 	if (!c->req.is_head && len > 0) {
 		c->mem = malloc(len);
 		if (!c->mem) {
@@ -134,25 +137,25 @@ void httpd_respond(struct httpd_conn *c, int status, const char *body, size_t le
 		memcpy(c->mem, body, len);
 		c->mem_len = len;
 	}
-	start_writing(c);
+	conn_start_writing(c);
 }
 
 void httpd_respond_head(struct httpd_conn *c, int status, long long length)
 {
-	if (response_ready(c) < 0)
+	if (conn_response_ready(c) < 0)
 		return;
-	build_head(c, status, length);
-	start_writing(c);
+	conn_build_head(c, status, length);
+	conn_start_writing(c);
 }
 
 void httpd_respond_file(struct httpd_conn *c, int status, int fd, off_t offset, off_t length,
 			off_t avail_end)
 {
-	if (response_ready(c) < 0) {
+	if (conn_response_ready(c) < 0) {
 		close(fd);
 		return;
 	}
-	build_head(c, status, (long long)length);
+	conn_build_head(c, status, (long long)length);
 	if (c->req.is_head) {
 		close(fd);
 	} else {
@@ -161,7 +164,7 @@ void httpd_respond_file(struct httpd_conn *c, int status, int fd, off_t offset, 
 		c->file_end = offset + length;
 		c->avail_end = avail_end;
 	}
-	start_writing(c);
+	conn_start_writing(c);
 }
 
 void httpd_file_avail(struct httpd_conn *c, off_t avail_end)
@@ -170,7 +173,7 @@ void httpd_file_avail(struct httpd_conn *c, off_t avail_end)
 		return;
 	c->avail_end = avail_end;
 	if (c->state == CONN_WAITING)
-		start_writing(c);
+		conn_start_writing(c);
 }
 
 /* Sends what is left of the head and of a memory body in one sendmsg per round (a small

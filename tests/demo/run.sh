@@ -155,7 +155,7 @@ demo_apps() {
 demo_scaler_start() {
 	demand_start || fail "the demand server did not start"
 	demand_set big 0
-	scaler_port
+	[ -n "${SCALER_PORT:-}" ] || scaler_port
 	cluster_scaler_conf "$T/scaler.json" "$SCALER_PORT" "
 		.gate.unreachable_grace_ms = $DEMO_GRACE_MS | .capacity = {task: {cpus: 0.5, mem: 256}} |
 		.apps = [
@@ -427,6 +427,8 @@ main() {
 	mkdir -p "$LAST"
 	trap demo_exit EXIT
 	trap 'fail "interrupted"' INT TERM
+	scaler_port # first, so that the dashboard's address is the first thing said
+	say "dashboard: http://127.0.0.1:$SCALER_PORT/ (live once the scaler starts)"
 	say "work dir $T (logs; removed at the end unless MS_KEEP=1)"
 	demo_cluster_start
 	demo_prewarm

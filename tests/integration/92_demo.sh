@@ -29,7 +29,7 @@ check_eq "the demo exits 0" 0 "$rc"
 check "it finished within 90 s, cluster start and teardown included (took $took s)" test "$took" -lt 90
 k=$(sed -n 's/^demo: cluster \([0-9]*\) (.*/\1/p' "$T/out" | head -1)
 check "it printed the cluster it started first" \
-	sh -c "grep -m1 -n '^demo: cluster $k ' '$T/out' | grep -q '^[12]:' && grep -q '^demo:   agent 3: ' '$T/out'"
+	sh -c "grep -m1 -n '^demo: cluster $k ' '$T/out' | grep -q '^[123]:' && grep -q '^demo:   agent 3: ' '$T/out'"
 if [ -n "${MS_CLUSTER_ENV:-}" ] && [ -f "$MS_CLUSTER_ENV" ]; then
 	check "beside the shared cluster ($(dirname "$MS_CLUSTER_ENV")), one of its own" \
 		test "/tmp/mscl-$k" != "$(dirname "$MS_CLUSTER_ENV")"
@@ -40,6 +40,7 @@ for i in 1 2 3; do
 			grep -q '^demo:   agent $i docker.io/library/demo-batch:1 ready .* ready=true' '$T/out'"
 done
 no_escapes() { ! grep -q $'\033' "$T/out"; }
+check "the dashboard's address is said first" sh -c "head -1 '$T/out' | grep -q '^demo: dashboard: http://127.0.0.1:[0-9]*/'"
 check "no terminal: no screen redraws (no escape sequences)" no_escapes
 # A frame the machine is too busy to draw on time is skipped (the clock is not stretched).
 check "no terminal: one plain line a second (>= 20 of 30)" test "$(grep -c '^t=[0-9]*s ' "$T/out")" -ge 20
