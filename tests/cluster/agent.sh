@@ -13,6 +13,9 @@
 #   stop-cache N   SIGTERM to its cache (it drains and exits 0)
 #   start-cache N  starts its cache again, on the same store
 #   kill-cache N   SIGKILL to its cache (as a crash)
+#   runtime-on N   its cache restarted (same store) with runtime.docker_socket = its dockerd's
+#                  socket: what it warms goes into that dockerd too (start.sh --runtime)
+#   runtime-off N  its cache restarted without it
 set -u
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -93,6 +96,11 @@ main() {
 	remove) agent_remove "$n" ;;
 	stop-cache) cl_pidfile_stop "$dir/pids/cache.pid" "$K" 5 TERM || die "stop-cache $n" ;;
 	kill-cache) cl_pidfile_stop "$dir/pids/cache.pid" "$K" 5 KILL || die "kill-cache $n" ;;
+	runtime-on | runtime-off)
+		cl_pidfile_stop "$dir/pids/cache.pid" "$K" 5 TERM &&
+			cl_agent_cache_config "$K" "$n" "$([ "$action" = runtime-on ] && echo 1)" &&
+			cl_cache_start "$K" "$n" || die "$action $n"
+		;;
 	start-cache)
 		if cache_running "$n"; then
 			cl_say "agent $n's cache runs already"

@@ -14,6 +14,7 @@
 #   owner.pid  admin_token (0600)  cluster.env (sourceable)  base.env  lock  pids/<name>.pid
 #   remote/ (docker-registry: config.yml, storage/, registry.log = its access log)
 #   uplink.port uplink.log  mesos.port mesos.log mesos.out  marathon.port marathon.log ...
+#   tier/ (cache.json cache/ cache.log; with --lan-mbps: link.port link.log, its LAN link)
 #   agents/<addr>/ cache.json (0600) cache/ cache.log daemon.json docker/{data,exec}
 #                  docker.sock docker.pid dockerd.log pids/ mesos.id agent.env setup.log
 #   removed/<addr>.<time>/  the logs of agents that agent.sh removed
@@ -383,13 +384,27 @@ cl_agent_net() {
 		ip -n "$ns" link set lo up
 }
 
-# cl_cache_config K LISTEN ROOT UPSTREAM FILE: a cache's config (it holds the admin token: mode
-# 0600): an agent's (upstream: the tier, or the uplink without one) or the tier's (the uplink).
+# cl_cache_config K LISTEN ROOT UPSTREAM FILE [DOCKER_SOCKET]: a cache's config (it holds the
+# admin token: mode 0600): an agent's (upstream: the tier, or the uplink without one) or the
+# tier's (the uplink). With DOCKER_SOCKET, runtime.docker_socket: the cache puts every image it
+# has warmed into that dockerd too (an agent's, with --runtime).
 cl_cache_config() {
-	(umask 077 && jq -n --arg listen "$2" --arg root "$3" --arg up "$4" \
+	(umask 077 && jq -n --arg listen "$2" --arg root "$3" --arg up "$4" --arg sock "${6:-}" \
 		--arg token "$(cat "$(cl_state "$1")/admin_token")" \
 		'{listen: $listen, root: $root, log_level: "info", admin_token: $token,
-		  upstreams: {"docker.io": {url: $up}}}' >"$5")
+		  upstreams: {"docker.io": {url: $up}}} +
+		 if $sock == "" then {} else {runtime: {docker_socket: $sock}} end' >"$5")
+}
+
+# cl_agent_cache_config K I RUNTIME: agent I's cache.json; RUNTIME 1: with runtime.docker_socket
+# = the agent's dockerd socket (a file on the host's file system, so the cache reaches it from
+# the agent's namespace). Its upstream: the tier's link, the tier, or the uplink.
+cl_agent_cache_config() {
+	local dir sock=""
+	dir=$(cl_agent_dir "$1" "$2")
+	[ "$3" != 1 ] || sock=$dir/docker.sock
+	cl_cache_config "$1" "$(cl_addr "$1" "$2"):5000" "$dir/cache" \
+		"${TIER_LINK_URL:-${TIER_URL:-$UPLINK_URL}}" "$dir/cache.json" ${sock:+"$sock"}
 }
 
 # cl_cache_start K I: the agent's microscale-registry (foreground -d, in its namespace); waits
@@ -406,17 +421,21 @@ cl_cache_start() {
 # a setting given both as flag and in the file): its own roots, pidfile and socket under the
 # agent dir; its cache as the docker.io mirror; no bridge, iptables, forwarding or masquerading
 # (the host's network is left alone); containers' cgroups under mscl<k>-a<i>; a short
-# shutdown (its containers are removed before it is told to stop, see cl_dockerd_stop).
+# shutdown (its containers are removed before it is told to stop, see cl_dockerd_stop). Every
+# registry on the cluster network speaks plain HTTP (insecure-registries: the cache, and the
+# network's CIDR, for an image named by its host, such as the uplink's or a bench's proxy's).
+# CLUSTER_DOCKERD_LOG_LEVEL (info): debug logs each blob's download and unpack.
 cl_dockerd_config() {
 	local k=$1 i=$2 dir addr
 	dir=$(cl_agent_dir "$k" "$i") addr=$(cl_addr "$k" "$i")
-	jq -n --arg d "$dir" --arg m "$addr:5000" --arg cg "/$(cl_ns "$k" "$i")" '{
+	jq -n --arg d "$dir" --arg m "$addr:5000" --arg cg "/$(cl_ns "$k" "$i")" \
+		--arg net "$CL_NET.0.0/16" --arg level "${CLUSTER_DOCKERD_LOG_LEVEL:-info}" '{
 		"data-root": "\($d)/docker/data", "exec-root": "\($d)/docker/exec",
 		pidfile: "\($d)/docker.pid", hosts: ["unix://\($d)/docker.sock"],
-		"registry-mirrors": ["http://\($m)"], "insecure-registries": [$m],
+		"registry-mirrors": ["http://\($m)"], "insecure-registries": [$m, $net],
 		bridge: "none", iptables: false, ip6tables: false, "ip-forward": false,
 		"ip-masq": false, "userland-proxy": false, "storage-driver": "overlay2",
-		"cgroup-parent": $cg, "shutdown-timeout": 2, "log-level": "info",
+		"cgroup-parent": $cg, "shutdown-timeout": 2, "log-level": $level,
 		features: {buildkit: false}}' >"$dir/daemon.json"
 }
 
@@ -459,14 +478,15 @@ EOF
 }
 
 # cl_agent_up K I: the whole agent: network, cache and dockerd (started together, then waited
-# for), registration, env lines. Needs UPLINK_URL (or TIER_URL) and MESOS_URL.
+# for), registration, env lines. Needs UPLINK_URL (or TIER_URL, TIER_LINK_URL), MESOS_URL and
+# CLUSTER_RUNTIME (1: the cache's runtime is on).
 cl_agent_up() {
 	local k=$1 i=$2 dir cache
 	dir=$(cl_agent_dir "$k" "$i")
 	mkdir -p "$dir/cache" "$dir/docker/data" "$dir/docker/exec" "$dir/pids" || return 1
 	cl_agent_net "$k" "$i" || { echo "cluster: agent $i: network setup failed" >&2; return 1; }
-	cl_cache_config "$k" "$(cl_addr "$k" "$i"):5000" "$dir/cache" "${TIER_URL:-$UPLINK_URL}" \
-		"$dir/cache.json" && cl_dockerd_config "$k" "$i" || return 1
+	cl_agent_cache_config "$k" "$i" "${CLUSTER_RUNTIME:-}" && cl_dockerd_config "$k" "$i" ||
+		return 1
 	# Only this job is waited for: a bare `wait` would also wait for the daemons, which are
 	# children of this shell too.
 	cl_cache_start "$k" "$i" &

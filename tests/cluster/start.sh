@@ -10,14 +10,18 @@
 #                           that all agents share; the cluster's tier, a microscale-registry on
 #                           10.231.k.1:5000 whose upstream is the uplink (--no-tier: none); the
 #                           Mesos master emulator on 10.231.k.1:5050; the Marathon emulator on
-#                           10.231.k.1:8080
+#                           10.231.k.1:8080; with --lan-mbps, the tier behind a link of its own
+#                           (slowlink.py on 10.231.k.1, its port in tier/link.port) as a host's
+#                           LAN link, which all the agents' caches share
 #   agent i (mscl<k>-a<i>)  10.231.k.(10+i): microscale-registry on :5000 (upstream docker.io =
-#                           the tier, or the uplink without one; the cluster's admin_token) and a dockerd of its own whose
-#                           registry-mirrors is that cache; registered with the Mesos emulator
-#                           (hostname = address, attributes name=agent-i, rack=r1|r2)
+#                           the tier, or the uplink without one; the cluster's admin_token;
+#                           with --runtime, runtime.docker_socket = the agent's dockerd) and a
+#                           dockerd of its own whose registry-mirrors is that cache; registered
+#                           with the Mesos emulator (hostname = address, attributes name=agent-i,
+#                           rack=r1|r2)
 #
 # Usage: tests/cluster/start.sh [-n AGENTS] [--owner PID] [--images DIR] [--build DIR]
-#                               [--no-marathon] [--no-tier]
+#                               [--no-marathon] [--no-tier] [--runtime] [--lan-mbps N]
 #   -n AGENTS      1..8, default 3
 #   --owner PID    the cluster lives as long as PID does (default: the caller, $PPID); after
 #                  that it is stale, and the next start removes it
@@ -27,8 +31,13 @@
 #   --build DIR    where microscale-registry is (default $MS_BUILD, else build/)
 #   --no-marathon  no Marathon emulator (also CLUSTER_NO_MARATHON=1)
 #   --no-tier      no tier: every agent's cache fetches over the uplink (also CLUSTER_NO_TIER=1)
+#   --runtime      every agent's cache puts the images it warms into the agent's dockerd
+#                  (runtime.docker_socket; also CLUSTER_RUNTIME=1; agent.sh runtime-on|off N)
+#   --lan-mbps N   the tier's answers go through a link of N MB/s (10^6 bytes), as a host's
+#                  LAN link shared by every agent it serves (also CLUSTER_LAN_MBPS; default none)
 # Environment: CLUSTER_WAN_MBPS (20), CLUSTER_AGENT_CPUS (2), CLUSTER_AGENT_MEM (1024): what the
-# agents offer Mesos.
+# agents offer Mesos; CLUSTER_DOCKERD_LOG_LEVEL (info): the agents' dockerd's, agents added
+# later included.
 #
 # Prints cluster.env (see tests/cluster/lib.sh for the state dir), then its path as the last
 # line. On failure it removes what it started, says what failed and exits 1.
@@ -39,7 +48,7 @@ set -u
 . "$MS_ROOT/tests/lib/upstream.sh" # the remote's config (_upstream_write_config)
 
 AGENTS=3 OWNER=$PPID IMAGES="" NO_MARATHON=${CLUSTER_NO_MARATHON:-} NO_TIER=${CLUSTER_NO_TIER:-} K=""
-WAN_MBPS=${CLUSTER_WAN_MBPS:-20}
+WAN_MBPS=${CLUSTER_WAN_MBPS:-20} RUNTIME=${CLUSTER_RUNTIME:-} LAN_MBPS=${CLUSTER_LAN_MBPS:-}
 
 usage() {
 	sed -n '/^# Usage:/,/^# Environment:/p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -66,6 +75,8 @@ parse_args() {
 		--build) MS_BUILD=${2:-} && shift ;;
 		--no-marathon) NO_MARATHON=1 ;;
 		--no-tier) NO_TIER=1 ;;
+		--runtime) RUNTIME=1 ;;
+		--lan-mbps) LAN_MBPS=${2:-} && shift ;;
 		-h | --help) usage ;;
 		*) cl_say "unknown argument '$1'" && usage ;;
 		esac
@@ -74,6 +85,9 @@ parse_args() {
 	[[ $AGENTS =~ ^[1-8]$ ]] || fail "-n wants 1..$CL_MAX_AGENTS agents, not '$AGENTS'"
 	[[ $OWNER =~ ^[0-9]+$ ]] && cl_starttime "$OWNER" >/dev/null ||
 		fail "--owner $OWNER is not a running process"
+	[ -z "$LAN_MBPS" ] || [[ $LAN_MBPS =~ ^[0-9]+([.][0-9]+)?$ ]] ||
+		fail "--lan-mbps wants MB/s, not '$LAN_MBPS'"
+	[ -z "$RUNTIME" ] || RUNTIME=1
 	MS_BUILD=$(cd "$MS_BUILD" 2>/dev/null && pwd) || fail "no build directory $MS_BUILD"
 }
 
@@ -175,6 +189,24 @@ tier_start() {
 		-c "$dir/cache.json" || fail "the tier did not start"
 	cl_wait 20 "$CL_PID" "the tier" "$TIER_LOG" cl_http "$TIER_URL/v2/" ||
 		fail "the tier did not become ready"
+	tier_link_start
+}
+
+# --lan-mbps: the tier's LAN link, in front of it on the bridge address; the agents' caches use
+# it (TIER_LINK_URL) as their upstream, so all they fetch shares the one link.
+tier_link_start() {
+	local dir=$CL_STATE/tier
+	TIER_LINK_URL=""
+	[ -n "$LAN_MBPS" ] || return 0
+	cl_daemon "$CL_STATE/pids/tier-link.pid" "$dir/link.log" - \
+		python3 "$MS_ROOT/tests/lib/slowlink.py" --listen "$(cl_host "$K")" \
+		--target "$(cl_host "$K"):5000" --mbps "$LAN_MBPS" --port-file "$dir/link.port" ||
+		fail "the tier's link did not start"
+	cl_wait 10 "$CL_PID" "the tier's link" "$dir/link.log" cl_port_file "$dir/link.port" ||
+		fail "the tier's link did not start"
+	TIER_LINK_URL=http://$(cl_host "$K"):$(cat "$dir/link.port")
+	cl_wait 10 "$CL_PID" "the tier's link" "$dir/link.log" cl_http "$TIER_LINK_URL/v2/" ||
+		fail "the tier does not answer through its link"
 }
 
 mesos_start() {
@@ -219,7 +251,8 @@ write_base_env() {
 		echo "# microscale cluster $K (tests/cluster/start.sh): sourceable; agent.sh keeps it up to date."
 		for v in CLUSTER_STATE CLUSTER_K CLUSTER_HOST CLUSTER_OWNER CLUSTER_ENV CLUSTER_IMAGES \
 			MESOS_URL MESOS_LOG MARATHON_URL MARATHON_LOG REMOTE_URL REMOTE_LOG UPLINK_URL \
-			UPLINK_MBPS TIER_URL TIER_LOG ADMIN_TOKEN_FILE; do
+			UPLINK_MBPS TIER_URL TIER_LOG TIER_LINK_URL TIER_LINK_MBPS CLUSTER_RUNTIME \
+			CLUSTER_DOCKERD_LOG_LEVEL ADMIN_TOKEN_FILE; do
 			printf '%s=%q\n' "$v" "${!v}"
 		done
 	} >"$CL_STATE/base.env"
@@ -254,7 +287,8 @@ main() {
 	cl_lock 9 "$CL_STATE/lock" || fail "no lock on $CL_STATE/lock"
 	CLUSTER_STATE=$CL_STATE CLUSTER_K=$K CLUSTER_HOST=$(cl_host "$K") CLUSTER_OWNER=$OWNER
 	CLUSTER_ENV=$CL_STATE/cluster.env CLUSTER_IMAGES=$IMAGES UPLINK_MBPS=$WAN_MBPS
-	ADMIN_TOKEN_FILE=$CL_STATE/admin_token
+	ADMIN_TOKEN_FILE=$CL_STATE/admin_token CLUSTER_RUNTIME=$RUNTIME TIER_LINK_MBPS=$LAN_MBPS
+	CLUSTER_DOCKERD_LOG_LEVEL=${CLUSTER_DOCKERD_LOG_LEVEL:-info}
 	cl_say "cluster $K in $CL_STATE: $AGENTS agents, owner $OWNER, images $IMAGES"
 	host_net
 	host_start

@@ -1,9 +1,12 @@
 #!/bin/bash
 # make bench's quick mode, so the benchmark never rots: BENCH_QUICK=1 runs every step at a tiny
-# size (4 MiB layer, one round, wrk 1 s). Checks that each step ran and produced its figures for
-# every contender, and that the table and the target verdicts were written; never how fast.
+# size (4 MiB layer, one round, wrk 1 s; step 8 on a cluster of its own with a 2 MiB image, at 3
+# agents and then 2). Checks that each step ran and produced its figures for every contender and
+# set-up, that the tables and the target verdicts were written, and that the bench's cluster is
+# gone afterwards; never how fast.
 # shellcheck source-path=SCRIPTDIR/../lib
 . "$(dirname "$0")/../lib/common.sh"
+. "$MS_ROOT/tests/lib/cluster.sh"
 
 out=$T/RESULTS.md
 start=$SECONDS
@@ -13,7 +16,7 @@ took=$((SECONDS - start))
 sed 's/^/# /' "$T/out"
 
 check_eq "make bench BENCH_QUICK=1 exits 0" 0 "$rc"
-check "it finished within 120 s, image build included (took $took s)" test "$took" -lt 120
+check "it finished within 240 s, image build and cluster included (took $took s)" test "$took" -lt 240
 check "the table was written" grep -q '^| step | measure | contender | median |' "$out"
 check "the machine is named" grep -qE 'cores, .*Linux ' "$out"
 
@@ -40,4 +43,19 @@ check "step 6: demand change to PUT, p99" has_row 6 'demand change -> PUT receiv
 for c in 'no node cache' 'microscale cold' microscale; do
 	check "step 7: time to capacity, $c" has_row 7 '1 -> 10 instances running: s' "$c"
 done
-check_eq "a verdict for each of the 13 targets" 13 "$(grep -cE '^- (met|MISSED): ' "$out")"
+# Step 8: | set-up (3 agents) | time to capacity | ÷ runtime | uplink MB | ÷ image | staged | rounds |
+for c in remote 'central proxy cold' 'central proxy warm' 'microscale store' 'microscale cold' \
+	'microscale runtime'; do
+	check "step 8: $c at 3 agents: time to capacity, uplink bytes, staged task-seconds" \
+		grep -qE "^\| $c \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| 1 \|\$" "$out"
+	check "step 8: $c: its phases" grep -qE "^\| $c \| 3 \|( [0-9.]+ \|){9}\$" "$out"
+done
+for c in 'central proxy warm' 'microscale runtime'; do
+	check "step 8: $c at 2 and 3 agents" grep -qE "^\| $c \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|\$" "$out"
+done
+check "step 8: microscale carried the image over the uplink once" \
+	grep -qE '^\| microscale runtime \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| 1\.00 \|' "$out"
+check_eq "a verdict for each of the 13 + 9 targets" 22 "$(grep -cE '^- (met|MISSED): ' "$out")"
+k=$(sed -n 's/^# cluster: cluster \([0-9]*\) in .*/\1/p' "$T/out" | head -1)
+check_eq "the bench's cluster (${k:-?}) is gone" "" \
+	"$([ -n "$k" ] && cluster_leftovers "$k" || echo 'no cluster index in its output')"

@@ -29,6 +29,9 @@
 #                       upstream_count_gets read it (tests/lib/upstream.sh)
 #   cluster_new_image NAME [BYTES] a runnable image no cache has seen (busybox and BYTES of data
 #                       unique to this call) pushed to the remote as library/NAME:1; prints it
+#   cluster_new_image_alone NAME BYTES [GZIP_LEVEL]  the same as one layer that holds busybox
+#                       too, so that it shares no blob with any other image (a benchmark's
+#                       fresh image), gzipped at GZIP_LEVEL (-6; -1 for incompressible data)
 #   cluster_marathon_app ID IMAGE [JQ]  creates (PUT) app ID with 0 instances, cpus 0.1, mem 32,
 #                       the demo command, JQ applied to the definition (e.g. '.constraints = …')
 #   cluster_scaler_conf FILE PORT JQ  a scaler config for this cluster (Marathon, Mesos with
@@ -201,11 +204,28 @@ cluster_new_image() {
 	rm -rf "$l" && _fix_layout_init "$l" || return 1
 	bb=$(_fix_layer_busybox "$l" "$w") &&
 		a=$(_fix_layer "$l" "$w" "$name-$$-$RANDOM$RANDOM" "$bytes" amd64) &&
-		m=$(_fix_image_cmd "$l" amd64 "$DEMO_CMD" "$bb" "$a") &&
-		_fix_layout_ref "$l" "$FIX_MT_OCI_MANIFEST" "$m" || return 1
-	skopeo copy --quiet --dest-tls-verify=false "oci:$l:latest" \
-		"docker://${REMOTE_URL#http://}/library/$name:1" >&2 || return 1
-	echo "library/$name:1"
+		m=$(_fix_image_cmd "$l" amd64 "$DEMO_CMD" "$bb" "$a") || return 1
+	_cluster_push "$l" "$m" "$name"
+}
+
+cluster_new_image_alone() {
+	local name=$1 l=$T/img/$1 w=$T/img/work/$1 a m
+	rm -rf "$l" "$w" && _fix_layout_init "$l" && mkdir -p "$w/root/bin" "$w/root/data" &&
+		cp /bin/busybox "$w/root/bin/busybox" && ln -s busybox "$w/root/bin/sh" &&
+		head -c "$2" /dev/urandom >"$w/root/data/$name.bin" || return 1
+	a=$(_fix_tar_layer "$l" "$w" "${3:--6}" bin data) &&
+		m=$(_fix_image_cmd "$l" amd64 "$DEMO_CMD" "$a") || return 1
+	_cluster_push "$l" "$m" "$name"
+}
+
+# _cluster_push LAYOUT MANIFEST NAME: the layout's image (MANIFEST: _fix_image_cmd's descriptor)
+# pushed to the remote as library/NAME:1, which it prints; the layout is removed.
+_cluster_push() {
+	_fix_layout_ref "$1" "$FIX_MT_OCI_MANIFEST" "$2" &&
+		skopeo copy --quiet --dest-tls-verify=false "oci:$1:latest" \
+			"docker://${REMOTE_URL#http://}/library/$3:1" >&2 || return 1
+	rm -rf "$1"
+	echo "library/$3:1"
 }
 
 cluster_marathon_app() {
