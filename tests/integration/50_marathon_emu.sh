@@ -14,7 +14,7 @@ cat >"$T/apps.json" <<'EOF'
   "container": {"type": "DOCKER", "docker": {"image": "127.0.0.1:5000/library/x:1"}}},
  {"id": "demo/priority2", "instances": 2, "cpus": 0.5}]
 EOF
-marathon_start --deploy-seconds 0.5 --apps "$T/apps.json" ||
+marathon_start --deploy-seconds 2 --apps "$T/apps.json" ||
 	{ echo "setup: marathon_start failed" >&2; exit 1; }
 echo "# emulator at $MARATHON_URL"
 
