@@ -14,7 +14,9 @@
  * The single-threaded client library runs on the loop: zookeeper_interest says which socket,
  * events and timeout it wants; zookeeper_process does the work and calls the completions and
  * the watcher. An expired session is closed and a new one joins from scratch (off the
- * client's own callbacks). The library resolves the servers' names when a session starts. */
+ * client's own callbacks). The library resolves the servers' names when a session starts.
+ * Requests made inside the library's callbacks (the election's steps) are sent by the rearm
+ * that follows every zookeeper_process; only those made from our own timers rearm at once. */
 #include "scaler.h"
 
 #include <errno.h>
@@ -228,7 +230,6 @@ static void evaluate(struct leader *l)
 
 	if (rc != ZOK)
 		failed(l, "listing the candidates", rc);
-	rearm(l);
 }
 
 static void created(int rc, const char *value, const void *data)
@@ -279,7 +280,6 @@ static void join(struct leader *l)
 			 ZOO_EPHEMERAL_SEQUENTIAL, created, l);
 	if (rc != ZOK)
 		failed(l, "creating our node", rc);
-	rearm(l);
 }
 
 /* --- the session --- */
