@@ -152,6 +152,8 @@ void dockerapi_stream_init(struct dockerapi_stream *s)
 static int stream_fail(struct dockerapi_stream *s, const char *msg)
 {
 	copy_message(s->error, sizeof(s->error), msg, strlen(msg));
+	if (!s->error[0]) /* a message of blanks alone says nothing */
+		snprintf(s->error, sizeof(s->error), "dockerd reported an error with no message");
 	s->failed = 1;
 	return -1;
 }
