@@ -14,7 +14,7 @@
 #   owner.pid  admin_token (0600)  cluster.env (sourceable)  base.env  lock  pids/<name>.pid
 #   remote/ (docker-registry: config.yml, storage/, registry.log = its access log)
 #   uplink.port uplink.log  mesos.port mesos.log mesos.out  marathon.port marathon.log ...
-#   tier/ (cache.json cache/ cache.log; with --lan-mbps: link.port link.log, its LAN link)
+#   tier/ (cache.json cache/ cache.log; with --lan-mbps: tier-link.port tier-link.log, its LAN link)
 #   agents/<addr>/ cache.json (0600) cache/ cache.log daemon.json docker/{data,exec}
 #                  docker.sock docker.pid dockerd.log pids/ mesos.id agent.env setup.log
 #   removed/<addr>.<time>/  the logs of agents that agent.sh removed

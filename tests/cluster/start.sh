@@ -11,7 +11,7 @@
 #                           10.231.k.1:5000 whose upstream is the uplink (--no-tier: none); the
 #                           Mesos master emulator on 10.231.k.1:5050; the Marathon emulator on
 #                           10.231.k.1:8080; with --lan-mbps, the tier behind a link of its own
-#                           (slowlink.py on 10.231.k.1, its port in tier/link.port) as a host's
+#                           (slowlink.py on 10.231.k.1, its port in tier/tier-link.port) as a host's
 #                           LAN link, which all the agents' caches share
 #   agent i (mscl<k>-a<i>)  10.231.k.(10+i): microscale-registry on :5000 (upstream docker.io =
 #                           the tier, or the uplink without one; the cluster's admin_token;
@@ -162,24 +162,33 @@ remote_start() {
 	fail "the remote registry did not become ready"
 }
 
-# The shared uplink in front of the remote, on the bridge address, port of its choosing.
-uplink_start() {
-	cl_daemon "$CL_STATE/pids/uplink.pid" "$CL_STATE/uplink.log" - \
+# link_start NAME DIR TARGET MBPS: a tests/lib/slowlink.py on the bridge address (port of its
+# choosing) in front of TARGET, its pid, log and port under DIR as NAME.*; prints its URL once
+# it answers.
+link_start() {
+	local name=$1 dir=$2 target=$3 mbps=$4 url
+	cl_daemon "$CL_STATE/pids/$name.pid" "$dir/$name.log" - \
 		python3 "$MS_ROOT/tests/lib/slowlink.py" --listen "$(cl_host "$K")" \
-		--target "127.0.0.1:$UPSTREAM_PORT" --mbps "$WAN_MBPS" \
-		--port-file "$CL_STATE/uplink.port" || fail "the uplink did not start"
-	cl_wait 10 "$CL_PID" "the uplink" "$CL_STATE/uplink.log" cl_port_file "$CL_STATE/uplink.port" ||
-		fail "the uplink did not start"
-	UPLINK_URL=http://$(cl_host "$K"):$(cat "$CL_STATE/uplink.port")
-	cl_wait 10 "$CL_PID" "the uplink" "$CL_STATE/uplink.log" cl_http_200 "$UPLINK_URL/v2/" ||
-		fail "the remote does not answer through the uplink"
+		--target "$target" --mbps "$mbps" --port-file "$dir/$name.port" ||
+		fail "the link $name did not start"
+	cl_wait 10 "$CL_PID" "the link $name" "$dir/$name.log" cl_port_file "$dir/$name.port" ||
+		fail "the link $name did not start"
+	url=http://$(cl_host "$K"):$(cat "$dir/$name.port")
+	cl_wait 10 "$CL_PID" "the link $name" "$dir/$name.log" cl_http "$url/v2/" ||
+		fail "nothing answers through the link $name"
+	echo "$url"
+}
+
+# The shared uplink in front of the remote.
+uplink_start() {
+	UPLINK_URL=$(link_start uplink "$CL_STATE" "127.0.0.1:$UPSTREAM_PORT" "$WAN_MBPS") || exit 1
 }
 
 # The cluster's tier (README: Chaining): one cache in front of the uplink that every agent's cache
 # uses as its upstream, so the uplink carries each blob once however many agents ask.
 tier_start() {
 	local dir=$CL_STATE/tier
-	TIER_URL="" TIER_LOG=""
+	TIER_URL="" TIER_LOG="" TIER_LINK_URL=""
 	[ -z "$NO_TIER" ] || return 0
 	mkdir -p "$dir/cache" || fail "mkdir $dir"
 	cl_cache_config "$K" "$(cl_host "$K"):5000" "$dir/cache" "$UPLINK_URL" "$dir/cache.json" ||
@@ -195,18 +204,9 @@ tier_start() {
 # --lan-mbps: the tier's LAN link, in front of it on the bridge address; the agents' caches use
 # it (TIER_LINK_URL) as their upstream, so all they fetch shares the one link.
 tier_link_start() {
-	local dir=$CL_STATE/tier
-	TIER_LINK_URL=""
 	[ -n "$LAN_MBPS" ] || return 0
-	cl_daemon "$CL_STATE/pids/tier-link.pid" "$dir/link.log" - \
-		python3 "$MS_ROOT/tests/lib/slowlink.py" --listen "$(cl_host "$K")" \
-		--target "$(cl_host "$K"):5000" --mbps "$LAN_MBPS" --port-file "$dir/link.port" ||
-		fail "the tier's link did not start"
-	cl_wait 10 "$CL_PID" "the tier's link" "$dir/link.log" cl_port_file "$dir/link.port" ||
-		fail "the tier's link did not start"
-	TIER_LINK_URL=http://$(cl_host "$K"):$(cat "$dir/link.port")
-	cl_wait 10 "$CL_PID" "the tier's link" "$dir/link.log" cl_http "$TIER_LINK_URL/v2/" ||
-		fail "the tier does not answer through its link"
+	TIER_LINK_URL=$(link_start tier-link "$CL_STATE/tier" "$(cl_host "$K"):5000" "$LAN_MBPS") ||
+		exit 1
 }
 
 mesos_start() {
