@@ -114,7 +114,7 @@ install: all
 		$(DESTDIR)$(PREFIX)/lib/microscale/
 
 format:
-	clang-format -i shared/*.[ch] registry/*.[ch] scaler/*.[ch] tests/unit/*/*.[ch]
+	git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
 	rm -rf build

@@ -87,8 +87,8 @@ static struct upstream *pick_upstream(struct registry *r, struct httpd_conn *con
 	return up;
 }
 
-static void route_dispatch(struct registry *r, struct httpd_conn *conn,
-			   const struct httpd_req *req, const struct route *rt)
+static void route_dispatch(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,
+			   const struct route *rt)
 {
 	char accept[ACCEPT_MAX];
 	struct upstream *up = pick_upstream(r, conn, req);
@@ -144,7 +144,8 @@ void api_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg)
 {
 	struct registry *r = arg;
 
-	if (strcmp(req->path, "/metrics") == 0 && (strcmp(req->method, "GET") == 0 || req->is_head)) {
+	if (strcmp(req->path, "/metrics") == 0 &&
+	    (strcmp(req->method, "GET") == 0 || req->is_head)) {
 		stats_serve(r, conn);
 		return;
 	}

@@ -33,7 +33,7 @@ static int open_root(struct store *s, const char *root, char *err, size_t errlen
 	if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))
 		return store_open(s, root, err, errlen);
 	s->root = strdup(root);
-	if (s->root == NULL) {
+	if (!s->root) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -53,7 +53,7 @@ int archive_store_open(struct store *s, const char *config, const char *root, ch
 		return -1;
 	}
 	log_init("microscale-registry", rc.log_level);
-	rc_open = open_root(s, root != NULL ? root : rc.root, err, errlen);
+	rc_open = open_root(s, root ? root : rc.root, err, errlen);
 	registry_conf_free(&rc);
 	conf_free(&c);
 	return rc_open;
@@ -78,7 +78,7 @@ void archive_progress_start(struct archive_progress *p, const char *verb, const 
 	p->total = total;
 	p->done = 0;
 	p->tty = isatty(STDERR_FILENO);
-	p->shown = monotonic_s();
+	p->shown = monotime_s();
 	if (p->tty) /* at once, so a run quicker than one redraw still shows its line */
 		progress_draw(p);
 }
@@ -88,7 +88,7 @@ void archive_progress_update(struct archive_progress *p, long long done)
 	double t;
 
 	p->done = done;
-	t = monotonic_s();
+	t = monotime_s();
 	if (t - p->shown < (p->tty ? PROGRESS_TTY_S : PROGRESS_LOG_S))
 		return;
 	p->shown = t;

@@ -78,7 +78,7 @@ static void familiar_name(const struct image_ref *r, char *out, size_t len)
 		snprintf(out, len, "%s/%s:%s", r->registry, repo, r->tag);
 		return;
 	}
-	if (strncmp(repo, "library/", 8) == 0 && strchr(repo + 8, '/') == NULL)
+	if (strncmp(repo, "library/", 8) == 0 && !strchr(repo + 8, '/'))
 		repo += 8;
 	snprintf(out, len, "%s:%s", repo, r->tag);
 }
@@ -131,17 +131,17 @@ static int add_image(struct xport *x, struct image_walk *w, const char *name)
 	struct ximage *im = NULL;
 	void *p;
 
-	for (size_t i = 0; i < x->nimages && im == NULL; i++) {
+	for (size_t i = 0; i < x->nimages && !im; i++) {
 		if (same_image(&x->images[i].w, w))
 			im = &x->images[i];
 	}
-	if (im != NULL) {
+	if (im) {
 		image_walk_free(w);
 	} else {
 		if (x->nimages == x->capimages) {
 			x->capimages = x->capimages ? x->capimages * 2 : 8;
 			p = realloc(x->images, x->capimages * sizeof(*x->images));
-			if (p == NULL)
+			if (!p)
 				return xport_fail(x, "out of memory");
 			x->images = p;
 		}
@@ -152,13 +152,13 @@ static int add_image(struct xport *x, struct image_walk *w, const char *name)
 		for (size_t i = 0; i < im->w.nblobs; i++) {
 			const struct image_blob *b = &im->w.blobs[i];
 
-			if (json_object_get(x->counted, b->digest) == NULL) {
+			if (!json_object_get(x->counted, b->digest)) {
 				json_object_set_new(x->counted, b->digest, json_true());
 				x->total += b->size;
 			}
 		}
 	}
-	if (im->tags == NULL ||
+	if (!im->tags ||
 	    (name[0] != '\0' && json_array_append_new(im->tags, json_string(name)) != 0))
 		return xport_fail(x, "out of memory");
 	return 0;
@@ -194,7 +194,7 @@ static int plan_ref(struct xport *x, const char *refstr)
 /* Was NAME written already? If not, it is now counted as written. */
 static int already_written(struct xport *x, const char *name)
 {
-	if (json_object_get(x->written, name) != NULL)
+	if (json_object_get(x->written, name))
 		return 1;
 	json_object_set_new(x->written, name, json_true());
 	return 0;
@@ -205,13 +205,13 @@ static int write_header(struct xport *x, const char *name, long long size, const
 	struct archive_entry *ae = archive_entry_new();
 	int rc;
 
-	if (ae == NULL)
+	if (!ae)
 		return xport_fail(x, "out of memory");
 	archive_entry_set_pathname(ae, name);
-	archive_entry_set_filetype(ae, symlink != NULL ? AE_IFLNK : AE_IFREG);
-	archive_entry_set_perm(ae, symlink != NULL ? 0777 : 0644);
-	archive_entry_set_size(ae, symlink != NULL ? 0 : size);
-	if (symlink != NULL)
+	archive_entry_set_filetype(ae, symlink ? AE_IFLNK : AE_IFREG);
+	archive_entry_set_perm(ae, symlink ? 0777 : 0644);
+	archive_entry_set_size(ae, symlink ? 0 : size);
+	if (symlink)
 		archive_entry_set_symlink(ae, symlink);
 	archive_entry_set_mtime(ae, 0, 0);
 	rc = archive_write_header(x->a, ae);
@@ -235,7 +235,7 @@ static int write_json(struct xport *x, const char *name, const json_t *doc)
 	char *data = json_dumps(doc, JSON_COMPACT);
 	int rc;
 
-	if (data == NULL)
+	if (!data)
 		return xport_fail(x, "out of memory");
 	rc = write_bytes(x, name, data, strlen(data));
 	free(data);
@@ -290,7 +290,7 @@ static json_t *config_json(struct xport *x, const struct image_blob *config)
 
 	if (fd < 0)
 		return NULL;
-	if (size <= CONFIG_MAX && (data = malloc((size_t)size + 1)) != NULL) {
+	if (size <= CONFIG_MAX && (data = malloc((size_t)size + 1))) {
 		if (store_read_exact(fd, data, (size_t)size) == 0)
 			doc = json_loadb(data, (size_t)size, 0, NULL);
 		free(data);
@@ -310,7 +310,7 @@ static void v1_id(const char *parent, const char *layer, const char *config,
 {
 	char buf[3 * DIGEST_STR_SIZE + 4], d[DIGEST_STR_SIZE] = "";
 
-	snprintf(buf, sizeof(buf), "%s %s %s", parent, layer, config != NULL ? config : "");
+	snprintf(buf, sizeof(buf), "%s %s %s", parent, layer, config ? config : "");
 	if (digest_buffer(buf, strlen(buf), d) != 0)
 		snprintf(d, sizeof(d), "sha256:%064d", 0);
 	snprintf(out, DIGEST_HEX_LEN + 1, "%s", digest_hex(d));
@@ -322,7 +322,7 @@ static int write_v1_layer(struct xport *x, const char *id, const char *parent, c
 			  const struct image_blob *config)
 {
 	char name[MEMBER_NAME_MAX], target[MEMBER_NAME_MAX + 4];
-	json_t *doc = config != NULL ? config_json(x, config) : NULL;
+	json_t *doc = config ? config_json(x, config) : NULL;
 	int rc;
 
 	snprintf(name, sizeof(name), "%s/json", id);
@@ -330,11 +330,11 @@ static int write_v1_layer(struct xport *x, const char *id, const char *parent, c
 		json_decref(doc);
 		return 0;
 	}
-	if (doc == NULL)
+	if (!doc)
 		doc = json_object();
 	json_object_del(doc, "rootfs");
 	json_object_del(doc, "history");
-	if (doc == NULL || json_object_set_new(doc, "id", json_string(id)) != 0 ||
+	if (!doc || json_object_set_new(doc, "id", json_string(id)) != 0 ||
 	    (parent[0] != '\0' && json_object_set_new(doc, "parent", json_string(parent)) != 0)) {
 		json_decref(doc);
 		return xport_fail(x, "out of memory");
@@ -362,11 +362,11 @@ static int add_repositories(struct xport *x, json_t *repos, json_t *tags, const 
 	{
 		snprintf(name, sizeof(name), "%s", json_string_value(v));
 		colon = strrchr(name, ':');
-		if (colon == NULL || top[0] == '\0')
+		if (!colon || top[0] == '\0')
 			continue;
 		*colon = '\0';
 		repo = json_object_get(repos, name);
-		if (repo == NULL && json_object_set_new(repos, name, repo = json_object()) != 0)
+		if (!repo && json_object_set_new(repos, name, repo = json_object()) != 0)
 			return xport_fail(x, "out of memory");
 		if (json_object_set_new(repo, colon + 1, json_string(top)) != 0)
 			return xport_fail(x, "out of memory");
@@ -382,7 +382,7 @@ static int write_image(struct xport *x, const struct ximage *im, json_t *manifes
 	json_t *layers = json_array(), *item;
 	size_t i;
 
-	if (layers == NULL)
+	if (!layers)
 		return xport_fail(x, "out of memory");
 	snprintf(cfgname, sizeof(cfgname), "%s.json", digest_hex(config->digest));
 	if (write_blob(x, cfgname, config) != 0)
@@ -400,7 +400,7 @@ static int write_image(struct xport *x, const struct ximage *im, json_t *manifes
 	}
 	item =
 	    json_pack("{s:s, s:O, s:o}", "Config", cfgname, "RepoTags", im->tags, "Layers", layers);
-	if (item == NULL || json_array_append_new(manifest, item) != 0)
+	if (!item || json_array_append_new(manifest, item) != 0)
 		return xport_fail(x, "out of memory");
 	return add_repositories(x, repos, im->tags, id);
 fail:
@@ -413,7 +413,7 @@ static int write_members(struct xport *x)
 	json_t *manifest = json_array(), *repos = json_object();
 	int rc = -1;
 
-	if (manifest == NULL || repos == NULL) {
+	if (!manifest || !repos) {
 		xport_fail(x, "out of memory");
 		goto out;
 	}
@@ -442,7 +442,7 @@ static int write_archive(struct xport *x)
 	if (fd < 0)
 		return xport_fail(x, "%s: %s", tmp, strerror(errno));
 	x->a = archive_write_new();
-	if (x->a == NULL || archive_write_set_format_pax_restricted(x->a) != ARCHIVE_OK ||
+	if (!x->a || archive_write_set_format_pax_restricted(x->a) != ARCHIVE_OK ||
 	    archive_write_open_fd(x->a, fd) != ARCHIVE_OK) {
 		xport_fail(x, "%s: %s", tmp, x->a ? archive_error_string(x->a) : "out of memory");
 		goto out;
@@ -461,7 +461,7 @@ static int write_archive(struct xport *x)
 	rc = 0;
 out:
 	archive_progress_end(&x->progress);
-	if (x->a != NULL)
+	if (x->a)
 		archive_write_free(x->a);
 	x->a = NULL;
 	close(fd);
@@ -492,7 +492,7 @@ static int export_run(struct xport *x, int nrefs, char **refs)
 	x->counted = json_object();
 	x->written = json_object();
 	x->buf = malloc(COPY_BUF);
-	if (x->counted == NULL || x->written == NULL || x->buf == NULL)
+	if (!x->counted || !x->written || !x->buf)
 		return xport_fail(x, "out of memory");
 	for (int i = 0; i < nrefs; i++) {
 		if (plan_ref(x, refs[i]) != 0)
@@ -535,7 +535,7 @@ int archive_export_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (x.out == NULL || optind >= argc) {
+	if (!x.out || optind >= argc) {
 		export_usage(stderr);
 		return 2;
 	}

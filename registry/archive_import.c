@@ -113,7 +113,7 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 		return arr;
 	ncap = *cap ? *cap * 2 : 16;
 	q = realloc(arr, ncap * size);
-	if (q != NULL)
+	if (q)
 		*cap = ncap;
 	return q;
 }
@@ -132,14 +132,14 @@ static int path_clean(const char *dir, const char *path, char *out, size_t outle
 	if (w < 0 || (size_t)w >= sizeof(buf) || outlen == 0)
 		return -1;
 	out[0] = '\0';
-	for (tok = strtok_r(buf, "/", &save); tok != NULL; tok = strtok_r(NULL, "/", &save)) {
+	for (tok = strtok_r(buf, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
 		if (strcmp(tok, ".") == 0)
 			continue;
 		if (strcmp(tok, "..") == 0) {
 			if (n == 0)
 				return -1;
 			slash = strrchr(out, '/');
-			n = slash != NULL ? (size_t)(slash - out) : 0;
+			n = slash ? (size_t)(slash - out) : 0;
 			out[n] = '\0';
 			continue;
 		}
@@ -183,14 +183,14 @@ static struct entry *entry_add(struct import *im, const char *name)
 		return NULL;
 	}
 	e = grow(im->entries, &im->capentries, im->nentries, sizeof(*e));
-	if (e == NULL)
+	if (!e)
 		goto oom;
 	im->entries = e;
 	e = &im->entries[im->nentries];
 	memset(e, 0, sizeof(*e));
 	e->seq = im->nentries;
 	e->name = strdup(name);
-	if (e->name == NULL)
+	if (!e->name)
 		goto oom;
 	im->nentries++;
 	return e;
@@ -236,7 +236,7 @@ static int stage_file(struct import *im, struct archive *a, struct entry *e)
 	e->size = t.written;
 	e->gzip = headlen == 2 && head[0] == 0x1f && head[1] == 0x8b;
 	e->tmp = strdup(t.path);
-	if (e->tmp == NULL) {
+	if (!e->tmp) {
 		import_fail(im, "out of memory");
 		goto out;
 	}
@@ -255,30 +255,30 @@ static int stage_entry(struct import *im, struct archive *a, struct archive_entr
 	mode_t type = archive_entry_filetype(ae);
 	struct entry *e;
 
-	if (path == NULL || path_clean("", path, name, sizeof(name)) != 0)
+	if (!path || path_clean("", path, name, sizeof(name)) != 0)
 		return 0; /* "./", or a name nothing could look up */
-	if (hard != NULL) {
+	if (hard) {
 		if (path_clean("", hard, target, sizeof(target)) != 0)
 			return 0;
 	} else if (type == AE_IFLNK) {
 		slash = strrchr(name, '/');
-		if (slash != NULL)
+		if (slash)
 			*slash = '\0';
-		if (archive_entry_symlink(ae) == NULL ||
-		    path_clean(slash != NULL ? name : "", archive_entry_symlink(ae), target,
+		if (!archive_entry_symlink(ae) ||
+		    path_clean(slash ? name : "", archive_entry_symlink(ae), target,
 			       sizeof(target)) != 0)
 			return 0;
-		if (slash != NULL)
+		if (slash)
 			*slash = '/';
 	} else if (type != AE_IFREG) {
 		return 0;
 	}
 	e = entry_add(im, name);
-	if (e == NULL)
+	if (!e)
 		return -1;
-	if (hard != NULL || type == AE_IFLNK) {
+	if (hard || type == AE_IFLNK) {
 		e->target = strdup(target);
-		return e->target != NULL ? 0 : import_fail(im, "out of memory");
+		return e->target ? 0 : import_fail(im, "out of memory");
 	}
 	if (stage_file(im, a, e) != 0)
 		return -1;
@@ -294,7 +294,7 @@ static int stage_archive(struct import *im)
 	struct archive_entry *ae;
 	int r, rc = -1;
 
-	if (a == NULL)
+	if (!a)
 		return import_fail(im, "out of memory");
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
@@ -344,7 +344,7 @@ static int entry_name_cmp(const void *pa, const void *pb)
 
 static void entry_free(struct entry *e)
 {
-	if (e->tmp != NULL)
+	if (e->tmp)
 		unlink(e->tmp);
 	free(e->tmp);
 	free(e->target);
@@ -380,7 +380,7 @@ static struct entry *entry_find(struct import *im, const char *name)
 	for (int hops = 0; hops <= LINK_HOPS; hops++) {
 		key.name = (char *)name;
 		e = bsearch(&key, im->entries, im->nentries, sizeof(*e), entry_name_cmp);
-		if (e == NULL || e->target == NULL)
+		if (!e || !e->target)
 			return e;
 		name = e->target;
 	}
@@ -392,7 +392,7 @@ static struct entry *entry_find_path(struct import *im, const char *path)
 {
 	char name[ARCHIVE_PATH_MAX];
 
-	if (path == NULL || path_clean("", path, name, sizeof(name)) != 0)
+	if (!path || path_clean("", path, name, sizeof(name)) != 0)
 		return NULL;
 	return entry_find(im, name);
 }
@@ -402,7 +402,7 @@ static int blob_find(struct import *im, const char *digest, struct entry **out)
 {
 	char name[32 + DIGEST_HEX_LEN];
 
-	if (digest == NULL || digest_check(digest) != 0)
+	if (!digest || digest_check(digest) != 0)
 		return import_fail(im, "invalid or unsupported digest \"%.80s\"",
 				   digest ? digest : "");
 	snprintf(name, sizeof(name), "blobs/sha256/%s", digest_hex(digest));
@@ -420,7 +420,7 @@ static int entry_read(struct import *im, const struct entry *e, char **data, siz
 		return import_fail(im, "%s: %lld bytes, more than the %d a JSON document may have",
 				   e->name, e->size, JSON_MAX);
 	buf = malloc((size_t)e->size + 1);
-	if (buf == NULL)
+	if (!buf)
 		return import_fail(im, "out of memory");
 	fd = open(e->tmp, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || store_read_exact(fd, buf, (size_t)e->size) != 0) {
@@ -442,7 +442,7 @@ static json_t *json_parse(struct import *im, const char *what, const char *data,
 	json_error_t jerr;
 	json_t *doc = json_loadb(data, len, 0, &jerr);
 
-	if (doc == NULL)
+	if (!doc)
 		import_fail(im, "%s: invalid JSON: %s (line %d)", what, jerr.text, jerr.line);
 	return doc;
 }
@@ -483,7 +483,7 @@ static int add_manifest(struct import *im, const char *digest, const char *type,
 		return import_fail(im, "more than %d bytes of manifests", PENDING_MAX);
 	}
 	m = grow(im->manifests, &im->capmanifests, im->nmanifests, sizeof(*m));
-	if (m == NULL) {
+	if (!m) {
 		free(data);
 		return import_fail(im, "out of memory");
 	}
@@ -523,7 +523,7 @@ static int add_tag(struct import *im, const struct image_ref *ref, const char *d
 				   ref->registry, ref->repo, ref->tag, t->digest, digest);
 	}
 	t = grow(im->tags, &im->captags, im->ntags, sizeof(*t));
-	if (t == NULL)
+	if (!t)
 		return import_fail(im, "out of memory");
 	im->tags = t;
 	t = &im->tags[im->ntags++];
@@ -547,7 +547,7 @@ static int add_tag_named(struct import *im, const char *name, const char *digest
 /* An image the archive does not name: --name names it, or it is stored by digest only. */
 static int add_untagged(struct import *im, const char *digest)
 {
-	if (im->name != NULL)
+	if (im->name)
 		return add_tag(im, im->name, digest);
 	log_warn("import_untagged", "file=\"%s\" digest=%s hint=\"name it with --name REPO[:TAG]\"",
 		 im->file, digest);
@@ -569,7 +569,7 @@ static int layer_diff_id(struct import *im, const struct entry *e, char out[DIGE
 	}
 	a = archive_read_new();
 	dg = digest_new();
-	if (a == NULL || dg == NULL) {
+	if (!a || !dg) {
 		import_fail(im, "out of memory");
 		goto out;
 	}
@@ -589,7 +589,7 @@ static int layer_diff_id(struct import *im, const struct entry *e, char out[DIGE
 			    archive_error_string(a) ? archive_error_string(a) : "digest error");
 out:
 	digest_free(dg);
-	if (a != NULL)
+	if (a)
 		archive_read_free(a);
 	return rc;
 }
@@ -607,14 +607,14 @@ static int docker_layers(struct import *im, json_t *layers, json_t *diff_ids, js
 	json_array_foreach(layers, i, v)
 	{
 		le = entry_find_path(im, json_string_value(v));
-		if (le == NULL)
+		if (!le)
 			return import_fail(im, "%s: named by manifest.json, not in the archive",
 					   json_is_string(v) ? json_string_value(v)
 							     : "(not a string)");
 		want = json_string_value(json_array_get(diff_ids, i));
 		if (layer_diff_id(im, le, got) != 0)
 			return -1;
-		if (want == NULL || strcmp(want, got) != 0)
+		if (!want || strcmp(want, got) != 0)
 			return import_fail(
 			    im, "%s: layer %zu is %s uncompressed, the config's diff_id says %s",
 			    le->name, i + 1, got, want ? want : "(none)");
@@ -657,13 +657,13 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 	struct entry *ce;
 	int rc = -1;
 
-	if (cfgname == NULL || !json_is_array(layers))
+	if (!cfgname || !json_is_array(layers))
 		return import_fail(im, "manifest.json: image %zu: no Config or no Layers", idx);
 	ce = entry_find_path(im, cfgname);
-	if (ce == NULL)
+	if (!ce)
 		return import_fail(im, "%s: named by manifest.json, not in the archive", cfgname);
 	cfg = entry_json(im, ce);
-	if (cfg == NULL)
+	if (!cfg)
 		return -1;
 	diff_ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 	if (!json_is_array(diff_ids) || json_array_size(diff_ids) != json_array_size(layers)) {
@@ -674,7 +674,7 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 	m = json_pack("{s:i, s:s, s:{s:s, s:I, s:s}, s:[]}", "schemaVersion", 2, "mediaType",
 		      MT_DOCKER_MANIFEST, "config", "mediaType", MT_DOCKER_CONFIG, "size",
 		      (json_int_t)ce->size, "digest", ce->digest, "layers");
-	if (m == NULL) {
+	if (!m) {
 		import_fail(im, "out of memory");
 		goto out;
 	}
@@ -682,7 +682,7 @@ static int plan_docker_image(struct import *im, json_t *item, size_t idx)
 	if (docker_layers(im, layers, diff_ids, json_object_get(m, "layers")) != 0)
 		goto out;
 	data = json_dumps(m, JSON_COMPACT);
-	if (data == NULL || digest_buffer(data, strlen(data), digest) != 0) {
+	if (!data || digest_buffer(data, strlen(data), digest) != 0) {
 		import_fail(im, "out of memory");
 		goto out;
 	}
@@ -703,7 +703,7 @@ static int plan_docker(struct import *im, const struct entry *mf)
 	size_t i;
 	int rc = 0;
 
-	if (doc == NULL)
+	if (!doc)
 		return -1;
 	if (!json_is_array(doc) || json_array_size(doc) == 0)
 		rc = import_fail(im, "manifest.json: expected a non-empty array");
@@ -723,11 +723,11 @@ static int descriptor(struct import *im, json_t *desc, const char *what, const c
 	json_t *size = json_object_get(desc, "size");
 
 	*digest = json_string_value(json_object_get(desc, "digest"));
-	if (!json_is_object(desc) || !json_is_integer(size) || *digest == NULL)
+	if (!json_is_object(desc) || !json_is_integer(size) || !*digest)
 		return import_fail(im, "%s: a descriptor without digest or size", what);
 	if (blob_find(im, *digest, e) != 0)
 		return -1;
-	if (*e != NULL && (*e)->size != json_integer_value(size))
+	if (*e && (*e)->size != json_integer_value(size))
 		return import_fail(im, "%s: blob %s has %lld bytes, its descriptor says %lld", what,
 				   *digest, (*e)->size, (long long)json_integer_value(size));
 	return 0;
@@ -738,7 +738,7 @@ static int may_be_absent(json_t *desc)
 {
 	const char *mt = json_string_value(json_object_get(desc, "mediaType"));
 
-	return mt != NULL && (strstr(mt, "nondistributable") != NULL || strstr(mt, "foreign"));
+	return mt && (strstr(mt, "nondistributable") != NULL || strstr(mt, "foreign"));
 }
 
 /* An image manifest: its config and every layer must be in the archive. */
@@ -751,7 +751,7 @@ static int plan_image(struct import *im, const char *digest, json_t *doc)
 
 	if (descriptor(im, json_object_get(doc, "config"), digest, &bd, &e) != 0)
 		return -1;
-	if (e == NULL)
+	if (!e)
 		return import_fail(im, "manifest %s: config %s not in the archive", digest, bd);
 	e->keep = 1;
 	if (!json_is_array(layers))
@@ -760,10 +760,10 @@ static int plan_image(struct import *im, const char *digest, json_t *doc)
 	{
 		if (descriptor(im, desc, digest, &bd, &e) != 0)
 			return -1;
-		if (e == NULL && !may_be_absent(desc))
+		if (!e && !may_be_absent(desc))
 			return import_fail(im, "manifest %s: layer %s not in the archive", digest,
 					   bd);
-		if (e != NULL)
+		if (e)
 			e->keep = 1;
 	}
 	return 0;
@@ -806,17 +806,16 @@ static int plan_manifest(struct import *im, json_t *desc, const char *what, int 
 
 	if (descriptor(im, desc, what, &digest, &e) != 0)
 		return -1;
-	if (e == NULL && optional) {
+	if (!e && optional) {
 		log_info("import_skip", "file=\"%s\" manifest=%s reason=\"not in the archive\"",
 			 im->file, digest);
 		return 1;
 	}
-	if (e == NULL)
+	if (!e)
 		return import_fail(im, "%s: manifest %s not in the archive", what, digest);
 	if (manifest_planned(im, digest))
 		return 0;
-	if (entry_read(im, e, &data, &len) != 0 ||
-	    (doc = json_parse(im, e->name, data, len)) == NULL)
+	if (entry_read(im, e, &data, &len) != 0 || !(doc = json_parse(im, e->name, data, len)))
 		goto out;
 	if (!json_is_object(doc)) {
 		import_fail(im, "manifest %s: not a JSON object", digest);
@@ -852,15 +851,15 @@ static int tag_oci(struct import *im, json_t *desc)
 	const char *name = json_string_value(json_object_get(ann, ANN_REF_NAME));
 	struct image_ref ref;
 
-	if (full != NULL)
+	if (full)
 		return add_tag_named(im, full, digest);
-	if (name == NULL)
+	if (!name)
 		return add_untagged(im, digest);
-	if (strchr(name, '/') != NULL || strchr(name, ':') != NULL)
+	if (strchr(name, '/') || strchr(name, ':'))
 		return add_tag_named(im, name, digest);
 	if (!ref_tag_valid(name))
 		return import_fail(im, "image %s: \"%.200s\" is not a valid tag", digest, name);
-	if (im->name == NULL)
+	if (!im->name)
 		return import_fail(im,
 				   "image %s is named only \"%s\", a tag: give its repository with "
 				   "--name REPO",
@@ -876,14 +875,14 @@ static int plan_oci(struct import *im, const struct entry *layout, const struct 
 	size_t i;
 	int rc = -1;
 
-	if (lay == NULL)
+	if (!lay)
 		return -1;
 	if (!json_is_string(json_object_get(lay, "imageLayoutVersion"))) {
 		import_fail(im, "oci-layout: no imageLayoutVersion");
 		goto out;
 	}
 	idx = entry_json(im, index);
-	if (idx == NULL)
+	if (!idx)
 		goto out;
 	if (json_array_size(json_object_get(idx, "manifests")) == 0) {
 		import_fail(im, "index.json: no manifests");
@@ -908,9 +907,9 @@ static int plan(struct import *im)
 	struct entry *layout = entry_find(im, "oci-layout"), *index = entry_find(im, "index.json");
 	struct entry *mf = entry_find(im, "manifest.json");
 
-	if (layout != NULL && index != NULL)
+	if (layout && index)
 		return plan_oci(im, layout, index);
-	if (mf != NULL)
+	if (mf)
 		return plan_docker(im, mf);
 	return import_fail(
 	    im, "neither a docker-archive (no manifest.json) nor an OCI image layout (no "
@@ -945,7 +944,7 @@ static int commit(struct import *im)
 	size_t i;
 
 	for (i = 0; i < im->nentries; i++) {
-		if (im->entries[i].keep && im->entries[i].tmp != NULL &&
+		if (im->entries[i].keep && im->entries[i].tmp &&
 		    commit_blob(im, &im->entries[i]) != 0)
 			return -1;
 	}
@@ -991,7 +990,7 @@ static int import_file(struct store *s, const char *file, const struct image_ref
 	archive_progress_start(&im.progress, "import", file,
 			       stat(file, &st) == 0 ? (long long)st.st_size : 0);
 	im.buf = malloc(COPY_BUF);
-	if (im.buf == NULL)
+	if (!im.buf)
 		import_fail(&im, "out of memory");
 	else if (stage_archive(&im) == 0) {
 		entries_index(&im);
@@ -1066,9 +1065,9 @@ int archive_import_main(int argc, char **argv)
 		import_usage(stderr);
 		return 2;
 	}
-	if (name != NULL && ref_parse(name, &ref, err, sizeof(err)) == 0 && ref.digest[0])
+	if (name && ref_parse(name, &ref, err, sizeof(err)) == 0 && ref.digest[0])
 		snprintf(err, sizeof(err), "expected REPO[:TAG], not a digest");
-	if (name != NULL && (ref.digest[0] || err[0])) {
+	if (name && (ref.digest[0] || err[0])) {
 		fprintf(stderr, "microscale-registry import: --name %s: %s\n", name, err);
 		return 2;
 	}
@@ -1078,7 +1077,7 @@ int archive_import_main(int argc, char **argv)
 	}
 	archive_catch_signals();
 	for (int i = optind; i < argc && !archive_interrupted(); i++) {
-		if (import_file(&s, argv[i], name != NULL ? &ref : NULL) != 0)
+		if (import_file(&s, argv[i], name ? &ref : NULL) != 0)
 			failed = 1;
 	}
 	store_close(&s);

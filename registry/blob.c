@@ -87,8 +87,8 @@ static void head_done(struct upreq *u, int ok, const char *err, void *arg)
 		httpd_add_header(bh->conn, "Content-Type", "application/octet-stream");
 		httpd_respond_head(bh->conn, 200, len ? atoll(len) : 0);
 	} else {
-		api_upstream_error(bh->conn, status, upreq_header(u, "Retry-After"),
-				   "BLOB_UNKNOWN", err);
+		api_error_upstream(bh->conn, status, upreq_header(u, "Retry-After"), "BLOB_UNKNOWN",
+				   err);
 	}
 	free(bh);
 }

@@ -10,10 +10,6 @@
  *
  * Every error names the file, the key and the reason. Passwords never appear in a message. */
 #include <limits.h>
-
-#include "registry.h"
-#include "ref.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +18,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "registry.h"
+#include "ref.h"
+
 #define DOCKER_HUB "docker.io"
 #define DOCKER_HUB_URL "https://registry-1.docker.io"
 #define KEY_PATH_MAX 320 /* "upstreams." + host[:port] + "." + member */
@@ -29,7 +28,7 @@
 
 static const char *const top_keys[] = {
     "listen", "root",  "log_level", "tag_ttl_s",   "upstreams", "runtime",
-    "http",   "fetch", "prewarm",   "admin_token", "store",     NULL,
+    "http",   "fetch", "prewarm",   "admin_token", "store",	NULL,
 };
 static const char *const prewarm_keys[] = {
     "list", "interval_s", "parallel", "platforms", NULL,
@@ -57,7 +56,7 @@ static int set_str(char **dst, const char *src)
 {
 	char *p = strdup(src);
 
-	if (p == NULL)
+	if (!p)
 		return -1;
 	free(*dst);
 	*dst = p;
@@ -78,13 +77,13 @@ static struct upstream_conf *uconf_add(struct registry_conf *rc, const char *hos
 	struct upstream_conf *u;
 
 	u = realloc(rc->upstreams, (rc->nupstreams + 1) * sizeof(*u));
-	if (u == NULL)
+	if (!u)
 		return NULL;
 	rc->upstreams = u;
 	u += rc->nupstreams;
 	memset(u, 0, sizeof(*u));
 	u->host = strdup(host);
-	if (u->host == NULL)
+	if (!u->host)
 		return NULL;
 	/* Host names are case-insensitive: one spelling, so that "Docker.IO" is Docker Hub and
 	 * the store's paths never split a registry in two. */
@@ -98,7 +97,7 @@ static void uconf_free(struct upstream_conf *u)
 {
 	free(u->host);
 	free(u->url);
-	if (u->userpwd != NULL) {
+	if (u->userpwd) {
 		explicit_bzero(u->userpwd, strlen(u->userpwd));
 		free(u->userpwd);
 	}
@@ -122,11 +121,11 @@ static int userpwd_set(struct conf *c, const char *key, const char *user, const 
 {
 	size_t len;
 
-	if (user[0] == '\0' || strchr(user, ':') != NULL)
+	if (user[0] == '\0' || strchr(user, ':'))
 		return conf_fail(c, key, "the user name must be non-empty and hold no ':'");
 	len = strlen(user) + 1 + strlen(pass) + 1;
 	*out = malloc(len);
-	if (*out == NULL)
+	if (!*out)
 		return conf_fail(c, key, "out of memory");
 	snprintf(*out, len, "%s:%s", user, pass);
 	return 0;
@@ -141,23 +140,23 @@ static int read_credentials(struct conf *c, const char *key, const char *file, c
 	int rc, long_line;
 
 	f = fopen(file, "re");
-	if (f == NULL)
+	if (!f)
 		return conf_fail(c, key, "cannot read %s: %s", file, strerror(errno));
 	conf_check_private(file, "upstream credentials");
-	if (fgets(line, sizeof(line), f) == NULL) {
+	if (!fgets(line, sizeof(line), f)) {
 		rc = ferror(f) ? conf_fail(c, key, "cannot read %s: %s", file, strerror(errno))
 			       : conf_fail(c, key, "%s is empty", file);
 		fclose(f);
 		return rc;
 	}
 	/* A cut-off line would be a wrong password that fails much later and less clearly. */
-	long_line = strchr(line, '\n') == NULL && !feof(f);
+	long_line = !strchr(line, '\n') && !feof(f);
 	fclose(f);
 	line[strcspn(line, "\r\n")] = '\0';
 	colon = strchr(line, ':');
 	if (long_line) {
 		rc = conf_fail(c, key, "%s: the first line is too long", file);
-	} else if (colon == NULL) {
+	} else if (!colon) {
 		rc = conf_fail(c, key, "%s: expected user:password on the first line", file);
 	} else {
 		*colon = '\0';
@@ -175,16 +174,17 @@ static int upstream_auth(struct conf *c, const char *prefix, struct upstream_con
 	member_key(ku, prefix, "username");
 	member_key(kp, prefix, "password");
 	member_key(kf, prefix, "credentials_file");
-	if (conf_string(c, c->root, NULL, ku, &user) != 0 || conf_string(c, c->root, NULL, kp, &pass) != 0 ||
+	if (conf_string(c, c->root, NULL, ku, &user) != 0 ||
+	    conf_string(c, c->root, NULL, kp, &pass) != 0 ||
 	    conf_string(c, c->root, NULL, kf, &file) != 0)
 		return -1;
-	if (file != NULL && (user != NULL || pass != NULL))
+	if (file && (user || pass))
 		return conf_fail(c, kf, "not allowed together with username and password");
-	if (file != NULL)
+	if (file)
 		return read_credentials(c, kf, file, &u->userpwd);
-	if ((user == NULL) != (pass == NULL))
-		return conf_fail(c, user == NULL ? ku : kp, "username and password go together");
-	if (user == NULL)
+	if ((!user) != (!pass))
+		return conf_fail(c, !user ? ku : kp, "username and password go together");
+	if (!user)
 		return 0;
 	conf_check_private(c->file, "an upstream password");
 	return userpwd_set(c, ku, user, pass, &u->userpwd);
@@ -203,7 +203,7 @@ static int upstream_url(struct conf *c, const char *prefix, struct upstream_conf
 	member_key(key, prefix, "url");
 	if (conf_string(c, c->root, NULL, key, &url) != 0)
 		return -1;
-	if (conf_url_dup(url != NULL ? url : def, &u->url) != 0)
+	if (conf_url_dup(url ? url : def, &u->url) != 0)
 		return conf_fail(c, key, "expected an http:// or https:// URL");
 	return 0;
 }
@@ -217,7 +217,7 @@ static int upstream_ca(struct conf *c, const char *prefix, struct upstream_conf 
 	member_key(key, prefix, "ca_file");
 	if (conf_string(c, c->root, NULL, key, &ca) != 0)
 		return -1;
-	if (ca == NULL)
+	if (!ca)
 		return 0;
 	if (access(ca, R_OK) != 0)
 		return conf_fail(c, key, "cannot read %s: %s", ca, strerror(errno));
@@ -236,15 +236,16 @@ static int load_upstream(struct registry_conf *rc, struct conf *c, const char *h
 		return conf_fail(c, prefix, "not a valid registry host[:port]");
 	if (!json_is_object(v))
 		return conf_fail(c, prefix, "expected an object");
-	if (uconf_find(rc, host) != NULL)
+	if (uconf_find(rc, host))
 		return conf_fail(c, prefix, "configured twice");
 	if (conf_known_keys(c, v, prefix, upstream_keys) != 0)
 		return -1;
 	u = uconf_add(rc, host);
-	if (u == NULL)
+	if (!u)
 		return conf_fail(c, prefix, "out of memory");
 	member_key(key, prefix, "insecure_tls");
-	if (upstream_url(c, prefix, u) != 0 || conf_bool(c, c->root, NULL, key, &u->insecure_tls) != 0 ||
+	if (upstream_url(c, prefix, u) != 0 ||
+	    conf_bool(c, c->root, NULL, key, &u->insecure_tls) != 0 ||
 	    upstream_ca(c, prefix, u) != 0)
 		return -1;
 	return upstream_auth(c, prefix, u);
@@ -256,12 +257,12 @@ static int load_upstreams(struct registry_conf *rc, struct conf *c)
 
 	if (conf_object(c, c->root, NULL, "upstreams", &ups) != 0)
 		return -1;
-	for (void *it = json_object_iter(ups); it != NULL; it = json_object_iter_next(ups, it)) {
+	for (void *it = json_object_iter(ups); it; it = json_object_iter_next(ups, it)) {
 		if (load_upstream(rc, c, json_object_iter_key(it), json_object_iter_value(it)) != 0)
 			return -1;
 	}
 	/* Docker Hub is always there; a configured "docker.io" replaces the default one. */
-	if (uconf_find(rc, DOCKER_HUB) != NULL)
+	if (uconf_find(rc, DOCKER_HUB))
 		return 0;
 	if (registry_conf_set_upstream(rc, DOCKER_HUB_URL) != 0)
 		return conf_fail(c, "upstreams", "out of memory");
@@ -277,7 +278,7 @@ static int load_nonempty(struct conf *c, const char *key, char **dst)
 
 	if (conf_string(c, c->root, NULL, key, &s) != 0)
 		return -1;
-	if (s == NULL)
+	if (!s)
 		return 0;
 	if (s[0] == '\0')
 		return conf_fail(c, key, "must not be empty");
@@ -297,7 +298,7 @@ static int load_top(struct registry_conf *rc, struct conf *c)
 	    conf_string(c, c->root, NULL, "log_level", &level) != 0 ||
 	    conf_int(c, c->root, NULL, "tag_ttl_s", 0, 86400LL * 365, &ttl) != 0)
 		return -1;
-	if (level != NULL && log_level_parse(level, &rc->log_level) != 0)
+	if (level && log_level_parse(level, &rc->log_level) != 0)
 		return conf_fail(c, "log_level", "must be one of debug, info, warn, error");
 	rc->tag_ttl_s = (long)ttl;
 	return 0;
@@ -322,7 +323,7 @@ static int load_http(struct registry_conf *rc, struct conf *c)
 
 	if (conf_object(c, c->root, NULL, "http", &o) != 0)
 		return -1;
-	if (o == NULL)
+	if (!o)
 		return 0;
 	if (conf_known_keys(c, o, "http", http_keys) != 0 ||
 	    conf_int(c, c->root, NULL, "http.max_connections", 1, 100000, &conns) != 0 ||
@@ -344,7 +345,7 @@ static int load_fetch(struct registry_conf *rc, struct conf *c)
 
 	if (conf_object(c, c->root, NULL, "fetch", &o) != 0)
 		return -1;
-	if (o == NULL)
+	if (!o)
 		return 0;
 	if (conf_known_keys(c, o, "fetch", fetch_keys) != 0 ||
 	    conf_int(c, c->root, NULL, "fetch.connect_timeout_ms", 100, 600000, &connect) != 0 ||
@@ -369,15 +370,16 @@ static int load_platforms(struct registry_conf *rc, struct conf *c, json_t *o)
 	if (n == 0 || n > 16)
 		return conf_fail(c, "prewarm.platforms", "expected 1 to 16 platforms");
 	rc->platforms = calloc(n + 1, sizeof(*rc->platforms));
-	if (rc->platforms == NULL)
+	if (!rc->platforms)
 		return conf_fail(c, "prewarm.platforms", "out of memory");
 	for (i = 0; i < n; i++) {
-		const char *v = list ? json_string_value(json_array_get(list, i)) : image_node_platform();
+		const char *v =
+		    list ? json_string_value(json_array_get(list, i)) : image_node_platform();
 
-		if (v == NULL || !image_platform_valid(v))
-			return conf_fail(c, "prewarm.platforms", "entry %zu: expected os/arch[/variant]",
-					 i);
-		if ((rc->platforms[i] = strdup(v)) == NULL)
+		if (!v || !image_platform_valid(v))
+			return conf_fail(c, "prewarm.platforms",
+					 "entry %zu: expected os/arch[/variant]", i);
+		if (!(rc->platforms[i] = strdup(v)))
 			return conf_fail(c, "prewarm.platforms", "out of memory");
 	}
 	return 0;
@@ -468,7 +470,7 @@ static int load_defaults(struct registry_conf *rc)
 	rc->runtime_parallel = 2;
 	rc->listen = strdup("127.0.0.1:5000");
 	rc->root = strdup("/var/lib/microscale");
-	return rc->listen != NULL && rc->root != NULL ? 0 : -1;
+	return rc->listen && rc->root ? 0 : -1;
 }
 
 /* --- the interface --- */
@@ -501,9 +503,9 @@ int registry_conf_set_upstream(struct registry_conf *rc, const char *url)
 
 	if (conf_url_dup(url, &copy) != 0)
 		return -1;
-	if (u == NULL)
+	if (!u)
 		u = uconf_add(rc, DOCKER_HUB);
-	if (u == NULL) {
+	if (!u) {
 		free(copy);
 		return -1;
 	}

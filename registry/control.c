@@ -53,7 +53,7 @@ static int digest_on_disk(struct registry *r, const struct image_ref *ref,
 	return store_tag_get(&r->store, ref->registry, ref->repo, ref->tag, digest, &fetched);
 }
 
-static json_t *platforms_json(struct registry *r, const struct image *img)
+static json_t *platforms_json(struct registry *r, const struct prewarm_image *img)
 {
 	json_t *list = json_array();
 	char **p;
@@ -67,12 +67,13 @@ static json_t *platforms_json(struct registry *r, const struct image *img)
 }
 
 /* What the store holds of an image, with what the prewarm job knows when it tracks it. */
-static json_t *image_json(struct registry *r, const struct image_ref *ref, struct image *img)
+static json_t *image_json(struct registry *r, const struct image_ref *ref,
+			  struct prewarm_image *img)
 {
 	char name[sizeof(img->name)], digest[DIGEST_STR_SIZE] = "";
 	const char *one[2] = {img ? img->platform : NULL, NULL};
 	const char *const *platforms =
-		img && img->platform[0] ? one : (const char *const *)r->conf->platforms;
+	    img && img->platform[0] ? one : (const char *const *)r->conf->platforms;
 	struct image_walk w = {0};
 	int walked = digest_on_disk(r, ref, digest) == 0 &&
 		     image_walk(&r->store, digest, platforms, &w) == 0;
@@ -84,8 +85,9 @@ static json_t *image_json(struct registry *r, const struct image_ref *ref, struc
 	doc = json_pack("{s:b,s:s,s:s?,s:o,s:s,s:i,s:i,s:I,s:I,s:b,s:s?,s:s,s:s?}", "ready",
 			walked && w.complete, "ref", name, "digest", digest[0] ? digest : NULL,
 			"platforms", platforms_json(r, img), "state",
-			img ? image_state_name(img->state)
-			    : walked && w.complete ? "ready" : "untracked",
+			img		       ? prewarm_state_name(img->state)
+			: walked && w.complete ? "ready"
+					       : "untracked",
 			"layers_present", w.layers_present, "layers_total", w.layers_total,
 			"bytes_present", (json_int_t)w.bytes_present, "bytes_total",
 			(json_int_t)w.bytes_total, "pinned", img && img->pinned, "last_error",
@@ -103,9 +105,8 @@ static void get_ready(struct registry *r, struct httpd_conn *conn, const struct 
 	if (httpd_query_param(req, "ref", refstr, sizeof(refstr)) != 0 ||
 	    ref_parse(refstr, &ref, why, sizeof(why)) < 0) {
 		api_error(conn, 400, "NAME_INVALID", "ref: %s",
-			  httpd_query_param(req, "ref", refstr, sizeof(refstr)) == -1
-				  ? "missing"
-				  : why);
+			  httpd_query_param(req, "ref", refstr, sizeof(refstr)) == -1 ? "missing"
+										      : why);
 		return;
 	}
 	respond_json(conn, 200, image_json(r, &ref, prewarm_find(r->prewarm, &ref)));
@@ -114,21 +115,20 @@ static void get_ready(struct registry *r, struct httpd_conn *conn, const struct 
 static void get_images(struct registry *r, struct httpd_conn *conn)
 {
 	json_t *list = json_array();
-	struct image *img;
+	struct prewarm_image *img;
 
 	for (img = prewarm_images(r->prewarm); img; img = img->next)
 		json_array_append_new(list, image_json(r, &img->ref, img));
 	respond_json(conn, 200, json_pack("{s:o}", "images", list));
 }
 
-static void post_prewarm(struct registry *r, struct httpd_conn *conn,
-			 const struct httpd_req *req)
+static void post_prewarm(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req)
 {
 	json_t *doc = req->body ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
 	const char *refstr = json_string_value(json_object_get(doc, "ref"));
 	json_t *pin = json_object_get(doc, "pin");
 	struct image_ref ref;
-	struct image *img = NULL;
+	struct prewarm_image *img = NULL;
 	char why[128] = "expected {\"ref\": \"…\", \"pin\": false}";
 
 	if (!refstr || (pin && !json_is_boolean(pin)) ||
@@ -151,7 +151,8 @@ void control_handle(struct registry *r, struct httpd_conn *conn, const struct ht
 	int get = strcmp(req->method, "GET") == 0 || req->is_head;
 
 	if (!allowed(r, conn, req)) {
-		api_error(conn, 403, "DENIED", "the control API answers loopback or the admin token");
+		api_error(conn, 403, "DENIED",
+			  "the control API answers loopback or the admin token");
 	} else if (strcmp(what, "ready") == 0 && get) {
 		get_ready(r, conn, req);
 	} else if (strcmp(what, "images") == 0 && get) {
@@ -160,7 +161,8 @@ void control_handle(struct registry *r, struct httpd_conn *conn, const struct ht
 		post_prewarm(r, conn, req);
 	} else if (strcmp(what, "ready") == 0 || strcmp(what, "images") == 0 ||
 		   strcmp(what, "prewarm") == 0) {
-		httpd_add_header(conn, "Allow", strcmp(what, "prewarm") == 0 ? "POST" : "GET, HEAD");
+		httpd_add_header(conn, "Allow",
+				 strcmp(what, "prewarm") == 0 ? "POST" : "GET, HEAD");
 		api_error(conn, 405, "UNSUPPORTED", "method not allowed");
 	} else {
 		api_error(conn, 404, "NOT_FOUND", "no such endpoint");

@@ -131,8 +131,8 @@ struct evict *evict_new(struct registry *r)
 	scan(ev);
 	ev->budget = r->conf->store_max_bytes;
 	if (ev->budget == 0 && statvfs(r->conf->root, &vfs) == 0)
-		ev->budget = (long long)((double)vfs.f_bavail * (double)vfs.f_frsize * 0.8) +
-			     ev->used;
+		ev->budget =
+		    (long long)((double)vfs.f_bavail * (double)vfs.f_frsize * 0.8) + ev->used;
 	log_info("store_budget", "blobs=%zu bytes=%lld budget=%lld", ev->count, ev->used,
 		 ev->budget);
 	return ev;
@@ -150,7 +150,7 @@ void evict_free(struct evict *ev)
 /* Marks every blob of every pinned image; returns the bytes they hold. */
 static long long mark_pinned(struct evict *ev)
 {
-	struct image *img;
+	struct prewarm_image *img;
 	struct evict_entry *e;
 	long long pinned = 0;
 	size_t i;
@@ -203,9 +203,10 @@ static void run(struct evict *ev)
 	size_t n = 0, i;
 
 	if (pinned > ev->budget)
-		log_error("store_over_budget", "pinned_bytes=%lld budget=%lld "
-			  "action=\"keeping pinned images; raise store.max_bytes\"", pinned,
-			  ev->budget);
+		log_error("store_over_budget",
+			  "pinned_bytes=%lld budget=%lld "
+			  "action=\"keeping pinned images; raise store.max_bytes\"",
+			  pinned, ev->budget);
 	if (!v)
 		return;
 	for (e = ev->all; e; e = e->next)
@@ -269,9 +270,4 @@ long long evict_used(const struct evict *ev)
 long long evict_budget(const struct evict *ev)
 {
 	return ev ? ev->budget : 0;
-}
-
-long long evict_evicted(const struct evict *ev)
-{
-	return ev ? ev->evicted : 0;
 }

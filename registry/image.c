@@ -78,7 +78,8 @@ static int walk_index(struct store *s, json_t *manifests, const char *const *pla
 	json_t *desc;
 	int found = 0;
 
-	json_array_foreach(manifests, i, desc) {
+	json_array_foreach(manifests, i, desc)
+	{
 		const char *child = json_string_value(json_object_get(desc, "digest"));
 
 		if (!child || !wanted(desc, platforms))
@@ -107,7 +108,8 @@ static int walk_image_manifest(json_t *doc, struct image_walk *w)
 		snprintf(w->error, sizeof(w->error), "manifest without config or layers");
 		return -1;
 	}
-	json_array_foreach(layers, i, desc) {
+	json_array_foreach(layers, i, desc)
+	{
 		if (add_blob(w, desc, 1) < 0) {
 			snprintf(w->error, sizeof(w->error), "bad layer descriptor");
 			return -1;

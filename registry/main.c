@@ -18,39 +18,65 @@ struct flags {
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: microscale-registry [-c FILE] [-d] [-n] [--listen ADDR:PORT] "
-		     "[--root DIR] [--upstream URL]\n"
-		     "                           [--log-level debug|info|warn|error] "
-		     "[--prewarm FILE] [--prewarm-once]\n"
-		     "       microscale-registry import [--root DIR | -c FILE] [--name REPO] FILE…\n"
-		     "       microscale-registry export [--root DIR | -c FILE] -o FILE REF…\n"
-		     "       microscale-registry verify [--root DIR | -c FILE]\n");
+	fprintf(out,
+		"usage: microscale-registry [-c FILE] [-d] [-n] [--listen ADDR:PORT] "
+		"[--root DIR] [--upstream URL]\n"
+		"                           [--log-level debug|info|warn|error] "
+		"[--prewarm FILE] [--prewarm-once]\n"
+		"       microscale-registry import [--root DIR | -c FILE] [--name REPO] FILE…\n"
+		"       microscale-registry export [--root DIR | -c FILE] -o FILE REF…\n"
+		"       microscale-registry verify [--root DIR | -c FILE]\n");
 }
 
 /* Returns 0, 1 (--help: exit 0) or -1 (usage error). */
 static int parse_flags(int argc, char **argv, struct flags *f)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'L'},
-		{"root", required_argument, NULL, 'R'},   {"upstream", required_argument, NULL, 'U'},
-		{"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-		{"prewarm", required_argument, NULL, 'P'}, {"prewarm-once", no_argument, NULL, 'O'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"listen", required_argument, NULL, 'L'},
+					     {"root", required_argument, NULL, 'R'},
+					     {"upstream", required_argument, NULL, 'U'},
+					     {"log-level", required_argument, NULL, 'l'},
+					     {"help", no_argument, NULL, 'h'},
+					     {"prewarm", required_argument, NULL, 'P'},
+					     {"prewarm-once", no_argument, NULL, 'O'},
+					     {NULL, 0, NULL, 0}};
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "c:dnh", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': f->config = optarg; break;
-		case 'd': f->foreground = 1; break;
-		case 'n': f->check_only = 1; break;
-		case 'L': f->listen = optarg; break;
-		case 'R': f->root = optarg; break;
-		case 'U': f->upstream = optarg; break;
-		case 'l': f->log_level = optarg; break;
-		case 'P': f->prewarm = optarg; break;
-		case 'O': f->prewarm_once = f->foreground = 1; break;
-		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -1;
+		case 'c':
+			f->config = optarg;
+			break;
+		case 'd':
+			f->foreground = 1;
+			break;
+		case 'n':
+			f->check_only = 1;
+			break;
+		case 'L':
+			f->listen = optarg;
+			break;
+		case 'R':
+			f->root = optarg;
+			break;
+		case 'U':
+			f->upstream = optarg;
+			break;
+		case 'l':
+			f->log_level = optarg;
+			break;
+		case 'P':
+			f->prewarm = optarg;
+			break;
+		case 'O':
+			f->prewarm_once = f->foreground = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
 		}
 	}
 	if (optind != argc) {
@@ -73,7 +99,8 @@ static int apply_flags(struct registry_conf *rc, struct conf *c, const struct fl
 	if (f->prewarm && registry_conf_set_prewarm(rc, f->prewarm) < 0)
 		return conf_fail(c, "--prewarm", "out of memory");
 	if (f->prewarm_once && !rc->prewarm_list)
-		return conf_fail(c, "--prewarm-once", "needs a list: --prewarm FILE or prewarm.list");
+		return conf_fail(c, "--prewarm-once",
+				 "needs a list: --prewarm FILE or prewarm.list");
 	if (f->listen) {
 		if (!(dup = strdup(f->listen)))
 			return conf_fail(c, "--listen", "out of memory");
@@ -135,7 +162,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 /* An image complete in the store goes on to the node's Docker (when the runtime is on). */
-static void on_image_ready(void *arg, const struct image *img)
+static void on_image_ready(void *arg, const struct prewarm_image *img)
 {
 	struct registry *r = arg;
 

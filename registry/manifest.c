@@ -11,10 +11,10 @@
 #include "ref.h"
 #include "registry.h"
 
-#define DEFAULT_ACCEPT                                                                         \
-	"application/vnd.oci.image.index.v1+json, "                                            \
-	"application/vnd.oci.image.manifest.v1+json, "                                         \
-	"application/vnd.docker.distribution.manifest.list.v2+json, "                          \
+#define DEFAULT_ACCEPT                                                                             \
+	"application/vnd.oci.image.index.v1+json, "                                                \
+	"application/vnd.oci.image.manifest.v1+json, "                                             \
+	"application/vnd.docker.distribution.manifest.list.v2+json, "                              \
 	"application/vnd.docker.distribution.manifest.v2+json"
 
 /* Someone waiting for a manifest: an HTTP client, or an internal caller (prewarm). */
@@ -118,7 +118,7 @@ static void deliver(struct registry *r, struct manifest_waiter *w, const struct 
 	if (w->done)
 		w->done(w->arg, o->digest, o->digest ? NULL : o->err ? o->err : "upstream failed");
 	else if (!o->digest)
-		api_upstream_error(w->conn, o->status, o->retry_after, "MANIFEST_UNKNOWN", o->err);
+		api_error_upstream(w->conn, o->status, o->retry_after, "MANIFEST_UNKNOWN", o->err);
 	else if (o->data)
 		respond(w->conn, o->digest, o->data, o->len, o->type);
 	else if (respond_stored(r, w->conn, o->digest) < 0)
@@ -158,9 +158,11 @@ static void mp_fail(struct manifest_pull *mp, struct upreq *u, long status, cons
 	if (status != 404)
 		metrics_add(mp->r->stats.upstream_errors, 1, status ? "status" : "unreachable");
 	if (mp->cached[0] && status != 404) {
-		log_warn("manifest_stale", "registry=%s repo=%s tag=%s digest=%s status=%ld "
-			 "error=\"%s\"", upstream_host(mp->up), mp->repo, mp->reference, mp->cached,
-			 status, err ? err : "");
+		log_warn("manifest_stale",
+			 "registry=%s repo=%s tag=%s digest=%s status=%ld "
+			 "error=\"%s\"",
+			 upstream_host(mp->up), mp->repo, mp->reference, mp->cached, status,
+			 err ? err : "");
 		mp_finish(mp, &(struct outcome){.digest = mp->cached});
 		return;
 	}
@@ -334,8 +336,8 @@ struct stored {
 /* What the store can answer now: 0 with the digest in cached and the manifest in *st (the
  * caller frees st->data); 1 when a tag is held but due for revalidation (cached set, kept for
  * stale-if-error); -1 when nothing usable is held. */
-static int lookup(struct registry *r, const struct manifest_ask *ask,
-		  char cached[DIGEST_STR_SIZE], struct stored *st)
+static int lookup(struct registry *r, const struct manifest_ask *ask, char cached[DIGEST_STR_SIZE],
+		  struct stored *st)
 {
 	time_t fetched = 0;
 	int tag = !is_digest(ask->reference), held;
@@ -343,15 +345,15 @@ static int lookup(struct registry *r, const struct manifest_ask *ask,
 	st->data = NULL;
 	if (!tag)
 		snprintf(cached, DIGEST_STR_SIZE, "%s", ask->reference);
-	else if (store_tag_get(&r->store, upstream_host(ask->up), ask->repo, ask->reference,
-			       cached, &fetched) < 0)
+	else if (store_tag_get(&r->store, upstream_host(ask->up), ask->repo, ask->reference, cached,
+			       &fetched) < 0)
 		return -1;
 	if (store_manifest_get(&r->store, cached, &st->data, &st->len, st->type) < 0) {
 		st->data = NULL;
 		cached[0] = '\0';
 		return -1;
 	}
-	held = !accepts(ask->accept, st->type) ? -1
+	held = !accepts(ask->accept, st->type)			   ? -1
 	       : tag && time(NULL) - fetched >= r->conf->tag_ttl_s ? 1
 								   : 0;
 	if (held == -1)

@@ -6,7 +6,6 @@
  * values only, so the memo stays under MEMO_SLOTS * MEMO_MAX_BYTES plus the keys. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "registry.h"
 
@@ -37,10 +36,10 @@ const char *memo_get(struct memo *m, const char *key, size_t *len, double *stamp
 {
 	struct memo_slot *s;
 
-	if (m == NULL)
+	if (!m)
 		return NULL;
 	s = slot_of(m, key);
-	if (s->key == NULL || strcmp(s->key, key) != 0)
+	if (!s->key || strcmp(s->key, key) != 0)
 		return NULL;
 	*len = s->len;
 	*stamp = s->stamp;
@@ -54,11 +53,11 @@ void memo_put(struct memo **mp, const char *key, const char *value, size_t len, 
 
 	if (len > MEMO_MAX_BYTES)
 		return;
-	if (*mp == NULL && (*mp = calloc(1, sizeof(**mp))) == NULL)
+	if (!*mp && !(*mp = calloc(1, sizeof(**mp))))
 		return; /* no memo: every read goes to the disk, which is only slower */
 	k = strdup(key);
 	v = malloc(len + 1);
-	if (k == NULL || v == NULL) {
+	if (!k || !v) {
 		free(k);
 		free(v);
 		return;
@@ -73,19 +72,11 @@ void memo_put(struct memo **mp, const char *key, const char *value, size_t len, 
 
 void memo_free(struct memo *m)
 {
-	if (m == NULL)
+	if (!m)
 		return;
 	for (size_t i = 0; i < MEMO_SLOTS; i++) {
 		free(m->slot[i].key);
 		free(m->slot[i].value);
 	}
 	free(m);
-}
-
-double monotonic_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

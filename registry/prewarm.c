@@ -16,31 +16,31 @@
 
 struct blob_task {
 	struct blob_task *next;
-	struct image *img;
+	struct prewarm_image *img;
 	char digest[DIGEST_STR_SIZE];
 };
 
 struct prewarm {
 	struct registry *r;
-	struct image *images;
+	struct prewarm_image *images;
 	struct blob_task *queue, **queue_tail;
 	int in_flight;
 	int once;   /* --prewarm-once: stop the loop when every listed image has settled */
 	int status; /* for --prewarm-once: 0 when every listed image is ready */
 	ev_timer interval, retry;
-	ev_timer done; /* --prewarm-once: breaks the loop on its next turn */
+	ev_timer done;		   /* --prewarm-once: breaks the loop on its next turn */
 	prewarm_ready_fn on_ready; /* the owner's: an image is complete in the store */
 	void *on_ready_arg;
 };
 
 static const char *const state_names[] = {"queued", "pulling", "ready", "failed"};
 
-const char *image_state_name(enum image_state s)
+const char *prewarm_state_name(enum prewarm_state s)
 {
 	return state_names[s];
 }
 
-static void image_set_state(struct image *img, enum image_state s)
+static void image_set_state(struct prewarm_image *img, enum prewarm_state s)
 {
 	if (img->state != s)
 		log_info("prewarm_state", "image=%s from=%s to=%s", img->name,
@@ -49,7 +49,7 @@ static void image_set_state(struct image *img, enum image_state s)
 }
 
 /* The platforms this image is prewarmed for: its own, or the configured ones. */
-static const char *const *image_platforms(const struct image *img, const char *one[2])
+static const char *const *image_platforms(const struct prewarm_image *img, const char *one[2])
 {
 	if (!img->platform[0])
 		return (const char *const *)img->pw->r->conf->platforms;
@@ -58,12 +58,12 @@ static const char *const *image_platforms(const struct image *img, const char *o
 	return one;
 }
 
-static void image_start(struct image *img);
+static void image_start(struct prewarm_image *img);
 
 /* In --prewarm-once mode the loop ends when every listed image is ready or out of attempts. */
 static void check_once_done(struct prewarm *pw)
 {
-	struct image *img;
+	struct prewarm_image *img;
 	int status = 0;
 
 	if (!pw->once)
@@ -71,10 +71,10 @@ static void check_once_done(struct prewarm *pw)
 	for (img = pw->images; img; img = img->next) {
 		if (!img->listed)
 			continue;
-		if (img->state != IMAGE_READY &&
-		    (img->state != IMAGE_FAILED || img->attempts < ONCE_MAX_ATTEMPTS))
+		if (img->state != PREWARM_READY &&
+		    (img->state != PREWARM_FAILED || img->attempts < ONCE_MAX_ATTEMPTS))
 			return;
-		if (img->state != IMAGE_READY)
+		if (img->state != PREWARM_READY)
 			status = 1;
 	}
 	pw->status = status;
@@ -93,20 +93,20 @@ static void done_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void arm_retry(struct prewarm *pw)
 {
 	ev_tstamp next = 0;
-	struct image *img;
+	struct prewarm_image *img;
 
 	for (img = pw->images; img; img = img->next)
-		if (img->state == IMAGE_FAILED && !img->busy && (!next || img->retry_at < next))
+		if (img->state == PREWARM_FAILED && !img->busy && (!next || img->retry_at < next))
 			next = img->retry_at;
 	ev_timer_stop(pw->r->loop, &pw->retry);
 	if (next) {
-		ev_timer_set(&pw->retry, next > ev_now(pw->r->loop) ? next - ev_now(pw->r->loop) : 0,
-			     0);
+		ev_timer_set(&pw->retry,
+			     next > ev_now(pw->r->loop) ? next - ev_now(pw->r->loop) : 0, 0);
 		ev_timer_start(pw->r->loop, &pw->retry);
 	}
 }
 
-static void image_fail(struct image *img, const char *why)
+static void image_fail(struct prewarm_image *img, const char *why)
 {
 	double delay = RETRY_MIN_S * (double)(1 << (img->attempts < 8 ? img->attempts : 8));
 
@@ -118,31 +118,31 @@ static void image_fail(struct image *img, const char *why)
 	img->retry_at = ev_now(img->pw->r->loop) + delay * (0.75 + 0.5 * rand() / RAND_MAX);
 	log_warn("prewarm_failed", "image=%s attempt=%d retry_in_s=%.0f error=\"%s\"", img->name,
 		 img->attempts, img->retry_at - ev_now(img->pw->r->loop), why);
-	image_set_state(img, IMAGE_FAILED);
+	image_set_state(img, PREWARM_FAILED);
 	arm_retry(img->pw);
 	check_once_done(img->pw);
 }
 
-static void image_ready(struct image *img, const struct image_walk *w)
+static void image_ready(struct prewarm_image *img, const struct image_walk *w)
 {
 	img->busy = 0;
 	img->attempts = 0;
 	img->error[0] = '\0';
-	log_info("prewarm_ready", "image=%s digest=%s layers=%d bytes=%lld", img->name,
-		 img->digest, w->layers_total, w->bytes_total);
-	image_set_state(img, IMAGE_READY);
+	log_info("prewarm_ready", "image=%s digest=%s layers=%d bytes=%lld", img->name, img->digest,
+		 w->layers_total, w->bytes_total);
+	image_set_state(img, PREWARM_READY);
 	if (img->pw->on_ready)
 		img->pw->on_ready(img->pw->on_ready_arg, img);
 	check_once_done(img->pw);
 }
 
 static void pump(struct prewarm *pw);
-static void image_advance(struct image *img);
+static void image_advance(struct prewarm_image *img);
 
 static void blob_done(void *arg, const char *err)
 {
 	struct blob_task *t = arg;
-	struct image *img = t->img;
+	struct prewarm_image *img = t->img;
 	struct prewarm *pw = img->pw;
 
 	pw->in_flight--;
@@ -176,7 +176,7 @@ static void pump(struct prewarm *pw)
 	}
 }
 
-static int queue_blob(struct image *img, const char *digest)
+static int queue_blob(struct prewarm_image *img, const char *digest)
 {
 	struct blob_task *t = calloc(1, sizeof(*t));
 	struct prewarm *pw = img->pw;
@@ -193,7 +193,7 @@ static int queue_blob(struct image *img, const char *digest)
 
 static void manifest_done(void *arg, const char *digest, const char *err);
 
-static void fetch_manifest(struct image *img, const char *reference)
+static void fetch_manifest(struct prewarm_image *img, const char *reference)
 {
 	struct manifest_ask ask = {.repo = img->ref.repo, .reference = reference};
 
@@ -206,7 +206,7 @@ static void fetch_manifest(struct image *img, const char *reference)
 }
 
 /* One step: what the store has decides what to fetch next. */
-static void image_advance(struct image *img)
+static void image_advance(struct prewarm_image *img)
 {
 	const char *one[2];
 	struct image_walk w;
@@ -236,7 +236,7 @@ static void image_advance(struct image *img)
 	} else {
 		log_info("prewarm_progress", "image=%s layers=%d/%d bytes=%lld/%lld", img->name,
 			 w.layers_present, w.layers_total, w.bytes_present, w.bytes_total);
-		image_set_state(img, IMAGE_PULLING);
+		image_set_state(img, PREWARM_PULLING);
 		for (i = 0; i < w.nblobs; i++)
 			if (!w.blobs[i].present && queue_blob(img, w.blobs[i].digest) < 0)
 				snprintf(img->blob_error, sizeof(img->blob_error), "out of memory");
@@ -249,7 +249,7 @@ static void image_advance(struct image *img)
 
 static void manifest_done(void *arg, const char *digest, const char *err)
 {
-	struct image *img = arg;
+	struct prewarm_image *img = arg;
 
 	if (!digest) {
 		image_fail(img, err);
@@ -265,26 +265,26 @@ static void manifest_done(void *arg, const char *digest, const char *err)
 	image_advance(img);
 }
 
-static void image_start(struct image *img)
+static void image_start(struct prewarm_image *img)
 {
 	if (img->busy)
 		return;
 	img->busy = 1;
 	img->resolved = 0;
 	img->blob_error[0] = '\0';
-	if (img->state != IMAGE_READY)
-		image_set_state(img, IMAGE_PULLING);
+	if (img->state != PREWARM_READY)
+		image_set_state(img, PREWARM_PULLING);
 	fetch_manifest(img, ref_reference(&img->ref));
 }
 
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct prewarm *pw = w->data;
-	struct image *img;
+	struct prewarm_image *img;
 
 	(void)revents;
 	for (img = pw->images; img; img = img->next)
-		if (img->state == IMAGE_FAILED && !img->busy && img->retry_at <= ev_now(loop) &&
+		if (img->state == PREWARM_FAILED && !img->busy && img->retry_at <= ev_now(loop) &&
 		    !(pw->once && img->attempts >= ONCE_MAX_ATTEMPTS))
 			image_start(img);
 	arm_retry(pw);
@@ -334,7 +334,7 @@ struct prewarm *prewarm_new(struct registry *r, int once)
 /* After the pulls were aborted (their callbacks have run): nothing is in flight any more. */
 void prewarm_free(struct prewarm *pw)
 {
-	struct image *img;
+	struct prewarm_image *img;
 	struct blob_task *t;
 
 	if (!pw)
@@ -364,14 +364,14 @@ int prewarm_status(const struct prewarm *pw)
 	return pw->status;
 }
 
-struct image *prewarm_images(struct prewarm *pw)
+struct prewarm_image *prewarm_images(struct prewarm *pw)
 {
 	return pw->images;
 }
 
-struct image *prewarm_find(struct prewarm *pw, const struct image_ref *ref)
+struct prewarm_image *prewarm_find(struct prewarm *pw, const struct image_ref *ref)
 {
-	struct image *img;
+	struct prewarm_image *img;
 
 	for (img = pw->images; img; img = img->next)
 		if (strcmp(img->ref.registry, ref->registry) == 0 &&
@@ -383,7 +383,7 @@ struct image *prewarm_find(struct prewarm *pw, const struct image_ref *ref)
 
 void prewarm_tag_moved(struct prewarm *pw, const struct image_ref *ref, const char *digest)
 {
-	struct image *img;
+	struct prewarm_image *img;
 
 	for (img = pw->images; img; img = img->next)
 		if (!img->ref.digest[0] && strcmp(img->ref.registry, ref->registry) == 0 &&
@@ -393,10 +393,10 @@ void prewarm_tag_moved(struct prewarm *pw, const struct image_ref *ref, const ch
 			image_start(img); /* a running job follows the tag itself */
 }
 
-static struct image *image_track(struct prewarm *pw, const struct image_ref *ref,
-				 const char *platform)
+static struct prewarm_image *image_track(struct prewarm *pw, const struct image_ref *ref,
+					 const char *platform)
 {
-	struct image *img = prewarm_find(pw, ref);
+	struct prewarm_image *img = prewarm_find(pw, ref);
 
 	if (img)
 		return img;
@@ -412,25 +412,25 @@ static struct image *image_track(struct prewarm *pw, const struct image_ref *ref
 	return img;
 }
 
-struct image *prewarm_request(struct prewarm *pw, const struct image_ref *ref, int pin)
+struct prewarm_image *prewarm_request(struct prewarm *pw, const struct image_ref *ref, int pin)
 {
-	struct image *img = image_track(pw, ref, NULL);
+	struct prewarm_image *img = image_track(pw, ref, NULL);
 
 	if (!img)
 		return NULL;
 	img->requested = 1;
 	img->api_pinned |= pin;
 	img->pinned = img->listed || img->api_pinned;
-	if (img->state != IMAGE_READY && !img->busy)
+	if (img->state != PREWARM_READY && !img->busy)
 		image_start(img);
-	else if (img->state == IMAGE_READY && !img->busy && pw->on_ready) /* asked again */
+	else if (img->state == PREWARM_READY && !img->busy && pw->on_ready) /* asked again */
 		pw->on_ready(pw->on_ready_arg, img);
 	return img;
 }
 
 void prewarm_all(struct prewarm *pw)
 {
-	struct image *img;
+	struct prewarm_image *img;
 
 	for (img = pw->images; img; img = img->next)
 		if (img->listed || img->requested)
@@ -443,7 +443,7 @@ void prewarm_all(struct prewarm *pw)
 int prewarm_load(struct prewarm *pw, const char *file, char *err, size_t errlen)
 {
 	struct prewarm_entry *v;
-	struct image *img;
+	struct prewarm_image *img;
 	size_t n, i;
 
 	if (prewarm_list_read(file, &v, &n, err, errlen) < 0)

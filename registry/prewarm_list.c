@@ -30,7 +30,7 @@ static int parse_line(char *line, struct prewarm_entry *e, int *empty, char *why
 
 	line[strcspn(line, "#\r\n")] = '\0';
 	word = strtok_r(line, " \t", &save);
-	*empty = word == NULL;
+	*empty = !word;
 	if (*empty)
 		return 0;
 	memset(e, 0, sizeof(*e));

@@ -34,8 +34,8 @@ struct blob_pull {
 	int tmp_open;
 	ev_tstamp started;
 	long long size; /* from Content-Length; -1 unknown */
-	int streaming;  /* a 200 arrived: readers may start */
-	int verified;   /* every byte is in and the digest matched: syncing, then stored */
+	int streaming;	/* a 200 arrived: readers may start */
+	int verified;	/* every byte is in and the digest matched: syncing, then stored */
 	ev_tstamp verified_at;
 	char error[256];
 	struct blob_reader *readers;
@@ -115,7 +115,7 @@ static void reader_finish(struct blob_reader *rd, int ok, long status, const cha
 	else if (rd->started)
 		httpd_close(rd->conn); /* cut short: no client takes this as complete */
 	else if (!ok)
-		api_upstream_error(rd->conn, status, retry_after, "BLOB_UNKNOWN",
+		api_error_upstream(rd->conn, status, retry_after, "BLOB_UNKNOWN",
 				   p->error[0] ? p->error : NULL);
 	else if (blob_serve_stored(p->r, rd->conn, p->digest, rd->range) < 0)
 		api_error(rd->conn, 500, "UNKNOWN", "stored blob cannot be opened");
@@ -236,7 +236,8 @@ static void on_done(struct upreq *u, int ok, const char *err, void *arg)
 	if (ok && status == 200) {
 		if (p->size < 0)
 			p->size = p->tmp.written;
-		if (store_tmp_verify(&p->tmp, p->digest, p->size, p->error, sizeof(p->error)) == 0) {
+		if (store_tmp_verify(&p->tmp, p->digest, p->size, p->error, sizeof(p->error)) ==
+		    0) {
 			pull_commit(p);
 			return;
 		}
@@ -248,7 +249,9 @@ static void on_done(struct upreq *u, int ok, const char *err, void *arg)
 		status = 502;
 	} else {
 		metrics_add(p->r->stats.upstream_errors, 1,
-			    p->error[0] ? "transfer" : status ? "status" : "unreachable");
+			    p->error[0] ? "transfer"
+			    : status	? "status"
+					: "unreachable");
 		if (!p->error[0] && err)
 			snprintf(p->error, sizeof(p->error), "%s", err);
 	}
@@ -319,8 +322,7 @@ void pull_blob_attach(struct registry *r, struct httpd_conn *conn, const struct 
 {
 	struct blob_reader *rd = calloc(1, sizeof(*rd));
 
-	if (!rd || (ask->range && !(rd->range = strdup(ask->range))) ||
-	    pull_join(r, ask, rd) < 0) {
+	if (!rd || (ask->range && !(rd->range = strdup(ask->range))) || pull_join(r, ask, rd) < 0) {
 		if (rd)
 			reader_free(rd);
 		api_error(conn, 500, "UNKNOWN", "cannot start blob transfer");

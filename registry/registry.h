@@ -14,6 +14,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
+#include "monotime.h"
 #include "ref.h"
 #include "syncq.h"
 
@@ -39,13 +40,13 @@ struct registry_conf {
 	struct httpd_opts http;
 	long connect_timeout_ms;
 	long low_speed_time_s;
-	int retries; /* attempts after the first, for 429 and 5xx */
+	int retries;	    /* attempts after the first, for 429 and 5xx */
 	char *prewarm_list; /* file of priority images, or NULL */
 	long prewarm_interval_s;
-	int prewarm_parallel; /* blobs at once */
-	char **platforms;     /* NULL-terminated; wanted from image indexes */
+	int prewarm_parallel;	   /* blobs at once */
+	char **platforms;	   /* NULL-terminated; wanted from image indexes */
 	long long store_max_bytes; /* 0: 80% of the free space at start */
-	char *admin_token;         /* opens the control API to non-loopback peers */
+	char *admin_token;	   /* opens the control API to non-loopback peers */
 	char *docker_socket;	   /* runtime.docker_socket, or NULL: the runtime step is off */
 	int runtime_parallel;	   /* runtime.parallel: requests to dockerd at once */
 };
@@ -78,10 +79,10 @@ struct store_tmp {
 	int fd;
 	char path[PATH_MAX];
 	struct digest_ctx *dg;
-	long long written;  /* bytes taken (and hashed) */
-	long long on_disk;  /* of which in the file, readable by streaming clients */
-	long long flushed;  /* write-back started up to here */
-	char *pending;      /* the rest, waiting to be written in one go */
+	long long written; /* bytes taken (and hashed) */
+	long long on_disk; /* of which in the file, readable by streaming clients */
+	long long flushed; /* write-back started up to here */
+	char *pending;	   /* the rest, waiting to be written in one go */
 	size_t pending_len;
 	int synced; /* the caller fsynced it already (off the loop): commit skips that */
 };
@@ -131,8 +132,6 @@ int store_taglist_put(struct store *s, const char *registry, const char *repo, c
 const char *memo_get(struct memo *m, const char *key, size_t *len, double *stamp);
 void memo_put(struct memo **mp, const char *key, const char *value, size_t len, double stamp);
 void memo_free(struct memo *m);
-/* CLOCK_MONOTONIC in seconds: the memo's stamps, progress timing */
-double monotonic_s(void);
 
 /* stats.c: metric families, counted where the events happen (all NULL-safe) */
 struct stats {
@@ -156,7 +155,7 @@ struct registry {
 	struct httpd *httpd;
 	struct upstream *upstreams;
 	size_t nupstreams;
-	struct blob_pull *blob_pulls;         /* in flight, one per digest */
+	struct blob_pull *blob_pulls;	      /* in flight, one per digest */
 	struct manifest_pull *manifest_pulls; /* in flight, one per registry/repo/reference */
 	struct prewarm *prewarm;
 	struct runtime *runtime; /* NULL: runtime.docker_socket is not set */
@@ -196,12 +195,12 @@ long upreq_status(const struct upreq *u);
 const char *upreq_header(const struct upreq *u, const char *name);
 const char *upreq_body(const struct upreq *u, size_t *len);
 
-/* errors.c: OCI error responses */
+/* api_error.c: OCI error responses */
 void api_error(struct httpd_conn *conn, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Maps a failed upstream answer (status 0: none at all) to the client's error; unknown_code is
  * the code of a miss (BLOB_UNKNOWN, MANIFEST_UNKNOWN, NAME_UNKNOWN). */
-void api_upstream_error(struct httpd_conn *conn, long status, const char *retry_after,
+void api_error_upstream(struct httpd_conn *conn, long status, const char *retry_after,
 			const char *unknown_code, const char *err);
 
 /* blob.c: serving blobs, from the store or from an upstream pull in flight */
@@ -217,7 +216,7 @@ void blob_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_
  * avail_end can be read now; honours a Range header (206, or 416). Returns the body bytes it
  * will send. */
 long long blob_respond_fd(struct httpd_conn *conn, const char *digest, int fd, off_t size,
-		     off_t avail_end, const char *range);
+			  off_t avail_end, const char *range);
 /* Answers from a stored blob; returns -1 (nothing sent) when it is not stored. */
 int blob_serve_stored(struct registry *r, struct httpd_conn *conn, const char *digest,
 		      const char *range);
@@ -280,16 +279,16 @@ int prewarm_list_read(const char *file, struct prewarm_entry **out, size_t *n, c
 		      size_t errlen);
 
 /* prewarm.c: tracked images and the jobs that keep them warm */
-enum image_state { IMAGE_QUEUED, IMAGE_PULLING, IMAGE_READY, IMAGE_FAILED };
+enum prewarm_state { PREWARM_QUEUED, PREWARM_PULLING, PREWARM_READY, PREWARM_FAILED };
 struct prewarm;
-struct image {
-	struct image *next;
+struct prewarm_image {
+	struct prewarm_image *next;
 	struct prewarm *pw;
 	struct image_ref ref;
 	char name[REF_HOST_MAX + REF_NAME_MAX + REF_TAG_MAX + REF_DIGEST_MAX + 8];
 	char platform[IMAGE_PLATFORM_MAX]; /* "" : the configured platforms */
 	int listed, requested, api_pinned, pinned;
-	enum image_state state;
+	enum prewarm_state state;
 	char digest[DIGEST_STR_SIZE]; /* what its reference resolved to last */
 	int layers_present, layers_total;
 	long long bytes_present, bytes_total;
@@ -303,21 +302,21 @@ struct image {
 struct prewarm *prewarm_new(struct registry *r, int once);
 /* Called whenever a tracked image is (again) complete in the store: after each job that ends
  * ready, and when an image already ready is asked for again. The owner decides what follows. */
-typedef void (*prewarm_ready_fn)(void *arg, const struct image *img);
+typedef void (*prewarm_ready_fn)(void *arg, const struct prewarm_image *img);
 void prewarm_on_ready(struct prewarm *pw, prewarm_ready_fn fn, void *arg);
 void prewarm_free(struct prewarm *pw);
 int prewarm_load(struct prewarm *pw, const char *file, char *err, size_t errlen);
 void prewarm_all(struct prewarm *pw);
 /* Tracks (and pins, when pin) an image and starts its job unless it is ready or running. */
-struct image *prewarm_request(struct prewarm *pw, const struct image_ref *ref, int pin);
-struct image *prewarm_find(struct prewarm *pw, const struct image_ref *ref);
+struct prewarm_image *prewarm_request(struct prewarm *pw, const struct image_ref *ref, int pin);
+struct prewarm_image *prewarm_find(struct prewarm *pw, const struct image_ref *ref);
 /* REF's tag now names DIGEST (revalidated for a client, say): the tracked images under that tag
  * are warmed again, so that they and what follows them (the runtime) catch up. */
 void prewarm_tag_moved(struct prewarm *pw, const struct image_ref *ref, const char *digest);
-struct image *prewarm_images(struct prewarm *pw);
+struct prewarm_image *prewarm_images(struct prewarm *pw);
 /* 0 when every listed image became ready (for --prewarm-once). */
 int prewarm_status(const struct prewarm *pw);
-const char *image_state_name(enum image_state s);
+const char *prewarm_state_name(enum prewarm_state s);
 
 /* dockerapi.c: the Docker Engine API's names, URLs and answers, as pure code */
 #define DOCKERAPI_LINE_MAX 16384 /* one line of the progress stream, at most */
@@ -393,7 +392,6 @@ int evict_stored(struct evict *ev, const char *digest, long long size);
 void evict_serving(struct evict *ev, struct httpd_conn *conn, const char *digest);
 long long evict_used(const struct evict *ev);
 long long evict_budget(const struct evict *ev);
-long long evict_evicted(const struct evict *ev);
 
 /* tags.c: tags/list, passed upstream, served from the last answer when the upstream fails */
 void tags_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,

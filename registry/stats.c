@@ -35,12 +35,12 @@ int stats_init(struct registry *r)
 
 	if (!m)
 		return -1;
-	s->requests = metrics_counter(m, "microscale_http_requests_total",
-				      "HTTP requests answered, by method and status",
-				      l_method_status);
-	s->cache = metrics_counter(m, "microscale_cache_requests_total",
-				   "Manifest and blob requests, answered from the store (hit) or not",
-				   l_kind_result);
+	s->requests =
+	    metrics_counter(m, "microscale_http_requests_total",
+			    "HTTP requests answered, by method and status", l_method_status);
+	s->cache = metrics_counter(
+	    m, "microscale_cache_requests_total",
+	    "Manifest and blob requests, answered from the store (hit) or not", l_kind_result);
 	s->bytes = metrics_counter(m, "microscale_bytes_total",
 				   "Blob bytes served from the store, and fetched from upstreams",
 				   l_source);
@@ -48,12 +48,12 @@ int stats_init(struct registry *r)
 				     "Upstream transfers running now", NULL);
 	s->upstream_errors = metrics_counter(m, "microscale_upstream_errors_total",
 					     "Failed upstream fetches, by kind", l_kind);
-	s->fetch_seconds = metrics_histogram(m, "microscale_blob_fetch_duration_seconds",
-					     "Time to fetch and verify a blob from an upstream",
-					     NULL, fetch_buckets,
-					     sizeof(fetch_buckets) / sizeof(fetch_buckets[0]));
-	s->prewarm = metrics_gauge(m, "microscale_prewarm_images", "Tracked images, by state",
-				   l_state);
+	s->fetch_seconds =
+	    metrics_histogram(m, "microscale_blob_fetch_duration_seconds",
+			      "Time to fetch and verify a blob from an upstream", NULL,
+			      fetch_buckets, sizeof(fetch_buckets) / sizeof(fetch_buckets[0]));
+	s->prewarm =
+	    metrics_gauge(m, "microscale_prewarm_images", "Tracked images, by state", l_state);
 	s->store_bytes = metrics_gauge(m, "microscale_store_bytes", "Bytes of blobs stored", NULL);
 	s->store_budget = metrics_gauge(m, "microscale_store_budget_bytes",
 					"store.max_bytes, or 80% of the free space at start", NULL);
@@ -90,7 +90,7 @@ static void refresh(struct registry *r)
 {
 	static const char *const states[] = {"queued", "pulling", "ready", "failed"};
 	int count[4] = {0}, rt[RUNTIME_REPORTS];
-	struct image *img;
+	struct prewarm_image *img;
 	size_t i;
 
 	for (img = prewarm_images(r->prewarm); img; img = img->next)

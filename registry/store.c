@@ -10,9 +10,6 @@
  * place and its directory fsynced. A crash leaves at most litter in ROOT/tmp, which
  * store_open() clears. "_tags" and "_lists" cannot collide with a repository component, which
  * never starts with '_'. */
-#include "registry.h"
-#include "ref.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +20,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "registry.h"
+#include "ref.h"
 
 #define TAG_FILE_MAX 128
 /* A tag read from disk is trusted from memory this long: another process (import) that moves
@@ -76,8 +76,8 @@ static int object_path(const struct store *s, const char *kind, const char *dige
  * checking again here is cheap and keeps a path traversal out whatever the caller did. */
 static int repo_ok(const char *registry, const char *repo)
 {
-	return registry != NULL && repo != NULL && ref_host_valid(registry) &&
-	       ref_name_valid(repo, strlen(repo)) && strstr(repo, "..") == NULL && repo[0] != '/';
+	return registry && repo && ref_host_valid(registry) && ref_name_valid(repo, strlen(repo)) &&
+	       !strstr(repo, "..") && repo[0] != '/';
 }
 
 /* A file name: visible ASCII but '/', not starting with '.' (so neither "." nor ".."). */
@@ -85,7 +85,7 @@ static int key_ok(const char *key)
 {
 	size_t i;
 
-	if (key == NULL || key[0] == '.' || key[0] == '\0')
+	if (!key || key[0] == '.' || key[0] == '\0')
 		return 0;
 	for (i = 0; key[i] != '\0'; i++) {
 		if (i >= KEY_MAX || key[i] <= ' ' || key[i] == '/' || key[i] == 0x7f)
@@ -138,7 +138,7 @@ static int with_parent(const char *file, int (*fn)(const char *dir))
 	const char *slash = strrchr(file, '/');
 	size_t n;
 
-	if (slash == NULL || slash == file) {
+	if (!slash || slash == file) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -277,7 +277,7 @@ static int read_small(const char *path, size_t max, char **data, size_t *len)
 		goto fail;
 	}
 	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL || store_read_exact(fd, buf, (size_t)st.st_size) != 0)
+	if (!buf || store_read_exact(fd, buf, (size_t)st.st_size) != 0)
 		goto fail;
 	close(fd);
 	buf[st.st_size] = '\0';
@@ -300,9 +300,9 @@ static int tmp_clear(const struct store *s)
 	DIR *d;
 	int rc = 0;
 
-	if (store_path(s, path, "tmp") != 0 || (d = opendir(path)) == NULL)
+	if (store_path(s, path, "tmp") != 0 || !(d = opendir(path)))
 		return -1;
-	while ((de = readdir(d)) != NULL) {
+	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT)
@@ -320,11 +320,11 @@ int store_open(struct store *s, const char *root, char *err, size_t errlen)
 
 	s->memo = NULL;
 	s->root = strdup(root);
-	if (s->root == NULL) {
+	if (!s->root) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (const char *const *d = store_dirs; *d != NULL; d++) {
+	for (const char *const *d = store_dirs; *d; d++) {
 		if (store_path(s, path, "%s", *d) != 0 || mkdirs(path) != 0) {
 			snprintf(err, errlen, "cannot create %s/%s: %s", root, *d, strerror(errno));
 			goto fail;
@@ -404,7 +404,7 @@ int store_tmp_begin(struct store *s, struct store_tmp *t)
 	t->fd = -1;
 	t->dg = digest_new();
 	t->pending = malloc(TMP_BUFFER);
-	if (t->dg == NULL || t->pending == NULL) {
+	if (!t->dg || !t->pending) {
 		store_tmp_abort(t);
 		errno = ENOMEM;
 		return -1;
@@ -554,7 +554,7 @@ static int manifest_parse(const char *path, const char *digest, const char *buf,
 	const char *nl = memchr(buf, '\n', len < MEDIA_TYPE_MAX ? len : MEDIA_TYPE_MAX);
 	size_t mtlen;
 
-	if (nl == NULL)
+	if (!nl)
 		goto corrupt;
 	mtlen = (size_t)(nl - buf);
 	*body_at = mtlen + 1;
@@ -581,7 +581,7 @@ static int manifest_body(const char *file, size_t len, char **data, size_t *body
 
 	*body_len = len - mtlen - 1;
 	*data = malloc(*body_len + 1);
-	if (*data == NULL)
+	if (!*data)
 		return -1;
 	memcpy(*data, nl + 1, *body_len + 1); /* with its NUL */
 	memcpy(mediatype, file, mtlen);
@@ -607,7 +607,7 @@ int store_manifest_get(struct store *s, const char *digest, char **data, size_t 
 		return -1;
 	/* Immutable under its digest and verified before it was kept: any memo is good. */
 	memo = memo_get(s->memo, path, &n, &stamp);
-	if (memo != NULL)
+	if (memo)
 		return manifest_body(memo, n, data, len, mediatype);
 	if (read_small(path, MANIFEST_MAX_BYTES + MEDIA_TYPE_MAX, &buf, &n) != 0)
 		return -1;
@@ -633,13 +633,13 @@ static int manifest_verify(const char *digest, const char *data, size_t len, con
 
 	if (digest_check(digest) != 0)
 		why = "invalid digest";
-	else if (mediatype == NULL || !media_type_ok(mediatype))
+	else if (!mediatype || !media_type_ok(mediatype))
 		why = "invalid media type";
 	else if (len > MANIFEST_MAX_BYTES)
 		why = "manifest too large";
 	else if (digest_buffer(data, len, got) != 0)
 		why = "cannot compute the digest";
-	if (why != NULL) {
+	if (why) {
 		snprintf(err, errlen, "%s", why);
 		return -1;
 	}
@@ -687,7 +687,7 @@ int store_tag_get(struct store *s, const char *registry, const char *repo, const
 		  char digest[DIGEST_STR_SIZE], time_t *fetched_at)
 {
 	char path[PATH_MAX], d[DIGEST_STR_SIZE], nl;
-	double now = monotonic_s(), stamp;
+	double now = monotime_s(), stamp;
 	const char *memo;
 	long long ts;
 	char *buf;
@@ -697,7 +697,7 @@ int store_tag_get(struct store *s, const char *registry, const char *repo, const
 	if (tag_path(s, registry, repo, tag, path) != 0)
 		return -1;
 	memo = memo_get(s->memo, path, &len, &stamp);
-	if (memo != NULL && now - stamp < TAG_MEMO_S) {
+	if (memo && now - stamp < TAG_MEMO_S) {
 		n = sscanf(memo, "%71s %lld%c", d, &ts, &nl);
 	} else {
 		if (read_small(path, TAG_FILE_MAX, &buf, &len) != 0)
@@ -731,7 +731,7 @@ int store_tag_put(struct store *s, const char *registry, const char *repo, const
 	n = snprintf(line, sizeof(line), "%s %lld\n", digest, (long long)fetched_at);
 	if (write_atomic(s, path, line, (size_t)n, "", 0) != 0)
 		return -1;
-	memo_put(&s->memo, path, line, (size_t)n, monotonic_s());
+	memo_put(&s->memo, path, line, (size_t)n, monotime_s());
 	return 0;
 }
 

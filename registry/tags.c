@@ -55,7 +55,7 @@ static void tags_done(struct upreq *u, int ok, const char *err, void *arg)
 		respond(t->conn, kept, len, NULL);
 		free(kept);
 	} else {
-		api_upstream_error(t->conn, status, upreq_header(u, "Retry-After"), "NAME_UNKNOWN",
+		api_error_upstream(t->conn, status, upreq_header(u, "Retry-After"), "NAME_UNKNOWN",
 				   err);
 	}
 	free(t);
@@ -108,8 +108,8 @@ void tags_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_
 	t->conn = conn;
 	snprintf(t->host, sizeof(t->host), "%s", upstream_host(up));
 	snprintf(t->repo, sizeof(t->repo), "%s", repo);
-	t->u = upreq_start(r, up, "GET", repo, path, "application/json", TAGLIST_MAX_BYTES, &hooks,
-			   t);
+	t->u =
+	    upreq_start(r, up, "GET", repo, path, "application/json", TAGLIST_MAX_BYTES, &hooks, t);
 	if (!t->u) {
 		free(t);
 		api_error(conn, 500, "UNKNOWN", "cannot start upstream request");

@@ -39,11 +39,11 @@ struct upreq {
 	size_t max_body;
 	struct upreq_hooks hooks;
 	void *arg;
-	struct fetch *f;      /* the request, or the token request */
-	int attempt;          /* retries made after 429/5xx */
-	int auth_tried;       /* a second 401 is final */
+	struct fetch *f; /* the request, or the token request */
+	int attempt;	 /* retries made after 429/5xx */
+	int auth_tried;	 /* a second 401 is final */
 	int use_basic;
-	int redo;             /* this answer is being retried: swallow its body */
+	int redo; /* this answer is being retried: swallow its body */
 	double retry_delay;
 	ev_timer retry;
 };
@@ -89,7 +89,8 @@ struct upstream *upstream_find(struct registry *r, const char *host)
 	if (!host)
 		host = "docker.io";
 	for (i = 0; i < r->nupstreams; i++)
-		if (strcasecmp(r->upstreams[i].conf->host, host) == 0) /* names are case-insensitive */
+		if (strcasecmp(r->upstreams[i].conf->host, host) ==
+		    0) /* names are case-insensitive */
 			return &r->upstreams[i];
 	return NULL;
 }
@@ -225,7 +226,8 @@ static int start_token_request(struct upreq *u, const struct wwwauth *ch)
 /* RFC 6750's b64token: it goes into a header, so a CR, LF or NUL must never get through. */
 static int token_valid(const char *t, size_t len)
 {
-	size_t n = strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+	size_t n =
+	    strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
 
 	if (len == 0 || len > TOKEN_MAX_BYTES || strlen(t) != len || n == 0)
 		return 0;
@@ -336,7 +338,8 @@ static void attempt(struct upreq *u)
 	struct fetch_req req = {.method = u->method, .url = u->url, .follow_redirects = 1};
 	int n = 0;
 
-	if (u->accept && snprintf(accept, sizeof(accept), "Accept: %s", u->accept) < (int)sizeof(accept))
+	if (u->accept &&
+	    snprintf(accept, sizeof(accept), "Accept: %s", u->accept) < (int)sizeof(accept))
 		headers[n++] = accept;
 	if (token && !u->use_basic &&
 	    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token) < (int)sizeof(auth))

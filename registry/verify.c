@@ -127,10 +127,16 @@ int verify_main(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': config = optarg; break;
-		case 'R': root = optarg; break;
-		case 'h': return verify_usage(stdout);
-		default: return verify_usage(stderr);
+		case 'c':
+			config = optarg;
+			break;
+		case 'R':
+			root = optarg;
+			break;
+		case 'h':
+			return verify_usage(stdout);
+		default:
+			return verify_usage(stderr);
 		}
 	}
 	if (optind != argc)

@@ -1,16 +1,16 @@
 /* wwwauth: the first challenge of a WWW-Authenticate header (RFC 9110 section 11.6.1), e.g.
  *   Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="…"
  * The realm becomes a URL we fetch, so every field is bounded and control bytes are refused. */
-#include "registry.h"
-
 #include <string.h>
 #include <strings.h>
+
+#include "registry.h"
 
 /* tchar from RFC 9110 section 5.6.2. */
 static int is_tchar(char ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
 static int is_ctl(char ch)
@@ -37,7 +37,7 @@ static size_t token_len(const char *s)
 /* Appends ch to out (size len, NULL: discard). -1 when it would not fit with its NUL. */
 static int put_char(char *out, size_t len, size_t *n, char ch)
 {
-	if (out == NULL)
+	if (!out)
 		return 0;
 	if (*n + 1 >= len)
 		return -1;
@@ -70,7 +70,7 @@ static const char *parse_bare(const char *s, char *out, size_t len)
 		if (put_char(out, len, &n, *s) != 0)
 			return NULL;
 	}
-	return n > 0 || out == NULL ? s : NULL;
+	return n > 0 || !out ? s : NULL;
 }
 
 /* Where the value of parameter NAME (length n) goes; NULL for parameters we ignore. */
@@ -109,7 +109,7 @@ static const char *parse_param(const char *s, struct wwwauth *w)
 		return s;
 	out = param_field(w, s, n, &len);
 	p = skip_ows(p + 1);
-	if (out != NULL)
+	if (out)
 		out[0] = '\0';
 	if (*p == '"')
 		return parse_quoted(p, out, len);
@@ -127,7 +127,7 @@ static int parse_params(const char *s, struct wwwauth *w)
 		if (*s == '\0')
 			return 0;
 		next = parse_param(s, w);
-		if (next == NULL)
+		if (!next)
 			return -1;
 		if (next == s)
 			return 0; /* the next challenge begins */
@@ -143,7 +143,7 @@ int wwwauth_parse(const char *value, struct wwwauth *out)
 	size_t n;
 
 	memset(out, 0, sizeof(*out));
-	if (value == NULL)
+	if (!value)
 		return -1;
 	s = skip_ows(value);
 	n = token_len(s);

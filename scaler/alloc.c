@@ -10,9 +10,9 @@
  * mins fit); min and max; max_delta; the cooldown. Floors give way (all of them, to min) only when
  * they do not fit together, which happens only when Marathon holds more than the capacity
  * already (someone scaled by hand): priority alone then brings it back within. */
-#include "scaler.h"
-
 #include <limits.h>
+
+#include "scaler.h"
 
 static long long clampll(long long v, long long lo, long long hi)
 {

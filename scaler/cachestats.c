@@ -6,11 +6,11 @@
  * cachestats_poll only then), each cache is read at most every CACHESTATS_PERIOD_S with one
  * read at a time, an answer is at most BODY_MAX bytes and READ_TIMEOUT_MS long, and at most
  * CACHESTATS_MAX caches are followed. The /metrics of a cache needs no token. */
-#include "scaler.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 #define BODY_MAX (512 * 1024)
 #define READ_TIMEOUT_MS 2000
@@ -80,7 +80,7 @@ static int sample_line(const char *line, size_t len, size_t *name_len, const cha
 	if (i < len && line[i] == '{') {
 		const char *close = memchr(line + i, '}', len - i);
 
-		if (close == NULL)
+		if (!close)
 			return -1;
 		*labels = line + i + 1;
 		*labels_len = (size_t)(close - line) - i - 1;
@@ -140,7 +140,7 @@ int cachestats_parse(const char *text, size_t len, struct cachestats_values *out
 		p += l + 1;
 	}
 	/* A fresh cache has the families' HELP lines but no sample yet: that is "no request". */
-	if (out->found == 0 && memmem(text, len, "# TYPE microscale_bytes_total", 29) != NULL)
+	if (out->found == 0 && memmem(text, len, "# TYPE microscale_bytes_total", 29))
 		out->found = 2;
 	return out->found ? 0 : -1;
 }
@@ -149,9 +149,9 @@ int cachestats_parse(const char *text, size_t len, struct cachestats_values *out
 
 static void entry_free(struct cs_entry *e)
 {
-	if (e == NULL)
+	if (!e)
 		return;
-	if (e->f != NULL)
+	if (e->f)
 		fetch_cancel(e->f);
 	free(e->url);
 	free(e);
@@ -161,7 +161,7 @@ struct cachestats *cachestats_new(struct ev_loop *loop, struct fetch_loop *fl)
 {
 	struct cachestats *cs = calloc(1, sizeof(*cs));
 
-	if (cs != NULL) {
+	if (cs) {
 		cs->loop = loop;
 		cs->fl = fl;
 	}
@@ -170,7 +170,7 @@ struct cachestats *cachestats_new(struct ev_loop *loop, struct fetch_loop *fl)
 
 void cachestats_free(struct cachestats *cs)
 {
-	if (cs == NULL)
+	if (!cs)
 		return;
 	for (size_t i = 0; i < cs->n; i++)
 		entry_free(cs->e[i]);
@@ -191,7 +191,7 @@ static struct cs_entry *entry_new(struct cachestats *cs, const char *url)
 {
 	struct cs_entry *e = calloc(1, sizeof(*e));
 
-	if (e == NULL || (e->url = strdup(url)) == NULL) {
+	if (!e || !(e->url = strdup(url))) {
 		free(e);
 		return NULL;
 	}
@@ -206,16 +206,16 @@ int cachestats_track(struct cachestats *cs, const char *const *urls, size_t n)
 
 	if (n > CACHESTATS_MAX)
 		n = CACHESTATS_MAX;
-	if ((next = calloc(n ? n : 1, sizeof(*next))) == NULL)
+	if (!(next = calloc(n ? n : 1, sizeof(*next))))
 		return -1;
 	for (size_t i = 0; i < cs->n; i++)
 		cs->e[i]->keep = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct cs_entry *e = entry_find(cs, urls[i]);
 
-		if (e != NULL && e->keep)
+		if (e && e->keep)
 			continue; /* listed twice */
-		if (e == NULL && (e = entry_new(cs, urls[i])) == NULL) {
+		if (!e && !(e = entry_new(cs, urls[i]))) {
 			for (size_t j = 0; j < k; j++) /* the new ones only: the old are in cs->e */
 				if (entry_find(cs, next[j]->url) != next[j])
 					entry_free(next[j]);
@@ -245,7 +245,7 @@ static void read_done(struct fetch *f, int ok, const char *err, void *arg)
 
 	e->f = NULL;
 	if (!ok)
-		snprintf(e->err, sizeof(e->err), "%s", err != NULL ? err : "no answer");
+		snprintf(e->err, sizeof(e->err), "%s", err ? err : "no answer");
 	else if (status != 200)
 		snprintf(e->err, sizeof(e->err), "/metrics answered %ld", status);
 	else if (cachestats_parse(body, len, &v) < 0)
@@ -272,7 +272,7 @@ static void read_one(struct cs_entry *e)
 	e->asked_at = ev_now(e->cs->loop);
 	if (n > 0 && (size_t)n < sizeof(url))
 		e->f = fetch_start(e->cs->fl, &req, &hooks, e);
-	if (e->f == NULL)
+	if (!e->f)
 		snprintf(e->err, sizeof(e->err), "cannot start a request");
 }
 
@@ -283,7 +283,7 @@ void cachestats_poll(struct cachestats *cs)
 	for (size_t i = 0; i < cs->n; i++) {
 		struct cs_entry *e = cs->e[i];
 
-		if (e->f == NULL && (e->asked_at == 0 || now - e->asked_at >= CACHESTATS_PERIOD_S))
+		if (!e->f && (e->asked_at == 0 || now - e->asked_at >= CACHESTATS_PERIOD_S))
 			read_one(e);
 	}
 }
@@ -295,7 +295,7 @@ json_t *cachestats_json(const struct cachestats *cs, const char *url)
 	double asked;
 	json_t *o;
 
-	if (e == NULL || (!e->have && e->err[0] == '\0'))
+	if (!e || (!e->have && e->err[0] == '\0'))
 		return json_null();
 	if (!e->have)
 		return json_pack("{s:s}", "error", e->err);
@@ -306,7 +306,7 @@ json_t *cachestats_json(const struct cachestats *cs, const char *url)
 		      (json_int_t)v->hits, "misses", (json_int_t)v->misses, "bytes_upstream",
 		      (json_int_t)v->bytes_upstream, "bytes_local", (json_int_t)v->bytes_local,
 		      "age_s", ev_now(cs->loop) - e->read_at);
-	if (o != NULL && e->err[0] != '\0') /* the last read failed: these are older */
+	if (o && e->err[0] != '\0') /* the last read failed: these are older */
 		json_object_set_new(o, "error", json_string(e->err));
 	return o;
 }

@@ -19,12 +19,12 @@
  * active agents' resources hold (needs "mesos"). Unknown keys are errors. Every error names the
  * file, the key (apps[2].demand.url) and the reason. Passwords and tokens never appear in a
  * message. */
-#include "scaler.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 #define TOKEN_MAX 8192
 #define APPS_MAX 1000
@@ -54,7 +54,7 @@ static int set_str(struct conf *c, const char *key, char **dst, const char *src)
 {
 	char *p = strdup(src);
 
-	if (p == NULL)
+	if (!p)
 		return conf_fail(c, key, "out of memory");
 	free(*dst);
 	*dst = p;
@@ -65,7 +65,7 @@ static int set_str(struct conf *c, const char *key, char **dst, const char *src)
 
 static void secret_free(char *s)
 {
-	if (s != NULL) {
+	if (s) {
 		explicit_bzero(s, strlen(s));
 		free(s);
 	}
@@ -80,12 +80,12 @@ static int read_token(struct conf *c, const char *key, const char *file, char **
 	int rc = 0;
 
 	f = fopen(file, "re");
-	if (f == NULL)
+	if (!f)
 		return conf_fail(c, key, "cannot read %s: %s", file, strerror(errno));
-	if (fgets(line, sizeof(line), f) == NULL) {
+	if (!fgets(line, sizeof(line), f)) {
 		rc = ferror(f) ? conf_fail(c, key, "cannot read %s: %s", file, strerror(errno))
 			       : conf_fail(c, key, "%s is empty", file);
-	} else if (strchr(line, '\n') == NULL && !feof(f)) {
+	} else if (!strchr(line, '\n') && !feof(f)) {
 		rc = conf_fail(c, key, "%s: the first line is too long", file);
 	}
 	fclose(f);
@@ -96,7 +96,7 @@ static int read_token(struct conf *c, const char *key, const char *file, char **
 			line[--n] = '\0';
 		if (n == 0)
 			rc = conf_fail(c, key, "%s: the first line is empty", file);
-		else if ((*out = strdup(line + strspn(line, " \t"))) == NULL)
+		else if (!(*out = strdup(line + strspn(line, " \t"))))
 			rc = conf_fail(c, key, "out of memory");
 	}
 	explicit_bzero(line, sizeof(line));
@@ -120,10 +120,10 @@ static int basic_auth(struct conf *c, json_t *obj, const char *prefix, const cha
 		return conf_fail(c, conf_key(key, prefix, "password"), "needs a username");
 	if (user[0] == '\0')
 		return 0;
-	if (strchr(user, ':') != NULL)
+	if (strchr(user, ':'))
 		return conf_fail(c, conf_key(key, prefix, "username"), "must not contain ':'");
 	len = strlen(user) + strlen(pass) + 2;
-	if ((*userpwd = malloc(len)) == NULL)
+	if (!(*userpwd = malloc(len)))
 		return conf_fail(c, conf_key(key, prefix, "username"), "out of memory");
 	snprintf(*userpwd, len, "%s:%s", user, pass);
 	return 0;
@@ -135,8 +135,7 @@ static int marathon_auth(struct conf *c, json_t *m, struct marathon_conf *mc)
 
 	if (conf_string(c, m, "marathon", "token_file", &file) != 0)
 		return -1;
-	if (file[0] != '\0' &&
-	    (json_object_get(m, "username") != NULL || json_object_get(m, "password") != NULL))
+	if (file[0] != '\0' && (json_object_get(m, "username") || json_object_get(m, "password")))
 		return conf_fail(c, "marathon.token_file",
 				 "not allowed together with username and password");
 	if (file[0] != '\0') {
@@ -154,7 +153,7 @@ static int load_marathon(struct scaler_conf *sc, struct conf *c)
 
 	if (conf_object(c, c->root, NULL, "marathon", &m) != 0)
 		return -1;
-	if (m == NULL)
+	if (!m)
 		return 0;
 	if (conf_known_keys(c, m, "marathon", marathon_keys) != 0 ||
 	    conf_url(c, m, "marathon", "url", &mc->url) != 0 ||
@@ -181,7 +180,7 @@ static int load_mesos(struct scaler_conf *sc, struct conf *c)
 
 	if (conf_object(c, c->root, NULL, "mesos", &m) != 0)
 		return -1;
-	if (m == NULL)
+	if (!m)
 		return 0;
 	if (conf_known_keys(c, m, "mesos", mesos_keys) != 0 ||
 	    conf_url(c, m, "mesos", "url", &mc->url) != 0 ||
@@ -189,13 +188,13 @@ static int load_mesos(struct scaler_conf *sc, struct conf *c)
 	    conf_int(c, m, "mesos", "refresh_ms", 100, 3600000, &refresh) != 0 ||
 	    basic_auth(c, m, "mesos", "the Mesos password", &mc->userpwd) != 0)
 		return -1;
-	if (mc->url == NULL)
+	if (!mc->url)
 		return conf_fail(c, "mesos.url", "missing");
 	mc->refresh_ms = (long)refresh;
-	if (tmpl != NULL) {
+	if (tmpl) {
 		char *url;
 
-		if (strstr(tmpl, "{hostname}") == NULL)
+		if (!strstr(tmpl, "{hostname}"))
 			return conf_fail(c, "mesos.cache_url", "must contain {hostname}");
 		if (conf_url_dup(tmpl, &url) != 0)
 			return conf_fail(c, "mesos.cache_url",
@@ -213,7 +212,7 @@ static int load_gate(struct scaler_conf *sc, struct conf *c)
 
 	if (conf_object(c, c->root, NULL, "gate", &g) != 0)
 		return -1;
-	if (g == NULL)
+	if (!g)
 		return 0;
 	if (conf_known_keys(c, g, "gate", gate_keys) != 0 ||
 	    conf_int(c, g, "gate", "unreachable_grace_ms", 0, 86400000LL, &sc->gate_grace_ms) !=
@@ -232,15 +231,14 @@ static int zk_path_ok(const char *p)
 {
 	size_t n = strlen(p);
 
-	return n > 1 && n < 256 && p[0] == '/' && p[n - 1] != '/' && strstr(p, "//") == NULL &&
-	       strpbrk(p, " \t\r\n") == NULL;
+	return n > 1 && n < 256 && p[0] == '/' && p[n - 1] != '/' && !strstr(p, "//") &&
+	       !strpbrk(p, " \t\r\n");
 }
 
 /* A list of host:port, as the client library takes it. */
 static int zk_servers_ok(const char *s)
 {
-	return s[0] != '\0' && strlen(s) < 1024 && strpbrk(s, " \t\r\n/@") == NULL &&
-	       strchr(s, ':') != NULL;
+	return s[0] != '\0' && strlen(s) < 1024 && !strpbrk(s, " \t\r\n/@") && strchr(s, ':');
 }
 
 static int load_zookeeper(struct scaler_conf *sc, struct conf *c)
@@ -252,7 +250,7 @@ static int load_zookeeper(struct scaler_conf *sc, struct conf *c)
 
 	if (conf_object(c, c->root, NULL, "zookeeper", &z) != 0)
 		return -1;
-	if (z == NULL)
+	if (!z)
 		return 0;
 	if (conf_known_keys(c, z, "zookeeper", zk_keys) != 0 ||
 	    conf_string(c, z, "zookeeper", "servers", &servers) != 0 ||
@@ -260,7 +258,7 @@ static int load_zookeeper(struct scaler_conf *sc, struct conf *c)
 	    conf_int(c, z, "zookeeper", "session_timeout_ms", 1000, 600000, &timeout) != 0 ||
 	    basic_auth(c, z, "zookeeper", "the ZooKeeper password", &zc->auth) != 0)
 		return -1;
-	if (servers == NULL)
+	if (!servers)
 		return conf_fail(c, "zookeeper.servers", "missing");
 	if (!zk_servers_ok(servers))
 		return conf_fail(c, "zookeeper.servers", "expected host:port[,host:port…]");
@@ -284,7 +282,7 @@ static int load_capacity(struct scaler_conf *sc, struct conf *c)
 {
 	json_t *v = conf_lookup(c->root, "capacity"), *task;
 
-	if (v == NULL)
+	if (!v)
 		return conf_fail(c, "capacity", "missing");
 	if (!json_is_object(v))
 		return conf_int(c, c->root, NULL, "capacity", 1, SCALER_INSTANCES_MAX,
@@ -292,7 +290,7 @@ static int load_capacity(struct scaler_conf *sc, struct conf *c)
 	if (conf_known_keys(c, v, "capacity", (const char *const[]){"task", NULL}) != 0 ||
 	    conf_object(c, v, "capacity", "task", &task) != 0)
 		return -1;
-	if (task == NULL)
+	if (!task)
 		return conf_fail(c, "capacity", "expected a number or {\"task\": {…}}");
 	if (conf_known_keys(c, task, "capacity.task", task_keys) != 0 ||
 	    conf_number(c, task, "capacity.task", "cpus", 0, 1e6, &sc->task_cpus) != 0 ||
@@ -300,7 +298,7 @@ static int load_capacity(struct scaler_conf *sc, struct conf *c)
 		return -1;
 	if (sc->task_cpus <= 0 && sc->task_mem <= 0)
 		return conf_fail(c, "capacity.task", "needs cpus or mem above 0");
-	if (sc->mesos.url == NULL)
+	if (!sc->mesos.url)
 		return conf_fail(c, "capacity.task", "needs \"mesos\": the fleet's resources");
 	sc->capacity = 0;
 	return 0;
@@ -322,10 +320,10 @@ static int load_caches(struct scaler_conf *sc, struct conf *c)
 
 	if (conf_array(c, c->root, NULL, "caches", &arr) != 0)
 		return -1;
-	if (arr == NULL || json_array_size(arr) == 0)
+	if (!arr || json_array_size(arr) == 0)
 		return 0;
 	sc->caches = calloc(json_array_size(arr), sizeof(*sc->caches));
-	if (sc->caches == NULL)
+	if (!sc->caches)
 		return conf_fail(c, "caches", "out of memory");
 	json_array_foreach(arr, i, v)
 	{
@@ -411,7 +409,7 @@ static int load_app(struct scaler_conf *sc, struct conf *c, size_t idx, json_t *
 	    conf_string(c, v, prefix, "id", &id) != 0 ||
 	    conf_string(c, v, prefix, "image", &image) != 0)
 		return -1;
-	if (id == NULL)
+	if (!id)
 		return conf_fail(c, conf_key(key, prefix, "id"), "missing");
 	if (!app_id_valid(id))
 		return conf_fail(c, conf_key(key, prefix, "id"),
@@ -422,15 +420,15 @@ static int load_app(struct scaler_conf *sc, struct conf *c, size_t idx, json_t *
 	}
 	if (set_str(c, prefix, &a->id, id) != 0)
 		return -1;
-	if (image != NULL && image[0] == '\0')
+	if (image && image[0] == '\0')
 		return conf_fail(c, conf_key(key, prefix, "image"), "must not be empty");
-	if (image != NULL && set_str(c, prefix, &a->image, image) != 0)
+	if (image && set_str(c, prefix, &a->image, image) != 0)
 		return -1;
 	if (load_app_bounds(sc, c, v, prefix, a) != 0)
 		return -1;
 	demand = json_object_get(v, "demand");
 	conf_key(key, prefix, "demand");
-	if (demand == NULL)
+	if (!demand)
 		return conf_fail(c, key, "missing");
 	if (!json_is_object(demand))
 		return conf_fail(c, key, "expected an object");
@@ -445,12 +443,12 @@ static int load_apps(struct scaler_conf *sc, struct conf *c)
 
 	if (conf_array(c, c->root, NULL, "apps", &arr) != 0)
 		return -1;
-	if (arr == NULL || json_array_size(arr) == 0)
+	if (!arr || json_array_size(arr) == 0)
 		return conf_fail(c, "apps", "expected at least one app");
 	if (json_array_size(arr) > APPS_MAX)
 		return conf_fail(c, "apps", "at most %d apps", APPS_MAX);
 	sc->apps = calloc(json_array_size(arr), sizeof(*sc->apps));
-	if (sc->apps == NULL)
+	if (!sc->apps)
 		return conf_fail(c, "apps", "out of memory");
 	json_array_foreach(arr, i, v)
 	{
@@ -500,9 +498,9 @@ int scaler_conf_load(struct scaler_conf *sc, struct conf *c)
 	    conf_int(c, c->root, NULL, "interval_ms", 10, 60000, &interval) != 0)
 		return -1;
 	sc->interval_ms = (long)interval;
-	if (level != NULL && log_level_parse(level, &sc->log_level) < 0)
+	if (level && log_level_parse(level, &sc->log_level) < 0)
 		return conf_fail(c, "log_level", "expected debug, info, warn or error");
-	if (listen != NULL && set_str(c, "listen", &sc->listen, listen) != 0)
+	if (listen && set_str(c, "listen", &sc->listen, listen) != 0)
 		return -1;
 	if (load_marathon(sc, c) != 0 || load_mesos(sc, c) != 0 || load_zookeeper(sc, c) != 0 ||
 	    load_gate(sc, c) != 0 || load_capacity(sc, c) != 0 || load_caches(sc, c) != 0)

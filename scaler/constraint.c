@@ -14,11 +14,11 @@
  * that grow with stacked and counted repetition ("K++++…" took 2 GB while fuzzing): an
  * expression is compiled only within REGEX_* bounds, and a quantifier on a quantifier is refused.
  */
-#include "scaler.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 #define CONSTRAINTS_MAX 64
 #define CONSTRAINT_VALUE_MAX 1024
@@ -31,7 +31,7 @@ static const char *const spread_ops[] = {"UNIQUE", "GROUP_BY", "MAX_PER", NULL};
 
 static int is_spread_op(const char *op)
 {
-	for (const char *const *p = spread_ops; *p != NULL; p++) {
+	for (const char *const *p = spread_ops; *p; p++) {
 		if (strcmp(op, *p) == 0)
 			return 1;
 	}
@@ -72,7 +72,7 @@ static int regex_bounded(const char *re)
 
 		if (q && (after_quantifier || ++quantifiers > REGEX_QUANTIFIERS_MAX))
 			return 0;
-		if (*p == '{' && (p = skip_count(p)) == NULL)
+		if (*p == '{' && !(p = skip_count(p)))
 			return 0;
 		after_quantifier = q;
 		if (*p == '\\' && p[1] != '\0') {
@@ -101,19 +101,18 @@ static int parse_one(json_t *v, struct constraint *c, char *err, size_t errlen)
 	char re[CONSTRAINT_VALUE_MAX + 8];
 
 	if (!json_is_array(v) || json_array_size(v) < 2 || json_array_size(v) > 3 ||
-	    !json_is_string(field) || !json_is_string(op) ||
-	    (val != NULL && !json_is_string(val))) {
+	    !json_is_string(field) || !json_is_string(op) || (val && !json_is_string(val))) {
 		snprintf(err, errlen, "expected [field, operator] or [field, operator, value]");
 		return -1;
 	}
 	o = json_string_value(op);
-	if (val != NULL && json_string_length(val) > CONSTRAINT_VALUE_MAX) {
+	if (val && json_string_length(val) > CONSTRAINT_VALUE_MAX) {
 		snprintf(err, errlen, "value longer than %d bytes", CONSTRAINT_VALUE_MAX);
 		return -1;
 	}
 	if (strcmp(o, "LIKE") == 0 || strcmp(o, "UNLIKE") == 0) {
 		c->op = o[0] == 'L' ? CONSTRAINT_LIKE : CONSTRAINT_UNLIKE;
-		if (val == NULL) {
+		if (!val) {
 			snprintf(err, errlen, "%s needs a value", o);
 			return -1;
 		}
@@ -133,7 +132,7 @@ static int parse_one(json_t *v, struct constraint *c, char *err, size_t errlen)
 			return -1;
 		}
 		c->compiled = 1;
-	} else if ((strcmp(o, "CLUSTER") == 0 || strcmp(o, "IS") == 0) && val != NULL &&
+	} else if ((strcmp(o, "CLUSTER") == 0 || strcmp(o, "IS") == 0) && val &&
 		   json_string_length(val) > 0) {
 		c->op = CONSTRAINT_EQUAL;
 	} else if (is_spread_op(o) || strcmp(o, "CLUSTER") == 0) {
@@ -142,8 +141,8 @@ static int parse_one(json_t *v, struct constraint *c, char *err, size_t errlen)
 		snprintf(err, errlen, "unknown operator %s", o);
 		return -1;
 	}
-	if ((c->field = strdup(json_string_value(field))) == NULL ||
-	    (val != NULL && (c->value = strdup(json_string_value(val))) == NULL)) {
+	if (!(c->field = strdup(json_string_value(field))) ||
+	    (val && !(c->value = strdup(json_string_value(val))))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -156,7 +155,7 @@ int constraints_parse(json_t *list, struct constraints *out, char *err, size_t e
 	json_t *v;
 
 	memset(out, 0, sizeof(*out));
-	if (list == NULL || json_is_null(list))
+	if (!list || json_is_null(list))
 		return 0;
 	if (!json_is_array(list) || json_array_size(list) > CONSTRAINTS_MAX) {
 		snprintf(err, errlen, "expected a list of at most %d constraints", CONSTRAINTS_MAX);
@@ -164,7 +163,7 @@ int constraints_parse(json_t *list, struct constraints *out, char *err, size_t e
 	}
 	if (json_array_size(list) == 0)
 		return 0;
-	if ((out->c = calloc(json_array_size(list), sizeof(*out->c))) == NULL) {
+	if (!(out->c = calloc(json_array_size(list), sizeof(*out->c)))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -202,7 +201,7 @@ static int field_text(const char *field, const char *hostname, json_t *attribute
 	json_t *v;
 
 	if (strcmp(field, "hostname") == 0) {
-		snprintf(out, outlen, "%s", hostname != NULL ? hostname : "");
+		snprintf(out, outlen, "%s", hostname ? hostname : "");
 		return hostname != NULL;
 	}
 	v = json_object_get(attributes, field);

@@ -19,11 +19,11 @@
  * 503); each stream may queue its snapshot plus DASH_QUEUE_SLACK, past that it is dropped. An
  * event is formatted once and written to every stream. The page and the stream only read: the
  * stream takes nothing from the client, and the router (status.c) answers only GET and HEAD. */
-#include "scaler.h"
-
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+
+#include "scaler.h"
 
 #define RETRY_MS 2000 /* a browser reconnects this long after the stream drops */
 #define PAGE_CSP                                                                                   \
@@ -56,7 +56,7 @@ static json_t *text(const char *s)
 {
 	json_t *v = json_string(s);
 
-	return v != NULL ? v : json_string("?");
+	return v ? v : json_string("?");
 }
 
 /* --- the state --- */
@@ -83,7 +83,7 @@ static json_t *app_state(const struct scaler *s, size_t i)
 
 static int is(const char *a, const char *b)
 {
-	return a != NULL && strcmp(a, b) == 0;
+	return a && strcmp(a, b) == 0;
 }
 
 /* One cell of the matrix from the gate's view of one cache for one app. */
@@ -117,21 +117,21 @@ static void gate_state(struct dash *d, json_t *state)
 	for (size_t k = 0; k < shown; k++) {
 		col[k] = gate_cache_json(s->gate, k, 0);
 		urls[k] = json_string_value(json_object_get(col[k], "url"));
-		if (urls[k] == NULL)
+		if (!urls[k])
 			urls[k] = "";
 	}
 	cachestats_track(d->cs, urls, shown);
 	cachestats_poll(d->cs);
-	for (size_t k = 0; agents != NULL && k < shown; k++)
+	for (size_t k = 0; agents && k < shown; k++)
 		json_array_append_new(agents, json_pack("{s:s, s:O?, s:o}", "url", urls[k], "host",
 							json_object_get(col[k], "hostname"),
 							"cache", cachestats_json(d->cs, urls[k])));
 	for (size_t k = 0; k < shown; k++)
 		json_decref(col[k]);
-	for (size_t i = 0; gate != NULL && i < d->napps; i++) {
+	for (size_t i = 0; gate && i < d->napps; i++) {
 		json_t *row = json_array();
 
-		for (size_t k = 0; row != NULL && k < shown; k++) {
+		for (size_t k = 0; row && k < shown; k++) {
 			json_t *gc = gate_cache_json(s->gate, k, i);
 
 			json_array_append_new(row, cell(gc));
@@ -149,14 +149,14 @@ static json_t *state_json(struct dash *d)
 	const struct scaler *s = d->s;
 	json_t *apps = json_array(), *st;
 
-	for (size_t i = 0; apps != NULL && i < d->napps; i++)
+	for (size_t i = 0; apps && i < d->napps; i++)
 		json_array_append_new(apps, app_state(s, i));
 	st = json_pack("{s:b, s:o, s:I, s:b, s:s, s:o}", "acting", s->acting, "leader",
-		       s->leader != NULL ? leader_status_json(s->leader)
-					 : json_pack("{s:s, s:b}", "state", "off", "acting", 1),
+		       s->leader ? leader_status_json(s->leader)
+				 : json_pack("{s:s, s:b}", "state", "off", "acting", 1),
 		       "capacity", (json_int_t)s->capacity, "dry_run", s->dry_run, "marathon",
 		       marathon_health(s->marathon), "apps", apps);
-	if (st != NULL)
+	if (st)
 		gate_state(d, st);
 	return st;
 }
@@ -166,7 +166,7 @@ static json_t *snapshot_json(struct dash *d)
 	const struct scaler_conf *c = d->s->conf;
 	json_t *apps = json_array();
 
-	for (size_t i = 0; apps != NULL && i < d->napps; i++)
+	for (size_t i = 0; apps && i < d->napps; i++)
 		json_array_append_new(
 		    apps,
 		    json_pack("{s:o, s:i, s:I, s:I, s:s}", "id", text(c->apps[i].id), "priority",
@@ -186,7 +186,7 @@ static void broadcast(struct dash *d, const char *ev, size_t len)
 {
 	struct dash_stream *st, *next;
 
-	for (st = LIST_FIRST(&d->streams); st != NULL; st = next) {
+	for (st = LIST_FIRST(&d->streams); st; st = next) {
 		next = LIST_NEXT(st, link);
 		if (httpd_stream_write(st->conn, ev, len) < 0)
 			d->dropped++; /* its release has run: st is gone */
@@ -197,10 +197,10 @@ static void broadcast(struct dash *d, const char *ev, size_t len)
 static void send_all(struct dash *d, const char *type, json_t *doc)
 {
 	size_t len;
-	char *ev = doc != NULL ? sse_event(type, doc, 0, &len) : NULL;
+	char *ev = doc ? sse_event(type, doc, 0, &len) : NULL;
 
 	json_decref(doc);
-	if (ev == NULL) {
+	if (!ev) {
 		log_error("dash_event", "type=%s error=\"out of memory\"", type);
 		return;
 	}
@@ -244,10 +244,10 @@ static void events_open(struct dash *d, struct httpd_conn *conn)
 		return;
 	}
 	doc = snapshot_json(d);
-	ev = doc != NULL ? sse_event("snapshot", doc, RETRY_MS, &len) : NULL;
+	ev = doc ? sse_event("snapshot", doc, RETRY_MS, &len) : NULL;
 	json_decref(doc);
 	st = calloc(1, sizeof(*st));
-	if (ev == NULL || st == NULL) {
+	if (!ev || !st) {
 		httpd_respond(conn, 500, "out of memory\n", 14);
 		goto out;
 	}
@@ -325,7 +325,7 @@ static void on_sample(struct ev_loop *loop, ev_timer *w, int revents)
 
 void dash_decision(struct dash *d, const struct history_decision *dec)
 {
-	if (d == NULL)
+	if (!d)
 		return;
 	history_decision(d->hist, dec);
 	if (d->nstreams > 0)
@@ -338,7 +338,7 @@ struct dash *dash_new(const struct scaler *s)
 {
 	struct dash *d = calloc(1, sizeof(*d));
 
-	if (d == NULL)
+	if (!d)
 		return NULL;
 	d->s = s;
 	d->napps = s->conf->napps < DASH_APPS_MAX ? s->conf->napps : DASH_APPS_MAX;
@@ -347,7 +347,7 @@ struct dash *dash_new(const struct scaler *s)
 	d->points = calloc(d->napps ? d->napps : 1, sizeof(*d->points));
 	d->held_seen = calloc(d->napps ? d->napps : 1, sizeof(*d->held_seen));
 	d->cs = cachestats_new(s->loop, s->fl);
-	if (d->hist == NULL || d->points == NULL || d->held_seen == NULL || d->cs == NULL) {
+	if (!d->hist || !d->points || !d->held_seen || !d->cs) {
 		dash_free(d);
 		return NULL;
 	}
@@ -361,7 +361,7 @@ struct dash *dash_new(const struct scaler *s)
  * caches, the rings. */
 void dash_free(struct dash *d)
 {
-	if (d == NULL)
+	if (!d)
 		return;
 	while (!LIST_EMPTY(&d->streams))
 		httpd_close(LIST_FIRST(&d->streams)->conn);
@@ -378,7 +378,7 @@ json_t *dash_status_json(const struct dash *d)
 	size_t queued = 0;
 	const struct dash_stream *st;
 
-	for (st = LIST_FIRST(&d->streams); st != NULL; st = LIST_NEXT(st, link))
+	for (st = LIST_FIRST(&d->streams); st; st = LIST_NEXT(st, link))
 		queued += httpd_stream_queued(st->conn);
 	return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I}", "streams", (int)d->nstreams,
 			 "streams_max", DASH_STREAMS_MAX, "queued_bytes", (json_int_t)queued,

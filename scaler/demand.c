@@ -2,11 +2,11 @@
  * a source is one file defining a struct demand_source, listed once in the table below. A source
  * reads in poll (each tick) or later, asynchronously; either way the reading goes through
  * demand_set, which logs when a source starts or stops failing. */
-#include "scaler.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 static const struct demand_source *const sources[] = {
     &demand_random_source,
@@ -48,7 +48,7 @@ static int check_keys(struct conf *c, json_t *obj, const char *prefix,
 	size_t n = 0;
 
 	keys[n++] = "type";
-	for (const char *const *k = src->keys; k != NULL && *k != NULL && n < 31; k++)
+	for (const char *const *k = src->keys; k && *k && n < 31; k++)
 		keys[n++] = *k;
 	keys[n] = NULL;
 	return conf_known_keys(c, obj, prefix, keys);
@@ -65,22 +65,22 @@ int demand_conf_parse(struct conf *c, json_t *obj, const char *prefix, long long
 	snprintf(key, sizeof(key), "%s.type", prefix);
 	if (conf_string(c, obj, prefix, "type", &type) != 0)
 		return -1;
-	if (type == NULL)
+	if (!type)
 		return conf_fail(c, key, "missing (one of %s)", demand_source_names());
 	out->src = source_find(type);
-	if (out->src == NULL)
+	if (!out->src)
 		return conf_fail(c, key, "unknown source \"%s\" (one of %s)", type,
 				 demand_source_names());
 	if (check_keys(c, obj, prefix, out->src) != 0)
 		return -1;
-	if (out->src->parse == NULL)
+	if (!out->src->parse)
 		return 0;
 	return out->src->parse(c, obj, prefix, min, max, &out->params);
 }
 
 void demand_conf_free(struct demand_conf *dc)
 {
-	if (dc->src != NULL && dc->src->free_params != NULL && dc->params != NULL)
+	if (dc->src && dc->src->free_params && dc->params)
 		dc->src->free_params(dc->params);
 	dc->params = NULL;
 	dc->src = NULL;
@@ -90,12 +90,12 @@ struct demand *demand_new(const struct app_conf *app, const struct demand_env *e
 {
 	struct demand *d = calloc(1, sizeof(*d));
 
-	if (d == NULL)
+	if (!d)
 		return NULL;
 	d->app = app;
 	d->env = env;
 	d->value = DEMAND_UNKNOWN;
-	if (app->demand.src->start != NULL && app->demand.src->start(d) < 0) {
+	if (app->demand.src->start && app->demand.src->start(d) < 0) {
 		free(d);
 		return NULL;
 	}
@@ -104,9 +104,9 @@ struct demand *demand_new(const struct app_conf *app, const struct demand_env *e
 
 void demand_free(struct demand *d)
 {
-	if (d == NULL)
+	if (!d)
 		return;
-	if (d->app->demand.src->stop != NULL)
+	if (d->app->demand.src->stop)
 		d->app->demand.src->stop(d);
 	free(d);
 }
@@ -120,7 +120,7 @@ void demand_set(struct demand *d, long long value, const char *err)
 {
 	int was_failing = d->err[0] != '\0';
 
-	if (err != NULL && err[0] != '\0') {
+	if (err && err[0] != '\0') {
 		if (!was_failing || strcmp(d->err, err) != 0)
 			log_warn("demand_failed", "app=%s source=%s error=\"%s\"", d->app->id,
 				 d->app->demand.src->type, err);
@@ -134,6 +134,6 @@ void demand_set(struct demand *d, long long value, const char *err)
 	}
 	if (value != d->value) {
 		d->value = value;
-		d->changed_at = d->env != NULL && d->env->loop != NULL ? ev_now(d->env->loop) : 0;
+		d->changed_at = d->env && d->env->loop ? ev_now(d->env->loop) : 0;
 	}
 }

@@ -5,13 +5,13 @@
  * ceil(value / per_instance). One request at a time: a tick that finds the last one still out
  * skips. A failed reading (refused, timeout, non-2xx, not a number) leaves the demand unknown,
  * which holds the app where it is. */
-#include "scaler.h"
-
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 #define BODY_MAX (64 * 1024)
 
@@ -46,7 +46,7 @@ static int parse(struct conf *c, json_t *obj, const char *prefix, long long min,
 
 	(void)min;
 	(void)max;
-	if (p == NULL)
+	if (!p)
 		return conf_fail(c, prefix, "out of memory");
 	*params = p;
 	p->per_instance = 1;
@@ -56,15 +56,15 @@ static int parse(struct conf *c, json_t *obj, const char *prefix, long long min,
 	    conf_number(c, obj, prefix, "per_instance", 1e-9, 1e15, &p->per_instance) != 0 ||
 	    conf_int(c, obj, prefix, "timeout_ms", 10, 600000, &p->timeout_ms) != 0)
 		return -1;
-	if (p->url == NULL) {
+	if (!p->url) {
 		snprintf(key, sizeof(key), "%s.url", prefix);
 		return conf_fail(c, key, "missing");
 	}
-	if (ptr != NULL && ptr[0] != '\0' && ptr[0] != '/') {
+	if (ptr && ptr[0] != '\0' && ptr[0] != '/') {
 		snprintf(key, sizeof(key), "%s.json_pointer", prefix);
 		return conf_fail(c, key, "must be empty or start with '/' (RFC 6901)");
 	}
-	if (ptr != NULL && (p->pointer = strdup(ptr)) == NULL)
+	if (ptr && !(p->pointer = strdup(ptr)))
 		return conf_fail(c, prefix, "out of memory");
 	return 0;
 }
@@ -109,13 +109,13 @@ static int array_index(const char *tok, size_t *out)
 	return 0;
 }
 
-json_t *json_pointer_get(json_t *doc, const char *pointer)
+json_t *demand_http_pointer_get(json_t *doc, const char *pointer)
 {
 	char tok[256];
 	const char *p = pointer;
 	size_t idx;
 
-	while (doc != NULL && *p != '\0') {
+	while (doc && *p != '\0') {
 		if (*p != '/')
 			return NULL;
 		p++;
@@ -160,12 +160,12 @@ int demand_http_value(const char *body, size_t len, const char *pointer, double 
 	double num;
 	int rc;
 
-	if (pointer == NULL) {
-		while (len > 0 && strchr(" \t\r\n", body[len - 1]) != NULL)
+	if (!pointer) {
+		while (len > 0 && strchr(" \t\r\n", body[len - 1]))
 			len--;
-		while (len > 0 && strchr(" \t\r\n", body[0]) != NULL)
+		while (len > 0 && strchr(" \t\r\n", body[0]))
 			body++, len--;
-		if (len == 0 || len >= sizeof(buf) || memchr(body, '\0', len) != NULL) {
+		if (len == 0 || len >= sizeof(buf) || memchr(body, '\0', len)) {
 			snprintf(err, errlen, "the body is not a number");
 			return -1;
 		}
@@ -180,12 +180,12 @@ int demand_http_value(const char *body, size_t len, const char *pointer, double 
 		return to_instances(num, per_instance, out, err, errlen);
 	}
 	doc = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
-	if (doc == NULL) {
+	if (!doc) {
 		snprintf(err, errlen, "the body is not JSON: %s", jerr.text);
 		return -1;
 	}
-	v = json_pointer_get(doc, pointer);
-	if (v == NULL) {
+	v = demand_http_pointer_get(doc, pointer);
+	if (!v) {
 		snprintf(err, errlen, "nothing at json_pointer %s", pointer);
 		rc = -1;
 	} else if (!json_is_number(v)) {
@@ -219,21 +219,21 @@ static void on_done(struct fetch *f, int ok, const char *ferr, void *arg)
 		demand_http_value(body, len, p->pointer, p->per_instance, &value, err, sizeof(err));
 	}
 	demand_set(d, value, err);
-	if (d->env->changed != NULL)
+	if (d->env->changed)
 		d->env->changed(d->env->arg);
 }
 
 static int start(struct demand *d)
 {
 	d->state = calloc(1, sizeof(struct http_state));
-	return d->state != NULL ? 0 : -1;
+	return d->state ? 0 : -1;
 }
 
 static void stop(struct demand *d)
 {
 	struct http_state *st = d->state;
 
-	if (st->f != NULL)
+	if (st->f)
 		fetch_cancel(st->f);
 	free(st);
 	d->state = NULL;
@@ -253,10 +253,10 @@ static void poll_http(struct demand *d)
 	    .max_body = BODY_MAX,
 	};
 
-	if (st->f != NULL)
+	if (st->f)
 		return; /* the last reading is still out */
 	st->f = fetch_start(d->env->fl, &req, &hooks, d);
-	if (st->f == NULL)
+	if (!st->f)
 		demand_set(d, DEMAND_UNKNOWN, "cannot start the request");
 }
 

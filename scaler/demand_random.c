@@ -2,10 +2,10 @@
  * {"type": "random", "seed": 42, "step": 2, "period_ms": 2000}: every period the demand moves by
  * a whole number drawn evenly from -step..step. The same seed gives the same walk (splitmix64,
  * not rand(), so it is the same on every libc); the walk counts ticks, not wall time. */
-#include "scaler.h"
-
 #include <stdint.h>
 #include <stdlib.h>
+
+#include "scaler.h"
 
 static const char *const keys[] = {"seed", "step", "period_ms", NULL};
 
@@ -40,7 +40,7 @@ static int parse(struct conf *c, json_t *obj, const char *prefix, long long min,
 {
 	struct random_params *p = calloc(1, sizeof(*p));
 
-	if (p == NULL)
+	if (!p)
 		return conf_fail(c, prefix, "out of memory");
 	*params = p;
 	p->seed = 1;
@@ -59,7 +59,7 @@ static int start(struct demand *d)
 {
 	struct random_state *st = calloc(1, sizeof(*st));
 
-	if (st == NULL)
+	if (!st)
 		return -1;
 	d->state = st;
 	return 0;

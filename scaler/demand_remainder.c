@@ -1,5 +1,6 @@
 /* demand_remainder: whatever capacity is left once every other app of the same or a higher
  * priority has what it wants. {"type": "remainder"} */
+
 #include "scaler.h"
 
 static int start(struct demand *d)

@@ -1,8 +1,8 @@
 /* demand_static: a fixed number of instances. {"type": "static", "instances": N} */
-#include "scaler.h"
-
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "scaler.h"
 
 static const char *const keys[] = {"instances", NULL};
 
@@ -14,12 +14,12 @@ static int parse(struct conf *c, json_t *obj, const char *prefix, long long min,
 
 	(void)min;
 	(void)max;
-	if (json_object_get(obj, "instances") == NULL) {
+	if (!json_object_get(obj, "instances")) {
 		snprintf(key, sizeof(key), "%s.instances", prefix);
 		return conf_fail(c, key, "missing");
 	}
 	n = calloc(1, sizeof(*n));
-	if (n == NULL)
+	if (!n)
 		return conf_fail(c, prefix, "out of memory");
 	*params = n;
 	return conf_int(c, obj, prefix, "instances", 0, SCALER_INSTANCES_MAX, n);

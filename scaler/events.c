@@ -9,11 +9,11 @@
  * to 30 s, reset once attached). A Marathon that runs with its event stream off answers 404 or
  * 503: the scaler polls as without it, and asks again every 30 s. Lines and events are bounded;
  * an event larger than EVENT_MAX is skipped whole. */
-#include "scaler.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 #define LINE_MAX_BYTES (64 * 1024)
 #define EVENT_MAX (1024 * 1024)
@@ -63,7 +63,7 @@ static void dispatch(struct events *e)
 	} else if (e->data_len > 0) {
 		doc = json_loadb(e->data, e->data_len, 0, NULL);
 		e->received++;
-		if (doc != NULL && e->on_event != NULL)
+		if (doc && e->on_event)
 			e->on_event(e->type[0] ? e->type : "message", doc, e->arg);
 		json_decref(doc);
 	}
@@ -136,7 +136,7 @@ static void set_attached(struct events *e, int attached)
 	if (e->attached == attached)
 		return;
 	e->attached = attached;
-	if (e->on_state != NULL)
+	if (e->on_state)
 		e->on_state(attached, e->arg);
 }
 
@@ -202,7 +202,7 @@ static void connect_stream(struct events *e)
 		 "&event_type=deployment_failed&event_type=status_update_event",
 		 e->conf->url);
 	req.url = url;
-	if ((e->f = fetch_start(e->fl, &req, &hooks, e)) == NULL) {
+	if (!(e->f = fetch_start(e->fl, &req, &hooks, e))) {
 		ev_timer_set(&e->retry, BACKOFF_MAX_S, 0);
 		ev_timer_start(e->loop, &e->retry);
 	}
@@ -221,7 +221,7 @@ struct events *events_new(struct ev_loop *loop, struct fetch_loop *fl,
 {
 	struct events *e = calloc(1, sizeof(*e));
 
-	if (e == NULL)
+	if (!e)
 		return NULL;
 	*e = (struct events){.loop = loop,
 			     .fl = fl,
@@ -233,13 +233,13 @@ struct events *events_new(struct ev_loop *loop, struct fetch_loop *fl,
 			     .backoff_s = BACKOFF_MIN_S};
 	e->line = malloc(LINE_MAX_BYTES);
 	e->data = malloc(EVENT_MAX);
-	if (e->line == NULL || e->data == NULL) {
+	if (!e->line || !e->data) {
 		events_free(e);
 		return NULL;
 	}
 	ev_timer_init(&e->retry, on_retry, 0, 0);
 	e->retry.data = e;
-	if (loop != NULL)
+	if (loop)
 		connect_stream(e);
 	return e;
 }
@@ -247,11 +247,11 @@ struct events *events_new(struct ev_loop *loop, struct fetch_loop *fl,
 /* The stream and the timer go first (their callbacks point at e), then the buffers. */
 void events_free(struct events *e)
 {
-	if (e == NULL)
+	if (!e)
 		return;
-	if (e->loop != NULL)
+	if (e->loop)
 		ev_timer_stop(e->loop, &e->retry);
-	if (e->f != NULL)
+	if (e->f)
 		fetch_cancel(e->f);
 	free(e->line);
 	free(e->data);

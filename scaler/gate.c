@@ -14,12 +14,12 @@
  * out: one warning when that starts, one line when it ends, and it is asked again every
  * recheck so that it counts again from its first answer. One dead node never holds the fleet.
  * The gate also keeps how long each app has been held. */
-#include "scaler.h"
-
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 #define READY_TTL_S 5.0
 #define PREWARM_RESEND_S 30.0
@@ -103,9 +103,9 @@ const char *gate_agent_state_name(enum gate_agent_state st)
 
 static void cache_cancel(struct gate_cache *gc)
 {
-	if (gc->check != NULL)
+	if (gc->check)
 		fetch_cancel(gc->check);
-	if (gc->prewarm != NULL)
+	if (gc->prewarm)
 		fetch_cancel(gc->prewarm);
 	gc->check = gc->prewarm = NULL;
 }
@@ -125,9 +125,9 @@ static void cache_reset(struct gate_cache *gc)
 /* Calls are cancelled first (their hooks point at the node's caches), then the node. */
 static void node_free(struct gate_node *node)
 {
-	if (node == NULL)
+	if (!node)
 		return;
-	for (size_t i = 0; node->c != NULL && i < node->g->napps; i++)
+	for (size_t i = 0; node->c && i < node->g->napps; i++)
 		cache_cancel(&node->c[i]);
 	free(node->c);
 	free(node->url);
@@ -140,16 +140,16 @@ static struct gate_node *node_new(struct gate *g, const struct gate_cache_spec *
 {
 	struct gate_node *node = calloc(1, sizeof(*node));
 
-	if (node == NULL)
+	if (!node)
 		return NULL;
 	node->g = g;
 	node->joined = g->have_caches;
 	node->silent_since = ev_now(g->loop); /* it counts from its first answer */
 	node->url = strdup(spec->url);
-	node->hostname = spec->hostname != NULL ? strdup(spec->hostname) : NULL;
-	node->attributes = spec->attributes != NULL ? json_incref(spec->attributes) : NULL;
+	node->hostname = spec->hostname ? strdup(spec->hostname) : NULL;
+	node->attributes = spec->attributes ? json_incref(spec->attributes) : NULL;
 	node->c = calloc(g->napps ? g->napps : 1, sizeof(*node->c));
-	if (node->url == NULL || node->c == NULL || (spec->hostname != NULL && !node->hostname)) {
+	if (!node->url || !node->c || (spec->hostname && !node->hostname)) {
 		node_free(node);
 		return NULL;
 	}
@@ -172,7 +172,7 @@ static struct gate_node *node_find(const struct gate *g, const char *url)
 /* The agent behind a known cache may have changed its attributes: they are taken as given. */
 static void node_update(struct gate_node *node, const struct gate_cache_spec *spec)
 {
-	if (spec->attributes != NULL && !json_equal(spec->attributes, node->attributes)) {
+	if (spec->attributes && !json_equal(spec->attributes, node->attributes)) {
 		json_decref(node->attributes);
 		node->attributes = json_incref(spec->attributes);
 	}
@@ -186,18 +186,18 @@ int gate_set_caches(struct gate *g, const struct gate_cache_spec *caches, size_t
 
 	if (n > GATE_CACHES_MAX)
 		n = GATE_CACHES_MAX;
-	if ((next = calloc(n ? n : 1, sizeof(*next))) == NULL)
+	if (!(next = calloc(n ? n : 1, sizeof(*next))))
 		return -1;
 	for (size_t i = 0; i < g->nnodes; i++)
 		g->nodes[i]->keep = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct gate_node *node = node_find(g, caches[i].url);
 
-		if (node != NULL && node->keep)
+		if (node && node->keep)
 			continue; /* listed twice */
-		if (node != NULL) {
+		if (node) {
 			node_update(node, &caches[i]);
-		} else if ((node = node_new(g, &caches[i])) == NULL) {
+		} else if (!(node = node_new(g, &caches[i]))) {
 			free(next);
 			return -1;
 		} else {
@@ -297,8 +297,7 @@ static void prewarm(struct gate_cache *gc)
 	json_t *doc;
 	char url[2048], *body;
 
-	if (gc->prewarm != NULL ||
-	    (gc->prewarmed_at > 0 && now - gc->prewarmed_at < PREWARM_RESEND_S))
+	if (gc->prewarm || (gc->prewarmed_at > 0 && now - gc->prewarmed_at < PREWARM_RESEND_S))
 		return;
 	gc->prewarmed_at = now;
 	if (g->opts.dry_run) {
@@ -308,16 +307,16 @@ static void prewarm(struct gate_cache *gc)
 	}
 	cache_headers(g, "Content-Type: application/json", headers);
 	doc = json_pack("{s:s, s:b}", "ref", image, "pin", 0);
-	body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	snprintf(url, sizeof(url), "%s/_microscale/v1/prewarm", gc->node->url);
-	if (body != NULL) {
+	if (body) {
 		req.url = url;
 		req.body = body;
 		req.body_len = strlen(body);
 		gc->prewarm = fetch_start(g->fl, &req, &hooks, gc);
 	}
-	if (gc->prewarm == NULL)
+	if (!gc->prewarm)
 		log_error("gate_prewarm_failed", "cache=%s error=\"cannot start a request\"",
 			  gc->node->url);
 	free(body);
@@ -404,7 +403,7 @@ static void check_done(struct fetch *f, int ok, const char *err, void *arg)
 		  ok ? fetch_status(f) : 0, gc->present, gc->total);
 	if (gc->st == GC_NOT_READY)
 		prewarm(gc);
-	if (g->changed != NULL)
+	if (g->changed)
 		g->changed(g->arg);
 }
 
@@ -421,7 +420,7 @@ static void check(struct gate_cache *gc)
 	int n = -1;
 
 	cache_headers(g, "Accept: application/json", headers);
-	if (ref != NULL)
+	if (ref)
 		n = snprintf(url, sizeof(url), "%s/_microscale/v1/ready?ref=%s", gc->node->url,
 			     ref);
 	curl_free(ref);
@@ -429,7 +428,7 @@ static void check(struct gate_cache *gc)
 		req.url = url;
 		gc->check = fetch_start(g->fl, &req, &hooks, gc);
 	}
-	if (gc->check == NULL) {
+	if (!gc->check) {
 		gc->st = GC_ERROR;
 		gc->checked_at = ev_now(g->loop);
 		snprintf(gc->why, sizeof(gc->why), "cannot ask cache %s", gc->node->url);
@@ -445,7 +444,7 @@ struct gate *gate_new(struct ev_loop *loop, struct fetch_loop *fl, const struct 
 	struct gate *g = calloc(1, sizeof(*g));
 	size_t len;
 
-	if (g == NULL)
+	if (!g)
 		return NULL;
 	*g = (struct gate){.loop = loop,
 			   .fl = fl,
@@ -455,11 +454,11 @@ struct gate *gate_new(struct ev_loop *loop, struct fetch_loop *fl, const struct 
 			   .changed = changed,
 			   .arg = arg};
 	g->opts.token = NULL; /* kept only in the header */
-	if ((g->apps = calloc(napps ? napps : 1, sizeof(*g->apps))) == NULL)
+	if (!(g->apps = calloc(napps ? napps : 1, sizeof(*g->apps))))
 		goto fail;
-	if (opts->token != NULL) {
+	if (opts->token) {
 		len = strlen(opts->token) + sizeof("Authorization: Bearer ");
-		if ((g->auth_header = malloc(len)) == NULL)
+		if (!(g->auth_header = malloc(len)))
 			goto fail;
 		snprintf(g->auth_header, len, "Authorization: Bearer %s", opts->token);
 	}
@@ -472,18 +471,18 @@ fail:
 /* The caches go first (their calls point into them), then the apps, then g. */
 void gate_free(struct gate *g)
 {
-	if (g == NULL)
+	if (!g)
 		return;
 	for (size_t i = 0; i < g->nnodes; i++)
 		node_free(g->nodes[i]);
 	free(g->nodes);
-	for (size_t i = 0; g->apps != NULL && i < g->napps; i++) {
+	for (size_t i = 0; g->apps && i < g->napps; i++) {
 		free(g->apps[i].image);
 		json_decref(g->apps[i].constraints_json);
 		constraints_free(&g->apps[i].cons);
 	}
 	free(g->apps);
-	if (g->auth_header != NULL) {
+	if (g->auth_header) {
 		explicit_bzero(g->auth_header, strlen(g->auth_header));
 		free(g->auth_header);
 	}
@@ -495,13 +494,13 @@ static int app_image(struct gate *g, size_t app, const char *image)
 {
 	struct gate_app *ga = &g->apps[app];
 
-	if (image == NULL ? ga->image == NULL : ga->image != NULL && strcmp(ga->image, image) == 0)
+	if (!image ? !ga->image : ga->image && strcmp(ga->image, image) == 0)
 		return 0;
 	for (size_t k = 0; k < g->nnodes; k++)
 		cache_reset(&g->nodes[k]->c[app]);
 	free(ga->image);
-	ga->image = image != NULL ? strdup(image) : NULL;
-	return image != NULL && ga->image == NULL ? -1 : 0;
+	ga->image = image ? strdup(image) : NULL;
+	return image && !ga->image ? -1 : 0;
 }
 
 /* New constraints are compiled once; ones that cannot be used rule no agent out (logged). */
@@ -510,10 +509,10 @@ static void app_constraints(struct gate *g, size_t app, json_t *constraints)
 	struct gate_app *ga = &g->apps[app];
 
 	if (json_equal(constraints, ga->constraints_json) ||
-	    (constraints == NULL && ga->constraints_json == NULL))
+	    (!constraints && !ga->constraints_json))
 		return;
 	json_decref(ga->constraints_json);
-	ga->constraints_json = constraints != NULL ? json_deep_copy(constraints) : NULL;
+	ga->constraints_json = constraints ? json_deep_copy(constraints) : NULL;
 	constraints_free(&ga->cons);
 	ga->cons_err[0] = '\0';
 	if (constraints_parse(constraints, &ga->cons, ga->cons_err, sizeof(ga->cons_err)) < 0)
@@ -523,8 +522,7 @@ static void app_constraints(struct gate *g, size_t app, json_t *constraints)
 
 static int node_may_run(const struct gate_node *node, const struct gate_app *ga)
 {
-	return node->hostname == NULL ||
-	       constraints_allow(&ga->cons, node->hostname, node->attributes);
+	return !node->hostname || constraints_allow(&ga->cons, node->hostname, node->attributes);
 }
 
 void gate_track(struct gate *g, size_t app, const char *image, json_t *constraints)
@@ -533,12 +531,12 @@ void gate_track(struct gate *g, size_t app, const char *image, json_t *constrain
 	ev_tstamp now = ev_now(g->loop);
 
 	app_constraints(g, app, constraints);
-	if (app_image(g, app, image) < 0 || ga->image == NULL)
+	if (app_image(g, app, image) < 0 || !ga->image)
 		return;
 	for (size_t k = 0; k < g->nnodes; k++) {
 		struct gate_cache *gc = &g->nodes[k]->c[app];
 
-		if (gc->node->joined && gc->st == GC_UNKNOWN && gc->check == NULL &&
+		if (gc->node->joined && gc->st == GC_UNKNOWN && !gc->check &&
 		    node_may_run(gc->node, ga) && node_counts(gc->node, now))
 			check(gc);
 	}
@@ -550,7 +548,7 @@ static int cache_ready(struct gate_cache *gc, ev_tstamp now, double recheck_s)
 	double age = now - gc->checked_at;
 	int fresh = gc->st == GC_READY && age < READY_TTL_S;
 
-	if (gc->check == NULL &&
+	if (!gc->check &&
 	    (fresh ? age >= READY_TTL_S / 2 : gc->st == GC_UNKNOWN || age >= recheck_s))
 		check(gc);
 	return fresh;
@@ -568,7 +566,7 @@ int gate_ready(struct gate *g, size_t app, const char **why)
 		*why = "waiting for the fleet from the Mesos master";
 		return 0;
 	}
-	if (ga->image == NULL) {
+	if (!ga->image) {
 		*why = "no image";
 		return 1;
 	}
@@ -579,7 +577,7 @@ int gate_ready(struct gate *g, size_t app, const char **why)
 			continue;
 		if (!node_counts(gc->node, now)) {
 			left_out++;
-			if (gc->check == NULL && now - gc->checked_at >= LEFT_OUT_RECHECK_S)
+			if (!gc->check && now - gc->checked_at >= LEFT_OUT_RECHECK_S)
 				check(gc);
 			continue;
 		}
@@ -655,12 +653,12 @@ static json_t *cache_json(const struct gate *g, const struct gate_node *node, si
 	const struct gate_cache *gc = &node->c[app];
 	int st = agent_state(g, node, app);
 
-	return json_pack(
-	    "{s:s, s:s?, s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:s}", "url", node->url, "hostname",
-	    node->hostname, "agent", st < 0 ? "excluded" : agent_state_names[st], "state",
-	    gc_names[gc->st], "cache_state", gc->cstate, "layers_present", (json_int_t)gc->present,
-	    "layers_total", (json_int_t)gc->total, "runtime", gc->runtime, "left_out",
-	    node->left_out, "why", gc->why);
+	return json_pack("{s:s, s:s?, s:s, s:s, s:s, s:I, s:I, s:s, s:b, s:s}", "url", node->url,
+			 "hostname", node->hostname, "agent",
+			 st < 0 ? "excluded" : agent_state_names[st], "state", gc_names[gc->st],
+			 "cache_state", gc->cstate, "layers_present", (json_int_t)gc->present,
+			 "layers_total", (json_int_t)gc->total, "runtime", gc->runtime, "left_out",
+			 node->left_out, "why", gc->why);
 }
 
 size_t gate_ncaches(const struct gate *g)
@@ -679,10 +677,10 @@ json_t *gate_status_json(const struct gate *g, size_t app)
 	json_t *caches = json_array(), *counts = json_object();
 	size_t n[GATE_AGENT_STATES];
 
-	for (size_t k = 0; caches != NULL && k < g->nnodes; k++)
+	for (size_t k = 0; caches && k < g->nnodes; k++)
 		json_array_append_new(caches, cache_json(g, g->nodes[k], app));
 	gate_agent_counts(g, app, n);
-	for (int st = 0; counts != NULL && st < GATE_AGENT_STATES; st++)
+	for (int st = 0; counts && st < GATE_AGENT_STATES; st++)
 		json_object_set_new(counts, agent_state_names[st], json_integer((json_int_t)n[st]));
 	return json_pack("{s:s?, s:b, s:f, s:f, s:O?, s:s?, s:o, s:o}", "image", ga->image, "held",
 			 ga->held, "held_seconds", gate_held_s(g, app), "held_seconds_total",

@@ -5,11 +5,11 @@
  *              (instances are at most SCALER_INSTANCES_MAX; a larger demand is kept as INT32_MAX)
  *   decisions  the last ndecisions decisions, as their log lines state them
  * Pure: the caller says when (t) and what; nothing here reads a clock or does I/O. */
-#include "scaler.h"
-
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 #define UNKNOWN32 INT32_MIN /* DEMAND_UNKNOWN, or capacity not known (-1) */
 
@@ -32,7 +32,7 @@ struct history *history_new(size_t napps, size_t nsamples, size_t ndecisions)
 {
 	struct history *h = calloc(1, sizeof(*h));
 
-	if (h == NULL || nsamples == 0 || ndecisions == 0)
+	if (!h || nsamples == 0 || ndecisions == 0)
 		goto fail;
 	h->napps = napps;
 	h->nsamples = nsamples;
@@ -41,7 +41,7 @@ struct history *history_new(size_t napps, size_t nsamples, size_t ndecisions)
 	h->capacity = calloc(nsamples, sizeof(*h->capacity));
 	h->points = calloc(nsamples * (napps ? napps : 1), sizeof(*h->points));
 	h->decisions = calloc(ndecisions, sizeof(*h->decisions));
-	if (h->t == NULL || h->capacity == NULL || h->points == NULL || h->decisions == NULL)
+	if (!h->t || !h->capacity || !h->points || !h->decisions)
 		goto fail;
 	return h;
 fail:
@@ -51,7 +51,7 @@ fail:
 
 void history_free(struct history *h)
 {
-	if (h == NULL)
+	if (!h)
 		return;
 	free(h->t);
 	free(h->capacity);
@@ -171,7 +171,7 @@ static json_t *text(const char *s)
 {
 	json_t *v = json_string(s);
 
-	return v != NULL ? v : json_string("?");
+	return v ? v : json_string("?");
 }
 
 json_t *history_decision_json(const struct history_decision *d)
@@ -182,9 +182,9 @@ json_t *history_decision_json(const struct history_decision *d)
 		      (json_int_t)d->from, "to", (json_int_t)d->to, "action", d->action, "gated",
 		      d->gated, "reason", text(d->reason));
 
-	if (o != NULL && d->sent[0] != '\0')
+	if (o && d->sent[0] != '\0')
 		json_object_set_new(o, "sent", text(d->sent));
-	if (o != NULL && d->latency_ms >= 0)
+	if (o && d->latency_ms >= 0)
 		json_object_set_new(o, "latency_ms", json_real(d->latency_ms));
 	return o;
 }
@@ -193,7 +193,7 @@ json_t *history_decisions_json(const struct history *h)
 {
 	json_t *a = json_array();
 
-	for (size_t k = 1; a != NULL && k <= h->dcount; k++)
+	for (size_t k = 1; a && k <= h->dcount; k++)
 		json_array_append_new(
 		    a, history_decision_json(
 			   &h->decisions[(h->dnext + h->ndecisions - k) % h->ndecisions]));

@@ -17,8 +17,6 @@
  * client's own callbacks). The library resolves the servers' names when a session starts.
  * Requests made inside the library's callbacks (the election's steps) are sent by the rearm
  * that follows every zookeeper_process; only those made from our own timers rearm at once. */
-#include "scaler.h"
-
 #include <errno.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -26,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <zookeeper/zookeeper.h>
+
+#include "scaler.h"
 
 #define RESTART_S 1.0
 #define AUTH_RETRY_S 30.0
@@ -79,7 +79,7 @@ static void set_state(struct leader *l, enum leader_state st, const char *why)
 	if (st == LS_LEADING)
 		l->leading_since = ev_now(l->loop);
 	l->st = st;
-	if (l->changed != NULL)
+	if (l->changed)
 		l->changed(l->arg);
 }
 
@@ -100,7 +100,7 @@ static void rearm(struct leader *l)
 	int fd = -1, interest = 0, ev = 0, rc;
 	struct timeval tv = {1, 0};
 
-	if (l->zh == NULL)
+	if (!l->zh)
 		return;
 	rc = zookeeper_interest(l->zh, &fd, &interest, &tv);
 	ev_io_stop(l->loop, &l->io);
@@ -155,7 +155,7 @@ static void leader_data_done(int rc, const char *value, int len, const struct St
 	struct leader *l = (struct leader *)data;
 
 	(void)stat;
-	if (rc == ZOK && value != NULL && len >= 0)
+	if (rc == ZOK && value && len >= 0)
 		snprintf(l->leader_id, sizeof(l->leader_id), "%.*s", len, value);
 }
 
@@ -201,7 +201,7 @@ static void children_done(int rc, const struct String_vector *v, const void *dat
 	}
 	qsort(v->data, (size_t)v->count, sizeof(v->data[0]), by_sequence);
 	for (int i = 0; i < v->count; i++) {
-		if (strstr(v->data[i], l->guid) != NULL) {
+		if (strstr(v->data[i], l->guid)) {
 			mine = i;
 			snprintf(l->node, sizeof(l->node), "%s", v->data[i]);
 		}
@@ -256,7 +256,7 @@ static void parent_made(int rc, const char *value, const void *data)
 
 static struct ACL_vector *acl(const struct leader *l)
 {
-	return l->conf->auth != NULL ? &ZOO_CREATOR_ALL_ACL : &ZOO_OPEN_ACL_UNSAFE;
+	return l->conf->auth ? &ZOO_CREATOR_ALL_ACL : &ZOO_OPEN_ACL_UNSAFE;
 }
 
 /* The path's parents (each may exist already), then our node: requests on one session are
@@ -268,11 +268,11 @@ static void join(struct leader *l)
 
 	set_state(l, LS_JOINING, "connected");
 	for (const char *p = strchr(l->conf->path + 1, '/');; p = strchr(p + 1, '/')) {
-		size_t n = p != NULL ? (size_t)(p - l->conf->path) : strlen(l->conf->path);
+		size_t n = p ? (size_t)(p - l->conf->path) : strlen(l->conf->path);
 
 		snprintf(path, sizeof(path), "%.*s", (int)n, l->conf->path);
 		zoo_acreate(l->zh, path, NULL, -1, acl(l), 0, parent_made, l);
-		if (p == NULL)
+		if (!p)
 			break;
 	}
 	snprintf(path, sizeof(path), "%s/" NODE_PREFIX "%s-", l->conf->path, l->guid);
@@ -300,7 +300,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (l->zh == NULL || l->hb_sent > 0 || !l->connected)
+	if (!l->zh || l->hb_sent > 0 || !l->connected)
 		return;
 	l->hb_sent = ev_now(l->loop);
 	if (zoo_aexists(l->zh, l->conf->path, 0, heartbeat_done, l) != ZOK)
@@ -331,7 +331,7 @@ static void on_session(zhandle_t *zh, int type, int state, const char *path, voi
 		l->connected = 0;
 		log_warn("zookeeper_disconnected", "state=%s reason=\"looking for another server\"",
 			 state_names[l->st]);
-		if (l->changed != NULL)
+		if (l->changed)
 			l->changed(l->arg);
 	} else if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE) {
 		if (state == ZOO_AUTH_FAILED_STATE)
@@ -348,7 +348,7 @@ static void close_session(struct leader *l)
 	ev_io_stop(l->loop, &l->io);
 	ev_timer_stop(l->loop, &l->tmo);
 	l->connected = 0;
-	if (l->zh != NULL)
+	if (l->zh)
 		zookeeper_close(l->zh); /* pending completions run with ZCLOSING */
 	l->zh = NULL;
 	l->node[0] = l->leader_id[0] = '\0';
@@ -370,14 +370,14 @@ static int open_session(struct leader *l)
 {
 	l->zh = zookeeper_init2(l->conf->servers, on_session, (int)l->conf->session_timeout_ms,
 				NULL, l, 0, zk_log);
-	if (l->zh == NULL) {
+	if (!l->zh) {
 		snprintf(l->last_error, sizeof(l->last_error), "zookeeper_init: %s",
 			 strerror(errno));
 		log_error("zookeeper_failed", "what=init servers=%s error=\"%s\"", l->conf->servers,
 			  strerror(errno));
 		return -1;
 	}
-	if (l->conf->auth != NULL)
+	if (l->conf->auth)
 		zoo_add_auth(l->zh, "digest", l->conf->auth, (int)strlen(l->conf->auth), auth_done,
 			     l);
 	rearm(l);
@@ -415,10 +415,10 @@ struct leader *leader_new(struct ev_loop *loop, const struct zk_conf *conf, cons
 	struct leader *l = calloc(1, sizeof(*l));
 	unsigned char rnd[16];
 
-	if (l == NULL)
+	if (!l)
 		return NULL;
 	*l = (struct leader){.loop = loop, .conf = conf, .changed = changed, .arg = arg};
-	if ((l->identity = strdup(identity)) == NULL || RAND_bytes(rnd, sizeof(rnd)) != 1) {
+	if (!(l->identity = strdup(identity)) || RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		leader_free(l);
 		return NULL;
 	}
@@ -441,7 +441,7 @@ struct leader *leader_new(struct ev_loop *loop, const struct zk_conf *conf, cons
 /* The timers go first, then the session (its completions see ZCLOSING), then l. */
 void leader_free(struct leader *l)
 {
-	if (l == NULL)
+	if (!l)
 		return;
 	ev_timer_stop(l->loop, &l->heartbeat);
 	ev_timer_stop(l->loop, &l->restart);
@@ -458,6 +458,6 @@ json_t *leader_status_json(const struct leader *l)
 
 	return json_pack("{s:s, s:b, s:b, s:s, s:s, s:o, s:f, s:s}", "state", state_names[l->st],
 			 "connected", l->connected, "acting", leader_may_act(l), "node", l->node,
-			 "servers", l->conf->servers, "leader", who != NULL ? who : json_null(),
-			 "lease_s", lease > 0 ? lease : 0, "last_error", l->last_error);
+			 "servers", l->conf->servers, "leader", who ? who : json_null(), "lease_s",
+			 lease > 0 ? lease : 0, "last_error", l->last_error);
 }

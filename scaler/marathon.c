@@ -10,11 +10,11 @@
  * marathon.force is set. A PUT that got no answer may have landed: its instances count against
  * the capacity until the app has been read again. 404 marks the app missing; it is never PUT
  * (Marathon would create it). */
-#include "scaler.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 #define BACKOFF_BASE_S 0.2
 #define TRANSITION_POLL_S 0.2 /* re-read an app whose deployment runs this often */
@@ -68,8 +68,8 @@ double marathon_backoff_s(unsigned n, double base_s, double max_s, double r)
 
 static void app_image_set(struct marathon_app *a, const char *image)
 {
-	if (image == NULL || (a->image != NULL && strcmp(a->image, image) == 0)) {
-		if (image == NULL) {
+	if (!image || (a->image && strcmp(a->image, image) == 0)) {
+		if (!image) {
 			free(a->image);
 			a->image = NULL;
 		}
@@ -84,10 +84,10 @@ static void app_constraints_set(struct marathon_app *a, json_t *list)
 {
 	if (!json_is_array(list) || json_array_size(list) == 0)
 		list = NULL;
-	if (list != NULL && json_equal(list, a->constraints))
+	if (list && json_equal(list, a->constraints))
 		return;
 	json_decref(a->constraints);
-	a->constraints = list != NULL ? json_deep_copy(list) : NULL;
+	a->constraints = list ? json_deep_copy(list) : NULL;
 }
 
 /* A count from Marathon, kept within what the scaler can add up without overflow. */
@@ -133,7 +133,7 @@ static struct metric_family *calls_family(struct metrics *mx, int seconds)
 	static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 					 0.25,	0.5,	1,     2.5,  5,	    10};
 
-	if (mx == NULL)
+	if (!mx)
 		return NULL;
 	if (!seconds)
 		return metrics_counter(mx, "microscale_scaler_marathon_calls_total",
@@ -152,7 +152,7 @@ struct marathon *marathon_new(struct ev_loop *loop, struct fetch_loop *fl,
 	struct marathon *m = calloc(1, sizeof(*m));
 	size_t len;
 
-	if (m == NULL)
+	if (!m)
 		return NULL;
 	m->loop = loop;
 	m->fl = fl;
@@ -162,7 +162,7 @@ struct marathon *marathon_new(struct ev_loop *loop, struct fetch_loop *fl,
 	m->changed = changed;
 	m->arg = arg;
 	m->a = calloc(napps, sizeof(*m->a));
-	if (m->a == NULL)
+	if (!m->a)
 		goto fail;
 	for (size_t i = 0; i < napps; i++) {
 		m->a[i].m = m;
@@ -170,9 +170,9 @@ struct marathon *marathon_new(struct ev_loop *loop, struct fetch_loop *fl,
 		m->a[i].pub.inflight_to = m->a[i].pub.uncertain = -1;
 		m->a[i].pub.stale = 1;
 	}
-	if (conf->token != NULL) {
+	if (conf->token) {
 		len = strlen(conf->token) + sizeof("Authorization: token=");
-		if ((m->auth_header = malloc(len)) == NULL)
+		if (!(m->auth_header = malloc(len)))
 			goto fail;
 		snprintf(m->auth_header, len, "Authorization: token=%s", conf->token);
 	}
@@ -187,15 +187,15 @@ fail:
 /* Calls are cancelled first (their hooks point into m->a), then the apps, then m. */
 void marathon_free(struct marathon *m)
 {
-	if (m == NULL)
+	if (!m)
 		return;
-	for (size_t i = 0; m->a != NULL && i < m->napps; i++) {
-		if (m->a[i].f != NULL)
+	for (size_t i = 0; m->a && i < m->napps; i++) {
+		if (m->a[i].f)
 			fetch_cancel(m->a[i].f);
 		free(m->a[i].pub.image);
 		json_decref(m->a[i].pub.constraints);
 	}
-	if (m->auth_header != NULL) {
+	if (m->auth_header) {
 		explicit_bzero(m->auth_header, strlen(m->auth_header));
 		free(m->auth_header);
 	}
@@ -217,7 +217,7 @@ int marathon_can_put(const struct marathon *m, size_t i)
 {
 	const struct mapp *a = &m->a[i];
 
-	return a->pub.state == MAPP_KNOWN && !a->pub.stale && (a->f == NULL || !a->put) &&
+	return a->pub.state == MAPP_KNOWN && !a->pub.stale && (!a->f || !a->put) &&
 	       (a->pub.deploying == 0 || m->conf->force) && !backing_off(m) &&
 	       ev_now(m->loop) >= a->pub.hold_until && a->pub.put_tick != m->tick;
 }
@@ -269,12 +269,12 @@ static int start_call(struct marathon *m, size_t i, const char *method, const ch
 
 	if (app_url(m, i, force, url, sizeof(url)) < 0)
 		return -1;
-	if (body != NULL) {
+	if (body) {
 		headers[h++] = "Content-Type: application/json";
 		req.body = body;
 		req.body_len = strlen(body);
 	}
-	if (m->auth_header != NULL)
+	if (m->auth_header)
 		headers[h++] = m->auth_header;
 	req.url = url;
 	req.userpwd = m->conf->userpwd;
@@ -282,7 +282,7 @@ static int start_call(struct marathon *m, size_t i, const char *method, const ch
 	req.connect_timeout_ms = m->conf->timeout_ms < 10000 ? m->conf->timeout_ms : 10000;
 	req.max_body = APP_BODY_MAX;
 	a->f = fetch_start(m->fl, &req, &hooks, a);
-	if (a->f == NULL)
+	if (!a->f)
 		return -1;
 	a->put = body != NULL;
 	a->sent_at = ev_now(m->loop);
@@ -307,7 +307,7 @@ void marathon_read_due(struct marathon *m)
 		const struct marathon_app *p = &a->pub;
 		int moving = p->deploying > 0 || p->running + p->staged != p->instances;
 
-		if (a->f != NULL || now < p->hold_until)
+		if (a->f || now < p->hold_until)
 			continue;
 		if (p->stale || a->need_read || p->state == MAPP_UNKNOWN ||
 		    now - p->read_at >= (double)m->conf->resync_ms / 1000.0 ||
@@ -328,7 +328,7 @@ int marathon_scale(struct marathon *m, size_t i, long long instances)
 
 	if (!marathon_can_put(m, i))
 		return -1;
-	if (a->f != NULL) {
+	if (a->f) {
 		/* A read still out: the PUT's answer and the read after it say more. */
 		fetch_cancel(a->f);
 		a->f = NULL;
@@ -463,7 +463,7 @@ static void put_done(struct marathon *m, struct mapp *a, struct fetch *f, long s
 		success(m);
 		p->instances = to;
 		p->locked = 0;
-		p->deploying = dep != NULL ? 1 : p->deploying; /* until a read says it ended */
+		p->deploying = dep ? 1 : p->deploying; /* until a read says it ended */
 		if (to > a->put_from)
 			p->last_up = ev_now(m->loop);
 		/* The tasks last read may predate the last rise: until a read says how many are
@@ -550,7 +550,7 @@ static void on_done(struct fetch *f, int ok, const char *err, void *arg)
 	} else {
 		read_done(m, a, f, status);
 	}
-	if (m->changed != NULL)
+	if (m->changed)
 		m->changed(m->arg);
 }
 
@@ -571,7 +571,7 @@ static int mark_app(struct marathon *m, json_t *id)
 	const char *s = json_string_value(id);
 	char norm[1024];
 
-	if (s == NULL)
+	if (!s)
 		return 0;
 	/* Marathon names apps with a leading slash; a path without one is taken as absolute. */
 	snprintf(norm, sizeof(norm), "%s%s", s[0] == '/' ? "" : "/", s);

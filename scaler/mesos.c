@@ -7,12 +7,12 @@
  *
  * A hostile master must not make the scaler build URLs of its choosing: a hostname is used only
  * when it is a plain host name or address, and the list and each field are bounded. */
-#include "scaler.h"
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 #define SLAVES_BODY_MAX (16 * 1024 * 1024)
 #define AGENTS_MAX 10000
@@ -95,16 +95,16 @@ static int parse_agent(json_t *v, struct agent *a)
 
 	if (!json_is_string(id) || !json_is_string(host) ||
 	    !printable(json_string_value(id), AGENT_ID_MAX) ||
-	    !plain_host(json_string_value(host)) || (active != NULL && !json_is_boolean(active)))
+	    !plain_host(json_string_value(host)) || (active && !json_is_boolean(active)))
 		return 1;
 	memset(a, 0, sizeof(*a));
-	a->active = active == NULL || json_is_true(active);
+	a->active = !active || json_is_true(active);
 	a->cpus = resource(res, "cpus");
 	a->mem = resource(res, "mem");
 	a->attributes = json_is_object(attrs) ? json_deep_copy(attrs) : json_object();
 	a->id = strdup(json_string_value(id));
 	a->hostname = strdup(json_string_value(host));
-	return a->id != NULL && a->hostname != NULL && a->attributes != NULL ? 0 : -1;
+	return a->id && a->hostname && a->attributes ? 0 : -1;
 }
 
 int mesos_parse_slaves(const char *body, size_t len, struct fleet *out, size_t *skipped, char *err,
@@ -125,7 +125,7 @@ int mesos_parse_slaves(const char *body, size_t len, struct fleet *out, size_t *
 		goto out;
 	}
 	out->agents = calloc(json_array_size(list) + 1, sizeof(*out->agents));
-	if (out->agents == NULL)
+	if (!out->agents)
 		goto oom;
 	json_array_foreach(list, i, v)
 	{
@@ -182,7 +182,7 @@ int fleet_cache_url(const char *tmpl, const struct agent *a, char *out, size_t o
 	const char *mark = strstr(tmpl, "{hostname}");
 	int n;
 
-	if (mark == NULL)
+	if (!mark)
 		n = snprintf(out, outlen, "%s", tmpl);
 	else
 		n = snprintf(out, outlen, "%.*s%s%s", (int)(mark - tmpl), tmpl, a->hostname,
@@ -215,15 +215,15 @@ static int log_changes(const struct fleet *was, const struct fleet *now)
 	for (size_t i = 0; i < now->n; i++) {
 		const struct agent *a = &now->agents[i], *b = find_agent(was, a->id);
 
-		if (b != NULL && same_agent(a, b))
+		if (b && same_agent(a, b))
 			continue;
 		changed = 1;
-		log_info(b == NULL ? "fleet_agent_joined" : "fleet_agent_changed",
+		log_info(!b ? "fleet_agent_joined" : "fleet_agent_changed",
 			 "agent=%s hostname=%s active=%d cpus=%g mem=%g", a->id, a->hostname,
 			 a->active, a->cpus, a->mem);
 	}
 	for (size_t i = 0; i < was->n; i++) {
-		if (find_agent(now, was->agents[i].id) == NULL) {
+		if (!find_agent(now, was->agents[i].id)) {
 			changed = 1;
 			log_info("fleet_agent_gone", "agent=%s hostname=%s", was->agents[i].id,
 				 was->agents[i].hostname);
@@ -278,7 +278,7 @@ static void on_slaves(struct fetch *f, int ok, const char *err, void *arg)
 	fleet_free(&m->fleet);
 	m->fleet = next;
 	m->have_fleet = 1;
-	if (changed && m->changed != NULL)
+	if (changed && m->changed)
 		m->changed(&m->fleet, m->arg);
 }
 
@@ -297,11 +297,11 @@ static void on_refresh(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (m->f != NULL)
+	if (m->f)
 		return;
 	snprintf(url, sizeof(url), "%s/master/slaves", m->conf->url);
 	req.url = url;
-	if ((m->f = fetch_start(m->fl, &req, &hooks, m)) == NULL)
+	if (!(m->f = fetch_start(m->fl, &req, &hooks, m)))
 		read_failed(m, "cannot start a request");
 }
 
@@ -310,7 +310,7 @@ struct mesos *mesos_new(struct ev_loop *loop, struct fetch_loop *fl, const struc
 {
 	struct mesos *m = calloc(1, sizeof(*m));
 
-	if (m == NULL)
+	if (!m)
 		return NULL;
 	*m = (struct mesos){.loop = loop, .fl = fl, .conf = conf, .changed = changed, .arg = arg};
 	ev_timer_init(&m->refresh, on_refresh, 0, (double)conf->refresh_ms / 1000.0);
@@ -322,10 +322,10 @@ struct mesos *mesos_new(struct ev_loop *loop, struct fetch_loop *fl, const struc
 /* The timer and the read out go first (their callbacks point at m), then the fleet. */
 void mesos_free(struct mesos *m)
 {
-	if (m == NULL)
+	if (!m)
 		return;
 	ev_timer_stop(m->loop, &m->refresh);
-	if (m->f != NULL)
+	if (m->f)
 		fetch_cancel(m->f);
 	fleet_free(&m->fleet);
 	free(m);
@@ -340,7 +340,7 @@ json_t *mesos_status_json(const struct mesos *m)
 {
 	json_t *agents = json_array();
 
-	for (size_t i = 0; agents != NULL && i < m->fleet.n; i++) {
+	for (size_t i = 0; agents && i < m->fleet.n; i++) {
 		const struct agent *a = &m->fleet.agents[i];
 
 		json_array_append_new(agents, json_pack("{s:s, s:s, s:b, s:f, s:f, s:O}", "id",

@@ -7,6 +7,7 @@
  * at once and frees nothing until Marathon has taken it and its tasks are gone; a scale-up goes
  * out only when the room it needs beyond its own occupancy is free now. While any app's state is
  * unknown, nothing rises. Pure, like alloc: the gate is a callback. */
+
 #include "scaler.h"
 
 static long long maxll(long long a, long long b)
@@ -54,7 +55,7 @@ void plan_decide(struct alloc_app *a, struct plan_app *p, size_t n, long long ca
 		for (size_t i = 0; i < n; i++) {
 			if (a[i].absent || a[i].hold_up || a[i].target <= a[i].cur)
 				continue;
-			if (gate != NULL && !gate(i, arg)) {
+			if (gate && !gate(i, arg)) {
 				a[i].hold_up = 1;
 				p[i].gated = 1;
 				p[i].held_to = a[i].target;

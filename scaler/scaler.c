@@ -10,12 +10,12 @@
  *
  * Each decision that changes an app is one log line: app, demand, from, to, sent or held, and
  * why. A hold is logged when it starts or its reason changes, not on every tick. */
-#include "scaler.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "scaler.h"
 
 #define LATENCY_RING 1024
 
@@ -28,7 +28,7 @@ static double seconds(long ms)
 
 /* --- metrics --- */
 
-static int metrics_init(struct scaler *s)
+static int families_init(struct scaler *s)
 {
 	static const char *const by_app[] = {"app", NULL};
 	static const char *const by_action[] = {"app", "action", NULL};
@@ -38,7 +38,7 @@ static int metrics_init(struct scaler *s)
 				     0.5,   1,	   2.5,	 5,	10,   30};
 	struct metrics *m = s->metrics = metrics_new();
 
-	if (m == NULL)
+	if (!m)
 		return -1;
 	s->m_capacity = metrics_gauge(m, "microscale_scaler_capacity",
 				      "Instances shared between the apps", NULL);
@@ -74,11 +74,9 @@ static int metrics_init(struct scaler *s)
 	s->m_leader =
 	    metrics_gauge(m, "microscale_scaler_leader",
 			  "1 while this scaler acts (alone, or as the elected leader)", NULL);
-	if (s->m_capacity == NULL || s->m_demand == NULL || s->m_desired == NULL ||
-	    s->m_target == NULL || s->m_requested == NULL || s->m_running == NULL ||
-	    s->m_held == NULL || s->m_held_s == NULL || s->m_held_total == NULL ||
-	    s->m_decisions == NULL || s->m_latency == NULL || s->m_agents == NULL ||
-	    s->m_fleet == NULL || s->m_leader == NULL)
+	if (!s->m_capacity || !s->m_demand || !s->m_desired || !s->m_target || !s->m_requested ||
+	    !s->m_running || !s->m_held || !s->m_held_s || !s->m_held_total || !s->m_decisions ||
+	    !s->m_latency || !s->m_agents || !s->m_fleet || !s->m_leader)
 		return -1;
 	metrics_set(s->m_leader, 1);
 	metrics_set(s->m_capacity, (double)s->capacity);
@@ -140,8 +138,8 @@ double scaler_latency_median(const struct scaler *s)
 
 static const char *image_of(const struct scaler *s, size_t i)
 {
-	return s->conf->apps[i].image != NULL ? s->conf->apps[i].image
-					      : marathon_app(s->marathon, i)->image;
+	return s->conf->apps[i].image ? s->conf->apps[i].image
+				      : marathon_app(s->marathon, i)->image;
 }
 
 static int gate_cb(size_t i, void *arg)
@@ -151,9 +149,9 @@ static int gate_cb(size_t i, void *arg)
 	int ready = gate_ready(s->gate, i, &why);
 
 	snprintf(s->apps[i].gate_why, sizeof(s->apps[i].gate_why), "%s",
-		 why != NULL ? why
-		 : ready     ? "image ready in every cache"
-			     : "image not ready");
+		 why	 ? why
+		 : ready ? "image ready in every cache"
+			 : "image not ready");
 	return ready;
 }
 
@@ -331,16 +329,16 @@ void scaler_decide(struct scaler *s)
 static int set_caches(struct scaler *s, const struct fleet *fleet)
 {
 	const struct scaler_conf *c = s->conf;
-	size_t n = c->ncaches + (fleet != NULL ? fleet->n : 0), k = 0;
+	size_t n = c->ncaches + (fleet ? fleet->n : 0), k = 0;
 	struct gate_cache_spec *spec = calloc(n ? n : 1, sizeof(*spec));
 	char(*urls)[1024] = calloc(n ? n : 1, sizeof(*urls));
 	int rc = -1;
 
-	if (spec == NULL || urls == NULL)
+	if (!spec || !urls)
 		goto out;
 	for (size_t i = 0; i < c->ncaches; i++)
 		spec[k++] = (struct gate_cache_spec){.url = c->caches[i]};
-	for (size_t i = 0; fleet != NULL && i < fleet->n; i++) {
+	for (size_t i = 0; fleet && i < fleet->n; i++) {
 		const struct agent *a = &fleet->agents[i];
 
 		if (!a->active)
@@ -411,7 +409,7 @@ static void on_events_state(int attached, void *arg)
  * to act reads every app again before it writes; one that stops says so. */
 static int acting(struct scaler *s)
 {
-	int now = s->leader == NULL || leader_may_act(s->leader);
+	int now = !s->leader || leader_may_act(s->leader);
 
 	if (now != s->acting) {
 		log_event(now ? LOG_INFO : LOG_WARN, now ? "leader_acting" : "leader_stopped",
@@ -504,9 +502,8 @@ static int start_parts(struct scaler *s)
 	s->plan = calloc(n, sizeof(*s->plan));
 	s->latencies = calloc(LATENCY_RING, sizeof(*s->latencies));
 	s->by_priority = calloc(n, sizeof(*s->by_priority));
-	if (s->fl == NULL || s->demands == NULL || s->apps == NULL || s->alloc == NULL ||
-	    s->plan == NULL || s->latencies == NULL || s->by_priority == NULL ||
-	    metrics_init(s) < 0)
+	if (!s->fl || !s->demands || !s->apps || !s->alloc || !s->plan || !s->latencies ||
+	    !s->by_priority || families_init(s) < 0)
 		return -1;
 	sort_by_priority(s);
 	s->env = (struct demand_env){.loop = s->loop,
@@ -516,23 +513,26 @@ static int start_parts(struct scaler *s)
 				     .changed = scaler_kick,
 				     .arg = s};
 	for (size_t i = 0; i < n; i++) {
-		if ((s->demands[i] = demand_new(&c->apps[i], &s->env)) == NULL)
+		if (!(s->demands[i] = demand_new(&c->apps[i], &s->env)))
 			return -1;
 		s->apps[i].demand = DEMAND_UNKNOWN;
 	}
 	s->marathon =
 	    marathon_new(s->loop, s->fl, &c->marathon, c->apps, n, s->metrics, scaler_kick, s);
 	s->gate = gate_new(s->loop, s->fl, &gopts, c->apps, n, scaler_kick, s);
-	if (s->marathon == NULL || s->gate == NULL)
+	if (!s->marathon || !s->gate)
 		return -1;
-	if (c->marathon.events &&
-	    (s->events = events_new(s->loop, s->fl, &c->marathon, marathon_auth_header(s->marathon),
-				    on_event, on_events_state, s)) == NULL)
-		return -1;
-	if (c->mesos.url == NULL)
+	if (c->marathon.events) {
+		s->events =
+		    events_new(s->loop, s->fl, &c->marathon, marathon_auth_header(s->marathon),
+			       on_event, on_events_state, s);
+		if (!s->events)
+			return -1;
+	}
+	if (!c->mesos.url)
 		return set_caches(s, NULL);
 	s->mesos = mesos_new(s->loop, s->fl, &c->mesos, on_fleet, s);
-	return s->mesos != NULL ? 0 : -1;
+	return s->mesos ? 0 : -1;
 }
 
 /* Joins the election once listening: the node says who leads and where to look. */
@@ -544,14 +544,14 @@ static int start_leader(struct scaler *s)
 	gethostname(host, sizeof(host) - 1);
 	doc = json_pack("{s:s, s:s, s:i, s:i}", "host", host, "listen", s->conf->listen, "port",
 			httpd_port(s->httpd), "pid", (int)getpid());
-	id = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+	id = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	s->acting = 0; /* until elected */
 	metrics_set(s->m_leader, 0);
-	if (id != NULL)
+	if (id)
 		s->leader = leader_new(s->loop, &s->conf->zk, id, on_leader, s);
 	free(id);
-	if (s->leader == NULL) {
+	if (!s->leader) {
 		log_error("start", "error=\"out of memory\"");
 		return -1;
 	}
@@ -572,13 +572,13 @@ int scaler_start(struct scaler *s)
 	ev_timer_init(&s->tick, on_tick, 0, seconds(s->conf->interval_ms));
 	ev_timer_init(&s->kick, on_kick, 0, 0);
 	s->tick.data = s->kick.data = s;
-	if (start_parts(s) < 0 || (s->dash = dash_new(s)) == NULL) {
+	if (start_parts(s) < 0 || !(s->dash = dash_new(s))) {
 		log_error("start", "error=\"out of memory\"");
 		return -1;
 	}
 	httpd_opts_default(&opts);
 	s->httpd = httpd_new(s->loop, &opts, status_handle, s);
-	if (s->httpd == NULL || httpd_listen(s->httpd, s->conf->listen, err, sizeof(err)) < 0) {
+	if (!s->httpd || httpd_listen(s->httpd, s->conf->listen, err, sizeof(err)) < 0) {
 		log_error("listen", "listen=%s error=\"%s\"", s->conf->listen,
 			  s->httpd ? err : "out of memory");
 		return -1;
@@ -593,9 +593,9 @@ int scaler_start(struct scaler *s)
 		 s->conf->marathon.token     ? "token"
 		 : s->conf->marathon.userpwd ? "basic"
 					     : "none");
-	if (s->conf->ncaches == 0 && s->conf->mesos.url == NULL)
+	if (s->conf->ncaches == 0 && !s->conf->mesos.url)
 		log_warn("gate_off", "reason=\"no caches configured: scale-ups are not gated\"");
-	if (s->conf->zk.servers != NULL && start_leader(s) < 0)
+	if (s->conf->zk.servers && start_leader(s) < 0)
 		return -1;
 	ev_timer_start(s->loop, &s->tick);
 	return 0;
@@ -607,7 +607,7 @@ void scaler_stop(struct scaler *s)
 {
 	ev_timer_stop(s->loop, &s->tick);
 	ev_timer_stop(s->loop, &s->kick);
-	if (s->httpd != NULL)
+	if (s->httpd)
 		httpd_free(s->httpd);
 	dash_free(s->dash); /* its streams ended with httpd */
 	leader_free(s->leader);
@@ -615,9 +615,9 @@ void scaler_stop(struct scaler *s)
 	events_free(s->events);
 	gate_free(s->gate);
 	marathon_free(s->marathon);
-	for (size_t i = 0; s->demands != NULL && i < s->conf->napps; i++)
+	for (size_t i = 0; s->demands && i < s->conf->napps; i++)
 		demand_free(s->demands[i]);
-	if (s->fl != NULL)
+	if (s->fl)
 		fetch_loop_free(s->fl);
 	metrics_free(s->metrics);
 	free(s->demands);

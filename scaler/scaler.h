@@ -147,7 +147,7 @@ extern const struct demand_source demand_static_source;
 extern const struct demand_source demand_http_source;
 extern const struct demand_source demand_remainder_source;
 /* demand_http.c: RFC 6901 JSON pointer ("" is the document). NULL when it does not resolve. */
-json_t *json_pointer_get(json_t *doc, const char *pointer);
+json_t *demand_http_pointer_get(json_t *doc, const char *pointer);
 /* Reads a reading from a body: a bare number, or the number at pointer (NULL: bare). -1 with
  * err set. */
 int demand_http_value(const char *body, size_t len, const char *pointer, double per_instance,

@@ -2,11 +2,11 @@
  * break inside the data cannot end the event early or start a field of its own: every line of
  * the data gets its own "data: " prefix, and a browser joins them again with "\n". The type is
  * ours, never a peer's, and must be one plain word. */
-#include "scaler.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 static int plain_word(const char *s)
 {
@@ -32,7 +32,7 @@ char *sse_frame(const char *type, const char *data, size_t len, long retry_ms, s
 		lines += data[i] == '\n' || data[i] == '\r';
 	/* "event: " type "\n", "retry: " up to 20 digits "\n", "data: " "\n" per line, "\n", NUL */
 	cap = 8 + strlen(type) + 28 + lines * 7 + len + 2;
-	if ((out = malloc(cap)) == NULL)
+	if (!(out = malloc(cap)))
 		return NULL;
 	n = snprintf(out, cap, "event: %s\n", type);
 	if (retry_ms > 0)
@@ -62,7 +62,7 @@ char *sse_event(const char *type, const json_t *data, long retry_ms, size_t *out
 	char *text = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(6) | JSON_ENCODE_ANY);
 	char *ev;
 
-	if (text == NULL)
+	if (!text)
 		return NULL;
 	ev = sse_frame(type, text, strlen(text), retry_ms, out_len);
 	free(text);

@@ -1,10 +1,10 @@
 /* status: the scaler's own HTTP endpoints on "listen": GET /metrics (Prometheus text format),
  * GET /status (JSON: the same, per app, with the reasons), and the dashboard's GET / and GET
  * /events (dash.c). Only GET and HEAD: nothing here changes anything. */
-#include "scaler.h"
-
 #include <stdlib.h>
 #include <string.h>
+
+#include "scaler.h"
 
 static const char *state_name(enum mapp_state st)
 {
@@ -26,7 +26,7 @@ static json_t *app_json(const struct scaler *s, size_t i)
 		      (json_int_t)sa->want, "target", (json_int_t)sa->target, "requested",
 		      (json_int_t)mp->instances, "occupancy",
 		      (json_int_t)marathon_occupancy(s->marathon, i));
-	if (o == NULL)
+	if (!o)
 		return NULL;
 	json_object_set_new(o, "marathon",
 			    json_pack("{s:s, s:I, s:I, s:I, s:i, s:s?, s:b}", "state",
@@ -51,25 +51,25 @@ json_t *status_json(const struct scaler *s)
 	json_t *apps = json_array(), *o;
 	double median = scaler_latency_median(s);
 
-	for (size_t i = 0; apps != NULL && i < s->conf->napps; i++)
+	for (size_t i = 0; apps && i < s->conf->napps; i++)
 		json_array_append_new(apps, app_json(s, i));
 	o = json_pack("{s:I, s:s, s:b, s:f, s:I, s:o, s:o}", "capacity", (json_int_t)s->capacity,
 		      "capacity_from", s->conf->capacity > 0 ? "config" : "fleet", "dry_run",
 		      s->dry_run, "uptime_s", ev_now(s->loop) - s->started, "ticks",
 		      (json_int_t)s->tick_no, "marathon", marathon_status_json(s->marathon), "apps",
 		      apps);
-	if (o != NULL && s->events != NULL)
+	if (o && s->events)
 		json_object_set_new(o, "events", events_status_json(s->events));
-	if (o != NULL && s->mesos != NULL)
+	if (o && s->mesos)
 		json_object_set_new(o, "mesos", mesos_status_json(s->mesos));
-	if (o != NULL)
+	if (o)
 		json_object_set_new(o, "leader",
-				    s->leader != NULL
+				    s->leader
 					? leader_status_json(s->leader)
 					: json_pack("{s:s, s:b}", "state", "off", "acting", 1));
-	if (o != NULL && s->dash != NULL)
+	if (o && s->dash)
 		json_object_set_new(o, "dashboard", dash_status_json(s->dash));
-	if (o != NULL && median >= 0)
+	if (o && median >= 0)
 		json_object_set_new(o, "demand_to_put_median_ms", json_real(median * 1000.0));
 	return o;
 }
@@ -93,15 +93,15 @@ void status_handle(struct httpd_conn *conn, const struct httpd_req *req, void *a
 		httpd_add_header(conn, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	} else if (strcmp(req->path, "/status") == 0) {
 		doc = status_json(s);
-		body = doc != NULL ? json_dumps(doc, JSON_INDENT(1)) : NULL;
+		body = doc ? json_dumps(doc, JSON_INDENT(1)) : NULL;
 		json_decref(doc);
-		len = body != NULL ? strlen(body) : 0;
+		len = body ? strlen(body) : 0;
 		httpd_add_header(conn, "Content-Type", "application/json");
 	} else {
 		httpd_respond(conn, 404, "not found: try /, /metrics or /status\n", 38);
 		return;
 	}
-	if (body == NULL) {
+	if (!body) {
 		httpd_respond(conn, 500, "out of memory\n", 14);
 		return;
 	}

@@ -1,11 +1,11 @@
 /* conf: a JSON config file read through typed getters that name the file and key on error. */
-#include "conf.h"
-#include "log.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "conf.h"
+#include "log.h"
 
 int conf_fail(struct conf *c, const char *key, const char *fmt, ...)
 {
@@ -26,11 +26,11 @@ int conf_load(struct conf *c, const char *file)
 	json_error_t jerr;
 
 	c->err[0] = '\0';
-	c->file = file != NULL ? file : "(defaults)";
+	c->file = file ? file : "(defaults)";
 	c->root = NULL;
-	if (file == NULL) {
+	if (!file) {
 		c->root = json_object();
-		if (c->root == NULL) {
+		if (!c->root) {
 			snprintf(c->err, sizeof(c->err), "%s: out of memory", c->file);
 			return -1;
 		}
@@ -38,7 +38,7 @@ int conf_load(struct conf *c, const char *file)
 	}
 	/* A key given twice is almost always a mistake; jansson would silently keep the last. */
 	c->root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
-	if (c->root == NULL) {
+	if (!c->root) {
 		if (jerr.line > 0)
 			snprintf(c->err, sizeof(c->err), "%s:%d:%d: %s", file, jerr.line,
 				 jerr.column, jerr.text);
@@ -73,11 +73,11 @@ json_t *conf_lookup(json_t *obj, const char *path)
 		return NULL;
 	for (;;) {
 		dot = strchr(dot, '.');
-		n = dot != NULL ? (size_t)(dot - path) : strlen(path);
+		n = dot ? (size_t)(dot - path) : strlen(path);
 		v = json_object_getn(obj, path, n);
-		if (dot == NULL)
+		if (!dot)
 			return v;
-		if (v != NULL && (v = conf_lookup(v, dot + 1)) != NULL)
+		if (v && (v = conf_lookup(v, dot + 1)))
 			return v;
 		dot++;
 	}
@@ -92,18 +92,18 @@ const char *conf_key(char out[CONF_KEY_MAX], const char *prefix, const char *nam
 	return out;
 }
 
-int conf_string(struct conf *c, json_t *obj, const char *prefix, const char *name,
-		const char **out)
+int conf_string(struct conf *c, json_t *obj, const char *prefix, const char *name, const char **out)
 {
 	json_t *v = conf_lookup(obj, name);
 	char key[CONF_KEY_MAX];
 
-	if (v == NULL)
+	if (!v)
 		return 0;
 	if (!json_is_string(v))
 		return conf_fail(c, conf_key(key, prefix, name), "expected a string");
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return conf_fail(c, conf_key(key, prefix, name), "must not contain a NUL character");
+		return conf_fail(c, conf_key(key, prefix, name),
+				 "must not contain a NUL character");
 	*out = json_string_value(v);
 	return 0;
 }
@@ -115,7 +115,7 @@ int conf_int(struct conf *c, json_t *obj, const char *prefix, const char *name, 
 	char key[CONF_KEY_MAX];
 	long long n;
 
-	if (v == NULL)
+	if (!v)
 		return 0;
 	if (!json_is_integer(v))
 		return conf_fail(c, conf_key(key, prefix, name), "expected an integer");
@@ -134,7 +134,7 @@ int conf_number(struct conf *c, json_t *obj, const char *prefix, const char *nam
 	char key[CONF_KEY_MAX];
 	double n;
 
-	if (v == NULL)
+	if (!v)
 		return 0;
 	if (!json_is_number(v))
 		return conf_fail(c, conf_key(key, prefix, name), "expected a number");
@@ -151,7 +151,7 @@ int conf_bool(struct conf *c, json_t *obj, const char *prefix, const char *name,
 	json_t *v = conf_lookup(obj, name);
 	char key[CONF_KEY_MAX];
 
-	if (v == NULL)
+	if (!v)
 		return 0;
 	if (!json_is_boolean(v))
 		return conf_fail(c, conf_key(key, prefix, name), "expected true or false");
@@ -166,7 +166,7 @@ static int conf_typed(struct conf *c, json_t *obj, const char *prefix, const cha
 	char key[CONF_KEY_MAX];
 
 	*out = NULL;
-	if (v == NULL)
+	if (!v)
 		return 0;
 	if (json_typeof(v) != type)
 		return conf_fail(c, conf_key(key, prefix, name), "expected %s", what);
@@ -215,10 +215,11 @@ int conf_url(struct conf *c, json_t *obj, const char *prefix, const char *name, 
 
 	if (conf_string(c, obj, prefix, name, &url) != 0)
 		return -1;
-	if (url == NULL)
+	if (!url)
 		return 0;
 	if (conf_url_dup(url, &copy) != 0)
-		return conf_fail(c, conf_key(key, prefix, name), "expected an http:// or https:// URL");
+		return conf_fail(c, conf_key(key, prefix, name),
+				 "expected an http:// or https:// URL");
 	free(*out);
 	*out = copy;
 	return 0;
@@ -226,7 +227,7 @@ int conf_url(struct conf *c, json_t *obj, const char *prefix, const char *name, 
 
 static int conf_key_listed(const char *key, const char *const *keys)
 {
-	for (; *keys != NULL; keys++) {
+	for (; *keys; keys++) {
 		if (strcmp(key, *keys) == 0)
 			return 1;
 	}
@@ -238,11 +239,11 @@ int conf_known_keys(struct conf *c, json_t *obj, const char *prefix, const char 
 	const char *key;
 	char path[256];
 
-	for (void *it = json_object_iter(obj); it != NULL; it = json_object_iter_next(obj, it)) {
+	for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
 		key = json_object_iter_key(it);
 		if (conf_key_listed(key, keys))
 			continue;
-		if (prefix != NULL && prefix[0] != '\0')
+		if (prefix && prefix[0] != '\0')
 			snprintf(path, sizeof(path), "%s.%s", prefix, key);
 		else
 			snprintf(path, sizeof(path), "%s", key);
@@ -256,6 +257,7 @@ void conf_check_private(const char *file, const char *what)
 	struct stat st;
 
 	if (file && stat(file, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
-		log_warn("secret_file_exposed", "file=%s mode=%03o holds=\"%s\" fix=\"chmod 600 %s\"",
-			 file, (unsigned)(st.st_mode & 0777), what, file);
+		log_warn("secret_file_exposed",
+			 "file=%s mode=%03o holds=\"%s\" fix=\"chmod 600 %s\"", file,
+			 (unsigned)(st.st_mode & 0777), what, file);
 }

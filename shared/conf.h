@@ -8,8 +8,8 @@
 /* Where the config came from, and the first error found in it. */
 struct conf {
 	const char *file; /* for messages; "(defaults)" when no file was given */
-	json_t *root;     /* an object */
-	char err[512];    /* "FILE: KEY: REASON" */
+	json_t *root;	  /* an object */
+	char err[512];	  /* "FILE: KEY: REASON" */
 };
 
 /* Loads FILE (NULL: an empty object). Returns -1 with c->err set. */
@@ -46,6 +46,6 @@ void conf_check_private(const char *file, const char *what);
 int conf_known_keys(struct conf *c, json_t *obj, const char *prefix, const char *const *keys);
 /* Sets c->err to "FILE: KEY: REASON" and returns -1. */
 int conf_fail(struct conf *c, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1,9 +1,9 @@
 /* digest: OCI digest strings, and streaming SHA-256 through openssl's EVP interface. */
-#include "digest.h"
-
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "digest.h"
 
 /* Longer than any digest we could be sent for real; bounds the scan of a hostile string. */
 #define DIGEST_INPUT_MAX 256
@@ -58,7 +58,7 @@ int digest_check(const char *s)
 {
 	size_t alg, len, enc;
 
-	if (s == NULL)
+	if (!s)
 		return -1;
 	len = strnlen(s, DIGEST_INPUT_MAX + 1);
 	if (len > DIGEST_INPUT_MAX)
@@ -84,17 +84,17 @@ const char *digest_hex(const char *digest)
 {
 	const char *colon = strchr(digest, ':');
 
-	return colon != NULL ? colon + 1 : digest;
+	return colon ? colon + 1 : digest;
 }
 
 struct digest_ctx *digest_new(void)
 {
 	struct digest_ctx *ctx = calloc(1, sizeof(*ctx));
 
-	if (ctx == NULL)
+	if (!ctx)
 		return NULL;
 	ctx->md = EVP_MD_CTX_new();
-	if (ctx->md == NULL || digest_reset(ctx) != 0) {
+	if (!ctx->md || digest_reset(ctx) != 0) {
 		digest_free(ctx);
 		return NULL;
 	}
@@ -103,7 +103,7 @@ struct digest_ctx *digest_new(void)
 
 void digest_free(struct digest_ctx *ctx)
 {
-	if (ctx == NULL)
+	if (!ctx)
 		return;
 	EVP_MD_CTX_free(ctx->md);
 	free(ctx);
@@ -141,7 +141,7 @@ int digest_buffer(const void *buf, size_t len, char out[DIGEST_STR_SIZE])
 	struct digest_ctx *ctx = digest_new();
 	int rc = -1;
 
-	if (ctx == NULL)
+	if (!ctx)
 		return -1;
 	if (digest_update(ctx, buf, len) == 0 && digest_final(ctx, out) == 0)
 		rc = 0;

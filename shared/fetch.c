@@ -18,7 +18,7 @@ struct fetch_loop {
 	CURLM *multi;
 	ev_timer timer;
 	ev_check deferred; /* removes cancelled transfers outside libcurl's callbacks */
-	int in_curl;       /* inside curl_multi_socket_action: no handle may be removed now */
+	int in_curl;	   /* inside curl_multi_socket_action: no handle may be removed now */
 	unsigned active;
 	struct fetch *all, *cancelled;
 };
@@ -37,10 +37,10 @@ struct fetch {
 	struct fetch_hooks hooks;
 	void *arg;
 	long status;
-	int responded;      /* on_response has run */
-	int aborted;        /* a hook asked to stop */
-	int cancelled;      /* fetch_cancel: silent from now on */
-	char *hdrs;         /* "Name: value\0" lines of the latest response */
+	int responded; /* on_response has run */
+	int aborted;   /* a hook asked to stop */
+	int cancelled; /* fetch_cancel: silent from now on */
+	char *hdrs;    /* "Name: value\0" lines of the latest response */
 	size_t hdrs_len;
 	char *body;
 	size_t body_len, max_body;
@@ -159,8 +159,8 @@ static void socket_action(struct fetch_loop *fl, curl_socket_t fd, int events)
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct fetch_sock *s = w->data;
-	int events = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
-		     (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+	int events =
+	    (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
 
 	(void)loop;
 	socket_action(s->fl, s->fd, events);
@@ -372,7 +372,8 @@ static int set_options(struct fetch *f, const struct fetch_req *req)
 	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, f) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-				req->connect_timeout_ms ? req->connect_timeout_ms : 10000L) != CURLE_OK;
+				req->connect_timeout_ms ? req->connect_timeout_ms : 10000L) !=
+	       CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
@@ -464,14 +465,6 @@ const char *fetch_body(const struct fetch *f, size_t *len)
 {
 	*len = f->body_len;
 	return f->body ? f->body : "";
-}
-
-const char *fetch_effective_url(const struct fetch *f)
-{
-	char *url = NULL;
-
-	curl_easy_getinfo(f->easy, CURLINFO_EFFECTIVE_URL, &url);
-	return url ? url : "";
 }
 
 double fetch_elapsed(const struct fetch *f)

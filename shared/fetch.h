@@ -15,20 +15,20 @@ void fetch_loop_free(struct fetch_loop *fl);
 unsigned fetch_loop_active(const struct fetch_loop *fl);
 
 struct fetch_req {
-	const char *method;           /* "GET" (default), "HEAD", "PUT", "POST" */
+	const char *method; /* "GET" (default), "HEAD", "PUT", "POST" */
 	const char *url;
-	const char *const *headers;   /* "Name: value", NULL-terminated; may be NULL */
-	const char *body;             /* request body for PUT/POST */
+	const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
+	const char *body;	    /* request body for PUT/POST */
 	size_t body_len;
-	const char *userpwd;          /* "user:password" for Basic auth, or NULL */
-	long connect_timeout_ms;      /* 0: 10 s */
-	long timeout_ms;              /* whole transfer; 0: none (low-speed limit still applies) */
-	long low_speed_time_s;        /* abort when under 1 byte/s for this long; 0: 30 s */
-	int follow_redirects;         /* Authorization is never sent to another host */
-	size_t max_body;              /* without on_data: collect at most this (0: 1 MiB) */
-	int insecure;                 /* skip TLS verification (never the default) */
-	const char *ca_file;          /* CA bundle to verify the server with, or NULL: the system's */
-	const char *unix_socket;      /* connect through this AF_UNIX socket; NULL: TCP */
+	const char *userpwd;	 /* "user:password" for Basic auth, or NULL */
+	long connect_timeout_ms; /* 0: 10 s */
+	long timeout_ms;	 /* whole transfer; 0: none (low-speed limit still applies) */
+	long low_speed_time_s;	 /* abort when under 1 byte/s for this long; 0: 30 s */
+	int follow_redirects;	 /* Authorization is never sent to another host */
+	size_t max_body;	 /* without on_data: collect at most this (0: 1 MiB) */
+	int insecure;		 /* skip TLS verification (never the default) */
+	const char *ca_file;	 /* CA bundle to verify the server with, or NULL: the system's */
+	const char *unix_socket; /* connect through this AF_UNIX socket; NULL: TCP */
 };
 
 struct fetch_hooks {
@@ -36,8 +36,8 @@ struct fetch_hooks {
 	int (*on_response)(struct fetch *f, long status, void *arg);
 	/* Body bytes of the final response. Return -1 to abort. NULL: collect into memory. */
 	int (*on_data)(struct fetch *f, const char *buf, size_t len, void *arg);
-	/* Once, at the end. ok: the transfer completed (any status); else err says why. The fetch is
-	 * freed when this returns. */
+	/* Once, at the end. ok: the transfer completed (any status); else err says why. The fetch
+	 * is freed when this returns. */
 	void (*on_done)(struct fetch *f, int ok, const char *err, void *arg);
 };
 
@@ -52,8 +52,6 @@ long fetch_status(const struct fetch *f);
 const char *fetch_header(const struct fetch *f, const char *name);
 /* The collected body (when on_data is NULL). Truncated transfers fail with err "body too large". */
 const char *fetch_body(const struct fetch *f, size_t *len);
-/* The URL finally fetched, after redirects. */
-const char *fetch_effective_url(const struct fetch *f);
 /* Seconds the transfer took so far. */
 double fetch_elapsed(const struct fetch *f);
 /* The errno of the last failed connect (ENOENT, ECONNREFUSED, EACCES, …), 0 when none: lets a

@@ -16,7 +16,7 @@
 static const char *const state_names[CONN_STATES] = {"reading", "handling",  "writing",
 						     "waiting", "streaming", "closed"};
 
-/* The transitions conn_set_state allows: bit T of allowed[F] is set when F -> T is one. A new
+/* The transitions httpd_conn_set_state allows: bit T of allowed[F] is set when F -> T is one. A new
  * connection starts READING; every state may close. */
 #define TO(s) (1u << (s))
 static const unsigned allowed[CONN_STATES] = {
@@ -40,7 +40,7 @@ void httpd_opts_default(struct httpd_opts *o)
 
 static void conn_free(struct httpd_conn *c)
 {
-	conn_response_free(c);
+	httpd_conn_response_free(c);
 	free(c->arena);
 	free(c->body);
 	free(c);
@@ -65,7 +65,7 @@ static void list_push(struct httpd_conn **head, struct httpd_conn *c)
 	*head = c;
 }
 
-void conn_set_state(struct httpd_conn *c, enum conn_state s)
+void httpd_conn_set_state(struct httpd_conn *c, enum conn_state s)
 {
 	log_debug("http_conn_state", "fd=%d from=%s to=%s", c->fd, state_names[c->state],
 		  state_names[s]);
@@ -73,7 +73,7 @@ void conn_set_state(struct httpd_conn *c, enum conn_state s)
 	c->state = s;
 }
 
-void conn_run_release(struct httpd_conn *c)
+void httpd_conn_run_release(struct httpd_conn *c)
 {
 	void (*fn)(struct httpd_conn *, void *) = c->release;
 
@@ -91,17 +91,17 @@ void httpd_close(struct httpd_conn *c)
 	if (c->state == CONN_CLOSED)
 		return;
 	if ((c->state == CONN_WRITING || c->state == CONN_WAITING) && c->head_len > 0)
-		conn_log_request(c, "cut"); /* a response was under way */
+		httpd_conn_log_request(c, "cut"); /* a response was under way */
 	if (c->state == CONN_STREAMING) {
 		c->resp_length = c->streamed;
-		conn_log_request(c, "stream_end"); /* a stream only ever ends this way */
+		httpd_conn_log_request(c, "stream_end"); /* a stream only ever ends this way */
 	}
-	conn_set_state(c, CONN_CLOSED);
+	httpd_conn_set_state(c, CONN_CLOSED);
 	ev_io_stop(h->loop, &c->io);
 	ev_timer_stop(h->loop, &c->timer);
 	close(c->fd);
-	conn_response_free(c);
-	conn_run_release(c);
+	httpd_conn_response_free(c);
+	httpd_conn_run_release(c);
 	list_remove(&h->conns, c);
 	list_push(&h->graveyard, c);
 	h->nconns--;
@@ -122,7 +122,7 @@ static void reap_cb(struct ev_loop *loop, ev_check *w, int revents)
 }
 
 /* One watcher serves both directions: a connection either reads or writes, never both. */
-void conn_watch(struct httpd_conn *c, int events, double timeout_s)
+void httpd_conn_watch(struct httpd_conn *c, int events, double timeout_s)
 {
 	struct ev_loop *loop = c->h->loop;
 
@@ -164,7 +164,7 @@ static void read_more(struct httpd_conn *c)
 	if (n > 0) {
 		c->in_len += (size_t)n;
 		if (c->head_bytes == 0) /* a request began: the head timeout replaces idle */
-			conn_watch(c, EV_READ, c->h->opts.head_timeout_s);
+			httpd_conn_watch(c, EV_READ, c->h->opts.head_timeout_s);
 		return;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -182,16 +182,16 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (c->state == CONN_READING && (revents & EV_READ)) {
 		read_more(c);
 		if (c->state == CONN_READING && c->in_len > 0)
-			conn_parse(c);
+			httpd_conn_parse(c);
 	} else if (c->state == CONN_WRITING && (revents & EV_WRITE)) {
-		conn_write(c);
+		httpd_conn_write(c);
 	} else if (c->state == CONN_STREAMING) {
-		conn_stream_io(c, revents);
+		httpd_conn_stream_io(c, revents);
 	}
 }
 
 /* After a response: close, or wait for the next request (maybe already buffered: pipelining). */
-void conn_next_request(struct httpd_conn *c)
+void httpd_conn_next_request(struct httpd_conn *c)
 {
 	struct httpd *h = c->h;
 
@@ -199,9 +199,9 @@ void conn_next_request(struct httpd_conn *c)
 		httpd_close(c);
 		return;
 	}
-	conn_parser_reset(c);
-	conn_set_state(c, CONN_READING);
-	conn_watch(c, EV_READ, h->opts.idle_timeout_s);
+	httpd_conn_parser_reset(c);
+	httpd_conn_set_state(c, CONN_READING);
+	httpd_conn_watch(c, EV_READ, h->opts.idle_timeout_s);
 	/* Parse leftovers on the next loop turn, not here, so pipelined requests never recurse. */
 	if (c->in_len > 0)
 		ev_feed_event(h->loop, &c->io, EV_READ);
@@ -226,11 +226,11 @@ static struct httpd_conn *conn_new(struct httpd *h, int fd, const struct sockadd
 	c->io.data = c;
 	ev_timer_init(&c->timer, timeout_cb, 0, 0);
 	c->timer.data = c;
-	conn_parser_reset(c);
+	httpd_conn_parser_reset(c);
 	list_push(&h->conns, c);
 	h->nconns++;
-	conn_set_state(c, CONN_READING);
-	conn_watch(c, EV_READ, h->opts.idle_timeout_s);
+	httpd_conn_set_state(c, CONN_READING);
+	httpd_conn_watch(c, EV_READ, h->opts.idle_timeout_s);
 	return c;
 }
 
@@ -238,7 +238,7 @@ static struct httpd_conn *conn_new(struct httpd *h, int fd, const struct sockadd
 static void refuse_busy(int fd)
 {
 	static const char body[] =
-		"{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"too many open connections\"}]}\n";
+	    "{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"too many open connections\"}]}\n";
 	char msg[512];
 	int len = snprintf(msg, sizeof(msg),
 			   "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -285,13 +285,15 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE) {
-			/* Out of descriptors: pause accepting rather than spin on the ready socket, and
-			 * say so once per episode, not ten times a second. */
+			/* Out of descriptors: pause accepting rather than spin on the ready socket,
+			 * and say so once per episode, not ten times a second. */
 			if (!h->accept_starved)
-				log_error("http_accept", "error=\"%s\" retry_s=0.1", strerror(errno));
+				log_error("http_accept", "error=\"%s\" retry_s=0.1",
+					  strerror(errno));
 			h->accept_starved = 1;
 			ev_io_stop(loop, w);
-			/* A fired one-shot timer keeps its spent expiry: set it again, or it fires at once. */
+			/* A fired one-shot timer keeps its spent expiry: set it again, or it fires
+			 * at once. */
 			ev_timer_set(&h->accept_retry, 0.1, 0);
 			ev_timer_start(loop, &h->accept_retry);
 		} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
@@ -436,11 +438,6 @@ void httpd_free(struct httpd *h)
 		httpd_close(h->conns);
 	reap_cb(h->loop, &h->reaper, 0);
 	free(h);
-}
-
-const struct sockaddr *httpd_peer(const struct httpd_conn *c)
-{
-	return (const struct sockaddr *)&c->peer;
 }
 
 int httpd_peer_is_loopback(const struct httpd_conn *c)

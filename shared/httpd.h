@@ -32,12 +32,12 @@ struct httpd_req {
 typedef void (*httpd_handler)(struct httpd_conn *conn, const struct httpd_req *req, void *arg);
 
 struct httpd_opts {
-	size_t max_head_bytes;   /* request line + headers; past it: 431 */
-	size_t max_body_bytes;   /* bodies up to this are read; larger ones close after the reply */
-	unsigned max_conns;      /* past it: 503 and close */
-	double head_timeout_s;   /* to receive a whole request head (slowloris) */
-	double idle_timeout_s;   /* between keep-alive requests */
-	double send_timeout_s;   /* a client that reads nothing for this long is dropped */
+	size_t max_head_bytes; /* request line + headers; past it: 431 */
+	size_t max_body_bytes; /* bodies up to this are read; larger ones close after the reply */
+	unsigned max_conns;    /* past it: 503 and close */
+	double head_timeout_s; /* to receive a whole request head (slowloris) */
+	double idle_timeout_s; /* between keep-alive requests */
+	double send_timeout_s; /* a client that reads nothing for this long is dropped */
 };
 void httpd_opts_default(struct httpd_opts *o);
 
@@ -60,13 +60,12 @@ int httpd_req_header_all(const struct httpd_req *req, const char *name, char *ou
 /* Percent-decodes the first query parameter NAME into out. 0 found, -1 absent, -2 present but
  * malformed (bad %-escape, NUL) or too long for out. */
 int httpd_query_param(const struct httpd_req *req, const char *name, char *out, size_t outlen);
-const struct sockaddr *httpd_peer(const struct httpd_conn *conn);
 int httpd_peer_is_loopback(const struct httpd_conn *conn);
 
 /* Responding: add headers, then exactly one httpd_respond*() per request. For HEAD requests the
  * body is left out and Content-Length still describes it. */
 void httpd_add_header(struct httpd_conn *conn, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void httpd_respond(struct httpd_conn *conn, int status, const char *body, size_t len);
 /* A body-less answer to a HEAD request that still announces Content-Length: LENGTH. */
 void httpd_respond_head(struct httpd_conn *conn, int status, long long length);

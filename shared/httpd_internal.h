@@ -13,8 +13,8 @@
 #define HTTPD_RESP_HEAD 8192
 
 /* A connection moves READING -> HANDLING -> WRITING (<-> WAITING) -> READING … -> CLOSED, or
- * HANDLING -> STREAMING -> CLOSED. Every change goes through conn_set_state, which asserts that
- * it is one of these. */
+ * HANDLING -> STREAMING -> CLOSED. Every change goes through httpd_conn_set_state, which asserts
+ * that it is one of these. */
 enum conn_state {
 	CONN_READING,	/* reading a request head and a small body; head or idle timer runs */
 	CONN_HANDLING,	/* the handler owns the request; no reading, no timer */
@@ -57,11 +57,11 @@ struct httpd_conn {
 	http_parser parser;
 	char in[HTTPD_INBUF];
 	size_t in_len;
-	size_t head_bytes;  /* bytes of the current request head so far */
-	char *arena;        /* NUL-terminated copies of the URL and header fields */
+	size_t head_bytes; /* bytes of the current request head so far */
+	char *arena;	   /* NUL-terminated copies of the URL and header fields */
 	size_t arena_len;
-	int piece;          /* which kind of piece the parser sent last (enum in httpd_parse.c) */
-	char *url;          /* in the arena */
+	int piece; /* which kind of piece the parser sent last (enum in httpd_parse.c) */
+	char *url; /* in the arena */
 	int head_too_large;
 	int headers_done;
 	int message_done;
@@ -82,9 +82,9 @@ struct httpd_conn {
 	int extra_overflow;
 	char head[HTTPD_RESP_HEAD + 256];
 	size_t head_len, head_sent;
-	char *mem;      /* memory body */
+	char *mem; /* memory body */
 	size_t mem_len, mem_sent;
-	int file_fd;    /* file body, or -1 */
+	int file_fd; /* file body, or -1 */
 	off_t file_off, file_end, avail_end;
 	void (*release)(struct httpd_conn *, void *);
 	void *release_arg;
@@ -97,33 +97,33 @@ struct httpd_conn {
 };
 
 /* httpd.c */
-void conn_set_state(struct httpd_conn *c, enum conn_state s);
-void conn_watch(struct httpd_conn *c, int events, double timeout_s);
-void conn_next_request(struct httpd_conn *c);
-void conn_run_release(struct httpd_conn *c);
+void httpd_conn_set_state(struct httpd_conn *c, enum conn_state s);
+void httpd_conn_watch(struct httpd_conn *c, int events, double timeout_s);
+void httpd_conn_next_request(struct httpd_conn *c);
+void httpd_conn_run_release(struct httpd_conn *c);
 
 /* httpd_parse.c */
-void conn_parser_reset(struct httpd_conn *c);
+void httpd_conn_parser_reset(struct httpd_conn *c);
 /* Feeds buffered bytes to the parser; dispatches a complete request to the handler. */
-void conn_parse(struct httpd_conn *c);
+void httpd_conn_parse(struct httpd_conn *c);
 
 /* httpd_write.c */
 /* 0 when a response may start now (the state is HANDLING, the added headers fit); else -1, and
  * the connection has been answered 500 or left alone as it was. */
-int conn_response_ready(struct httpd_conn *c);
+int httpd_conn_response_ready(struct httpd_conn *c);
 /* The response head into c->head; length < 0: no Content-Length (the body ends with the
  * connection). */
-void conn_build_head(struct httpd_conn *c, int status, long long length);
-void conn_start_writing(struct httpd_conn *c);
-void conn_write(struct httpd_conn *c);
-void conn_error(struct httpd_conn *c, int status, const char *code, const char *message);
-void conn_response_free(struct httpd_conn *c);
+void httpd_conn_build_head(struct httpd_conn *c, int status, long long length);
+void httpd_conn_start_writing(struct httpd_conn *c);
+void httpd_conn_write(struct httpd_conn *c);
+void httpd_conn_error(struct httpd_conn *c, int status, const char *code, const char *message);
+void httpd_conn_response_free(struct httpd_conn *c);
 /* One access-log line for the request just answered (or cut off). */
-void conn_log_request(struct httpd_conn *c, const char *outcome);
+void httpd_conn_log_request(struct httpd_conn *c, const char *outcome);
 
 /* httpd_stream.c */
 /* The socket is readable or writable while CONN_STREAMING. */
-void conn_stream_io(struct httpd_conn *c, int revents);
-void conn_stream_free(struct httpd_conn *c);
+void httpd_conn_stream_io(struct httpd_conn *c, int revents);
+void httpd_conn_stream_free(struct httpd_conn *c);
 
 #endif

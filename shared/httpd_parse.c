@@ -87,7 +87,8 @@ static int on_headers_complete(http_parser *p)
 	if (piece_begin(c, P_NONE) < 0)
 		return -1;
 	c->headers_done = 1;
-	if ((p->flags & F_CHUNKED) || (has_length && p->content_length > c->h->opts.max_body_bytes)) {
+	if ((p->flags & F_CHUNKED) ||
+	    (has_length && p->content_length > c->h->opts.max_body_bytes)) {
 		http_parser_pause(p, 1);
 		return 0;
 	}
@@ -118,15 +119,15 @@ static int on_message_complete(http_parser *p)
 }
 
 static const http_parser_settings settings = {
-	.on_url = on_url,
-	.on_header_field = on_field,
-	.on_header_value = on_value,
-	.on_headers_complete = on_headers_complete,
-	.on_body = on_body,
-	.on_message_complete = on_message_complete,
+    .on_url = on_url,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
 };
 
-void conn_parser_reset(struct httpd_conn *c)
+void httpd_conn_parser_reset(struct httpd_conn *c)
 {
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
@@ -159,31 +160,31 @@ static void dispatch(struct httpd_conn *c)
 	if (!c->message_done)
 		c->must_close = 1;
 	if (!c->url || c->url[0] != '/') {
-		conn_error(c, 400, "BAD_REQUEST", "request target must be an absolute path");
+		httpd_conn_error(c, 400, "BAD_REQUEST", "request target must be an absolute path");
 		return;
 	}
 	q = strchr(c->url, '?');
 	if (q)
 		*q++ = '\0';
 	*r = (struct httpd_req){
-		.method = http_method_str(c->parser.method),
-		.path = c->url,
-		.query = q ? q : "",
-		.headers = c->headers,
-		.nheaders = c->nheaders,
-		.body = c->message_done ? c->body : NULL,
-		.body_len = c->message_done ? c->body_len : 0,
-		.is_head = c->parser.method == HTTP_HEAD,
+	    .method = http_method_str(c->parser.method),
+	    .path = c->url,
+	    .query = q ? q : "",
+	    .headers = c->headers,
+	    .nheaders = c->nheaders,
+	    .body = c->message_done ? c->body : NULL,
+	    .body_len = c->message_done ? c->body_len : 0,
+	    .is_head = c->parser.method == HTTP_HEAD,
 	};
 	c->req_start = ev_now(c->h->loop);
-	conn_set_state(c, CONN_HANDLING);
-	conn_watch(c, 0, 0);
+	httpd_conn_set_state(c, CONN_HANDLING);
+	httpd_conn_watch(c, 0, 0);
 	c->h->handler(c, r, c->h->arg);
 }
 
 /* Feeds the parser no more head bytes than the limit allows, so a head one byte too long is
  * caught however the bytes arrived. */
-void conn_parse(struct httpd_conn *c)
+void httpd_conn_parse(struct httpd_conn *c)
 {
 	size_t max = c->h->opts.max_head_bytes;
 
@@ -202,7 +203,8 @@ void conn_parse(struct httpd_conn *c)
 		memmove(c->in, c->in + n, c->in_len - n);
 		c->in_len -= n;
 		if (c->head_too_large || e == HPE_HEADER_OVERFLOW) {
-			conn_error(c, 431, "HEADERS_TOO_LARGE", "request header fields too large");
+			httpd_conn_error(c, 431, "HEADERS_TOO_LARGE",
+					 "request header fields too large");
 			return;
 		}
 		if (e == HPE_PAUSED) {
@@ -210,7 +212,7 @@ void conn_parse(struct httpd_conn *c)
 			return;
 		}
 		if (e != HPE_OK) {
-			conn_error(c, 400, "BAD_REQUEST", http_errno_description(e));
+			httpd_conn_error(c, 400, "BAD_REQUEST", http_errno_description(e));
 			return;
 		}
 		if (n == 0)
@@ -287,7 +289,8 @@ int httpd_query_param(const struct httpd_req *req, const char *name, char *out, 
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 
 		if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
-			return percent_decode(p + nlen + 1, len - nlen - 1, out, outlen) < 0 ? -2 : 0;
+			return percent_decode(p + nlen + 1, len - nlen - 1, out, outlen) < 0 ? -2
+											     : 0;
 		if (len == nlen && strncmp(p, name, nlen) == 0)
 			return percent_decode("", 0, out, outlen) < 0 ? -2 : 0;
 		p += len + (end ? 1 : 0);

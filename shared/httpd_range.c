@@ -1,11 +1,11 @@
 /* httpd_range: one "bytes=" range out of a Range header (RFC 9110 section 14). Anything we do not
  * serve as a single range (other units, several ranges) is ignored: the whole body is a valid
  * answer to those. */
-#include "httpd_range.h"
-
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
+
+#include "httpd_range.h"
 
 /* off_t is 64 bits under _FILE_OFFSET_BITS=64 and on every 64-bit Linux. */
 #define RANGE_OFF_MAX ((off_t)INT64_MAX)
@@ -71,10 +71,10 @@ enum httpd_range_result httpd_range_parse(const char *header, off_t size, off_t 
 {
 	const char *p;
 
-	if (header == NULL || strncasecmp(header, "bytes=", 6) != 0)
+	if (!header || strncasecmp(header, "bytes=", 6) != 0)
 		return HTTPD_RANGE_NONE;
 	p = skip_spaces(header + 6);
-	if (strchr(p, ',') != NULL)
+	if (strchr(p, ','))
 		return HTTPD_RANGE_NONE;
 	if (*p == '-')
 		return range_suffix(p + 1, size, start, end);

@@ -5,9 +5,10 @@
 #include <sys/types.h>
 
 enum httpd_range_result {
-	HTTPD_RANGE_NONE,     /* no header, or one we ignore (multi-range, other unit): send all */
-	HTTPD_RANGE_OK,       /* *start..*end inclusive, within size */
-	HTTPD_RANGE_INVALID,  /* malformed bytes= header: 416, as Go's ServeContent (the reference) does */
+	HTTPD_RANGE_NONE,    /* no header, or one we ignore (multi-range, other unit): send all */
+	HTTPD_RANGE_OK,	     /* *start..*end inclusive, within size */
+	HTTPD_RANGE_INVALID, /* malformed bytes= header: 416, as Go's ServeContent (the reference)
+				does */
 	HTTPD_RANGE_UNSATISFIABLE /* 416 with Content-Range: bytes * / size */
 };
 

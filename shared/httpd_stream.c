@@ -18,7 +18,7 @@
 
 #define STREAM_QUEUE_MIN 4096
 
-void conn_stream_free(struct httpd_conn *c)
+void httpd_conn_stream_free(struct httpd_conn *c)
 {
 	free(c->sq);
 	c->sq = NULL;
@@ -49,7 +49,7 @@ static int queue_put(struct httpd_conn *c, const char *buf, size_t len)
 			;
 		if (size > c->sq_max)
 			size = c->sq_max;
-		if ((q = realloc(c->sq, size)) == NULL)
+		if (!(q = realloc(c->sq, size)))
 			return -1;
 		c->sq = q;
 		c->sq_size = size;
@@ -92,7 +92,7 @@ int httpd_stream_write(struct httpd_conn *c, const char *buf, size_t len)
 		}
 		if ((size_t)n == len)
 			return 0;
-		conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
+		httpd_conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
 	}
 	if (queue_put(c, buf + n, len - (size_t)n) < 0) {
 		log_info("http_stream_dropped", "fd=%d queued=%zu max=%zu reason=\"slow reader\"",
@@ -110,18 +110,18 @@ size_t httpd_stream_queued(const struct httpd_conn *c)
 
 int httpd_respond_stream(struct httpd_conn *c, int status, size_t max_queued)
 {
-	if (conn_response_ready(c) < 0)
+	if (httpd_conn_response_ready(c) < 0)
 		return -1;
 	c->must_close = 1;
-	conn_build_head(c, status, -1);
+	httpd_conn_build_head(c, status, -1);
 	if (c->req.is_head) { /* the head alone, then the connection closes */
-		conn_start_writing(c);
+		httpd_conn_start_writing(c);
 		return -1;
 	}
-	conn_set_state(c, CONN_STREAMING);
+	httpd_conn_set_state(c, CONN_STREAMING);
 	c->sq_max = c->head_len + max_queued;
 	c->streamed = 0;
-	conn_watch(c, EV_READ, 0);
+	httpd_conn_watch(c, EV_READ, 0);
 	/* The head goes the way the body does; c->head is left to what it says for the log. */
 	return httpd_stream_write(c, c->head, c->head_len);
 }
@@ -137,9 +137,9 @@ static void stream_send(struct httpd_conn *c)
 	c->sq_off += (size_t)n;
 	if (pending(c) == 0) {
 		c->sq_off = c->sq_len = 0;
-		conn_watch(c, EV_READ, 0);
+		httpd_conn_watch(c, EV_READ, 0);
 	} else if (n > 0) { /* progress: the send timeout starts again */
-		conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
+		httpd_conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
 	}
 }
 
@@ -154,7 +154,7 @@ static void stream_read(struct httpd_conn *c)
 		stream_fail(c, strerror(errno));
 }
 
-void conn_stream_io(struct httpd_conn *c, int revents)
+void httpd_conn_stream_io(struct httpd_conn *c, int revents)
 {
 	if ((revents & EV_WRITE) && pending(c) > 0)
 		stream_send(c);

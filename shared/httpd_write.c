@@ -19,30 +19,54 @@
 const char *httpd_status_text(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 304: return "Not Modified";
-	case 307: return "Temporary Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 416: return "Range Not Satisfiable";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Unknown";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 206:
+		return "Partial Content";
+	case 304:
+		return "Not Modified";
+	case 307:
+		return "Temporary Redirect";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Content Too Large";
+	case 416:
+		return "Range Not Satisfiable";
+	case 422:
+		return "Unprocessable Content";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -69,9 +93,9 @@ void httpd_add_header(struct httpd_conn *c, const char *name, const char *fmt, .
 	c->extra_len += 2;
 }
 
-void conn_response_free(struct httpd_conn *c)
+void httpd_conn_response_free(struct httpd_conn *c)
 {
-	conn_stream_free(c);
+	httpd_conn_stream_free(c);
 	free(c->mem);
 	c->mem = NULL;
 	c->mem_len = c->mem_sent = 0;
@@ -81,7 +105,7 @@ void conn_response_free(struct httpd_conn *c)
 	c->head_len = c->head_sent = 0;
 }
 
-void conn_build_head(struct httpd_conn *c, int status, long long length)
+void httpd_conn_build_head(struct httpd_conn *c, int status, long long length)
 {
 	char clen[48] = "";
 	int n;
@@ -100,7 +124,7 @@ void conn_build_head(struct httpd_conn *c, int status, long long length)
 	c->head_sent = 0;
 }
 
-int conn_response_ready(struct httpd_conn *c)
+int httpd_conn_response_ready(struct httpd_conn *c)
 {
 	if (c->state != CONN_HANDLING) {
 		log_error("http_respond", "fd=%d error=\"response in wrong state\"", c->fd);
@@ -117,17 +141,17 @@ int conn_response_ready(struct httpd_conn *c)
 	return 0;
 }
 
-void conn_start_writing(struct httpd_conn *c)
+void httpd_conn_start_writing(struct httpd_conn *c)
 {
-	conn_set_state(c, CONN_WRITING);
-	conn_write(c);
+	httpd_conn_set_state(c, CONN_WRITING);
+	httpd_conn_write(c);
 }
 
 void httpd_respond(struct httpd_conn *c, int status, const char *body, size_t len)
 {
-	if (conn_response_ready(c) < 0)
+	if (httpd_conn_response_ready(c) < 0)
 		return;
-	conn_build_head(c, status, (long long)len);
+	httpd_conn_build_head(c, status, (long long)len);
 	if (!c->req.is_head && len > 0) {
 		c->mem = malloc(len);
 		if (!c->mem) {
@@ -137,25 +161,25 @@ void httpd_respond(struct httpd_conn *c, int status, const char *body, size_t le
 		memcpy(c->mem, body, len);
 		c->mem_len = len;
 	}
-	conn_start_writing(c);
+	httpd_conn_start_writing(c);
 }
 
 void httpd_respond_head(struct httpd_conn *c, int status, long long length)
 {
-	if (conn_response_ready(c) < 0)
+	if (httpd_conn_response_ready(c) < 0)
 		return;
-	conn_build_head(c, status, length);
-	conn_start_writing(c);
+	httpd_conn_build_head(c, status, length);
+	httpd_conn_start_writing(c);
 }
 
 void httpd_respond_file(struct httpd_conn *c, int status, int fd, off_t offset, off_t length,
 			off_t avail_end)
 {
-	if (conn_response_ready(c) < 0) {
+	if (httpd_conn_response_ready(c) < 0) {
 		close(fd);
 		return;
 	}
-	conn_build_head(c, status, (long long)length);
+	httpd_conn_build_head(c, status, (long long)length);
 	if (c->req.is_head) {
 		close(fd);
 	} else {
@@ -164,7 +188,7 @@ void httpd_respond_file(struct httpd_conn *c, int status, int fd, off_t offset, 
 		c->file_end = offset + length;
 		c->avail_end = avail_end;
 	}
-	conn_start_writing(c);
+	httpd_conn_start_writing(c);
 }
 
 void httpd_file_avail(struct httpd_conn *c, off_t avail_end)
@@ -173,7 +197,7 @@ void httpd_file_avail(struct httpd_conn *c, off_t avail_end)
 		return;
 	c->avail_end = avail_end;
 	if (c->state == CONN_WAITING)
-		conn_start_writing(c);
+		httpd_conn_start_writing(c);
 }
 
 /* Sends what is left of the head and of a memory body in one sendmsg per round (a small
@@ -218,8 +242,8 @@ static int send_file(struct httpd_conn *c)
 		ssize_t n;
 
 		if (c->file_off >= limit) {
-			conn_set_state(c, CONN_WAITING);
-			conn_watch(c, 0, 0);
+			httpd_conn_set_state(c, CONN_WAITING);
+			httpd_conn_watch(c, 0, 0);
 			return 0;
 		}
 		chunk = (size_t)(limit - c->file_off);
@@ -236,26 +260,28 @@ static int send_file(struct httpd_conn *c)
 	return 1;
 }
 
-void conn_log_request(struct httpd_conn *c, const char *outcome)
+void httpd_conn_log_request(struct httpd_conn *c, const char *outcome)
 {
 	if (c->h->observer)
 		c->h->observer(&c->req, c->status, c->resp_length, c->h->observer_arg);
-	log_info("http_request", "method=%s path=\"%.200s\" query=\"%.100s\" status=%d bytes=%lld "
-		 "ms=%.1f fd=%d outcome=%s", c->req.method ? c->req.method : "-",
-		 c->req.path ? c->req.path : "-", c->req.query ? c->req.query : "", c->status,
-		 c->resp_length, (ev_now(c->h->loop) - c->req_start) * 1000, c->fd, outcome);
+	log_info("http_request",
+		 "method=%s path=\"%.200s\" query=\"%.100s\" status=%d bytes=%lld "
+		 "ms=%.1f fd=%d outcome=%s",
+		 c->req.method ? c->req.method : "-", c->req.path ? c->req.path : "-",
+		 c->req.query ? c->req.query : "", c->status, c->resp_length,
+		 (ev_now(c->h->loop) - c->req_start) * 1000, c->fd, outcome);
 }
 
 static void response_done(struct httpd_conn *c)
 {
-	conn_log_request(c, "done");
-	conn_response_free(c);
-	conn_run_release(c);
+	httpd_conn_log_request(c, "done");
+	httpd_conn_response_free(c);
+	httpd_conn_run_release(c);
 	if (c->state != CONN_CLOSED)
-		conn_next_request(c);
+		httpd_conn_next_request(c);
 }
 
-void conn_write(struct httpd_conn *c)
+void httpd_conn_write(struct httpd_conn *c)
 {
 	int r = send_head_and_mem(c);
 
@@ -267,16 +293,16 @@ void conn_write(struct httpd_conn *c)
 	} else if (r > 0) {
 		response_done(c);
 	} else if (c->state == CONN_WRITING) {
-		conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
+		httpd_conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
 	}
 }
 
 /* Errors found by httpd itself, in the OCI error format; the connection closes afterwards. */
-void conn_error(struct httpd_conn *c, int status, const char *code, const char *message)
+void httpd_conn_error(struct httpd_conn *c, int status, const char *code, const char *message)
 {
 	char body[512];
-	int n = snprintf(body, sizeof(body), "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}]}\n",
-			 code, message);
+	int n = snprintf(body, sizeof(body),
+			 "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}]}\n", code, message);
 
 	log_info("http_bad_request", "fd=%d status=%d reason=\"%s\"", c->fd, status, message);
 	c->must_close = 1;
@@ -285,7 +311,7 @@ void conn_error(struct httpd_conn *c, int status, const char *code, const char *
 	c->req.is_head = 0;
 	if (c->state == CONN_READING)
 		c->req_start = ev_now(c->h->loop);
-	conn_set_state(c, CONN_HANDLING);
+	httpd_conn_set_state(c, CONN_HANDLING);
 	httpd_add_header(c, "Content-Type", "application/json");
 	httpd_respond(c, status, body, (size_t)n);
 }

@@ -1,12 +1,12 @@
 /* log: one line per event, "ts=… level=… prog=… event=… k=v …", to stderr. */
-#include "log.h"
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "log.h"
 
 /* A line fits in PIPE_BUF (4096 on Linux), so one write(2) to a pipe (journald, a test harness)
  * is atomic and lines from several processes never interleave. Longer lines are cut. */
@@ -19,7 +19,7 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_init(const char *prog, enum log_level level)
 {
-	if (prog != NULL)
+	if (prog)
 		log_prog = prog;
 	log_min = level;
 }
@@ -27,7 +27,7 @@ void log_init(const char *prog, enum log_level level)
 int log_level_parse(const char *name, enum log_level *level)
 {
 	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
-		if (name != NULL && strcmp(name, level_names[i]) == 0) {
+		if (name && strcmp(name, level_names[i]) == 0) {
 			*level = (enum log_level)i;
 			return 0;
 		}
@@ -47,7 +47,7 @@ static void log_timestamp(char *buf, size_t len)
 	struct tm tm;
 	size_t n;
 
-	if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || gmtime_r(&ts.tv_sec, &tm) == NULL ||
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || !gmtime_r(&ts.tv_sec, &tm) ||
 	    (n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
 		snprintf(buf, len, "1970-01-01T00:00:00.000Z");
 		return;
@@ -92,7 +92,7 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	/* snprintf reports what it wanted to write; keep what fits and leave room for '\n'. */
 	if (n > LOG_LINE_MAX - 1)
 		n = LOG_LINE_MAX - 1;
-	if (n < LOG_LINE_MAX - 1 && fmt != NULL && fmt[0] != '\0') {
+	if (n < LOG_LINE_MAX - 1 && fmt && fmt[0] != '\0') {
 		line[n++] = ' ';
 		va_start(ap, fmt);
 		m = vsnprintf(line + n, (size_t)(LOG_LINE_MAX - n), fmt, ap);

@@ -11,7 +11,7 @@ int log_level_parse(const char *name, enum log_level *level);
 int log_enabled(enum log_level level);
 /* Writes "ts=… level=… prog=… event=EVENT " followed by the formatted pairs. */
 void log_event(enum log_level level, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_event(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_event(LOG_INFO, __VA_ARGS__)

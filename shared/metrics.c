@@ -1,14 +1,14 @@
 /* metrics: a registry of families, each a small chained hash table of series keyed by their label
  * values, and a writer for the Prometheus text format 0.0.4. Updates happen on every request, so a
  * lookup hashes the values once and compares in place; sorting is left to metrics_render. */
-#include "metrics.h"
-
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "metrics.h"
 
 #define DROPPED_NAME "metrics_dropped_series_total"
 #define TABLE_MIN 8
@@ -68,7 +68,7 @@ static int is_digit(char ch)
 /* [a-zA-Z_][a-zA-Z0-9_]*, or with colon also allowed anywhere: [a-zA-Z_:][a-zA-Z0-9_:]*. */
 static int name_valid(const char *s, int colon)
 {
-	if (s == NULL || *s == '\0' || is_digit(*s))
+	if (!s || *s == '\0' || is_digit(*s))
 		return 0;
 	for (; *s != '\0'; s++) {
 		if (!is_alpha_(*s) && !is_digit(*s) && !(colon && *s == ':'))
@@ -113,7 +113,7 @@ static int family_uses_name(const struct metric_family *f, const char *name)
 /* Would a new family f clash with an existing one (either way round)? */
 static int name_taken(const struct metrics *m, const struct metric_family *f)
 {
-	for (const struct metric_family *o = m->head; o != NULL; o = o->next) {
+	for (const struct metric_family *o = m->head; o; o = o->next) {
 		if (family_uses_name(o, f->name) || family_uses_name(f, o->name))
 			return 1;
 	}
@@ -163,7 +163,7 @@ static struct series *series_new(const struct metric_family *f, const char *cons
 	for (size_t i = 0; i < f->nlabels; i++)
 		keylen += strlen(vals[i]) + 1;
 	s = calloc(1, sizeof(*s) + nb * sizeof(s->buckets[0]) + keylen);
-	if (s == NULL)
+	if (!s)
 		return NULL;
 	s->hash = hash;
 	s->key = (char *)(s->buckets + nb);
@@ -183,12 +183,12 @@ static void table_grow(struct metric_family *f)
 	size_t nsize = f->tsize * 2;
 	struct series **nt;
 
-	if (f->nseries <= f->tsize || (nt = calloc(nsize, sizeof(*nt))) == NULL)
+	if (f->nseries <= f->tsize || !(nt = calloc(nsize, sizeof(*nt))))
 		return;
 	for (size_t i = 0; i < f->tsize; i++) {
 		struct series *s, *next;
 
-		for (s = f->table[i]; s != NULL; s = next) {
+		for (s = f->table[i]; s; s = next) {
 			next = s->next;
 			s->next = nt[s->hash & (nsize - 1)];
 			nt[s->hash & (nsize - 1)] = s;
@@ -205,11 +205,11 @@ static struct series *series_get(struct metric_family *f, const char *const *val
 	uint64_t h = key_hash(vals, f->nlabels);
 	struct series **slot = &f->table[h & (f->tsize - 1)], *s;
 
-	for (s = *slot; s != NULL; s = s->next) {
+	for (s = *slot; s; s = s->next) {
 		if (s->hash == h && key_equal(s->key, vals, f->nlabels))
 			return s;
 	}
-	if (f->nseries >= METRICS_MAX_SERIES || (s = series_new(f, vals, h)) == NULL) {
+	if (f->nseries >= METRICS_MAX_SERIES || !(s = series_new(f, vals, h))) {
 		if (f != f->m->dropped)
 			metrics_add(f->m->dropped, 1);
 		return NULL;
@@ -228,7 +228,7 @@ static struct series *series_va(struct metric_family *f, va_list ap)
 
 	for (size_t i = 0; i < f->nlabels; i++) {
 		vals[i] = va_arg(ap, const char *);
-		if (vals[i] == NULL)
+		if (!vals[i])
 			vals[i] = "";
 	}
 	return series_get(f, vals);
@@ -239,16 +239,16 @@ static struct series *series_va(struct metric_family *f, va_list ap)
 /* Frees the series, then the table, then the strings and the family itself. */
 static void family_free(struct metric_family *f)
 {
-	for (size_t i = 0; f->table != NULL && i < f->tsize; i++) {
+	for (size_t i = 0; f->table && i < f->tsize; i++) {
 		struct series *s, *next;
 
-		for (s = f->table[i]; s != NULL; s = next) {
+		for (s = f->table[i]; s; s = next) {
 			next = s->next;
 			free(s);
 		}
 	}
 	free(f->table);
-	for (size_t i = 0; f->labels != NULL && i < f->nlabels; i++)
+	for (size_t i = 0; f->labels && i < f->nlabels; i++)
 		free(f->labels[i]);
 	free(f->labels);
 	free(f->bounds);
@@ -261,7 +261,7 @@ static size_t label_count(const char *const *names)
 {
 	size_t n = 0;
 
-	while (names != NULL && names[n] != NULL && n <= METRICS_MAX_LABELS)
+	while (names && names[n] && n <= METRICS_MAX_LABELS)
 		n++;
 	return n;
 }
@@ -269,10 +269,10 @@ static size_t label_count(const char *const *names)
 static int family_copy_labels(struct metric_family *f, const char *const *names)
 {
 	f->labels = calloc(f->nlabels ? f->nlabels : 1, sizeof(*f->labels));
-	if (f->labels == NULL)
+	if (!f->labels)
 		return -1;
 	for (size_t i = 0; i < f->nlabels; i++) {
-		if ((f->labels[i] = strdup(names[i])) == NULL)
+		if (!(f->labels[i] = strdup(names[i])))
 			return -1;
 	}
 	return 0;
@@ -288,7 +288,7 @@ static int family_copy_bounds(struct metric_family *f, const double *bounds, siz
 			return -1;
 	}
 	f->bounds = calloc(n ? n : 1, sizeof(*f->bounds));
-	if (f->bounds == NULL)
+	if (!f->bounds)
 		return -1;
 	if (n > 0)
 		memcpy(f->bounds, bounds, n * sizeof(*bounds));
@@ -303,17 +303,17 @@ static struct metric_family *family_new(struct metrics *m, enum metric_type type
 	size_t n = label_count(label_names);
 	struct metric_family *f;
 
-	if (m == NULL || !name_valid(name, 1) || n > METRICS_MAX_LABELS ||
-	    !label_names_valid(label_names, n, type) || (f = calloc(1, sizeof(*f))) == NULL)
+	if (!m || !name_valid(name, 1) || n > METRICS_MAX_LABELS ||
+	    !label_names_valid(label_names, n, type) || !(f = calloc(1, sizeof(*f))))
 		return NULL;
 	f->m = m;
 	f->type = type;
 	f->nlabels = n;
 	f->tsize = TABLE_MIN;
 	f->name = strdup(name);
-	f->help = help != NULL ? strdup(help) : NULL;
+	f->help = help ? strdup(help) : NULL;
 	f->table = calloc(f->tsize, sizeof(*f->table));
-	if (f->name == NULL || (help != NULL && f->help == NULL) || f->table == NULL ||
+	if (!f->name || (help && !f->help) || !f->table ||
 	    family_copy_labels(f, label_names) != 0 || name_taken(m, f)) {
 		family_free(f);
 		return NULL;
@@ -324,7 +324,7 @@ static struct metric_family *family_new(struct metrics *m, enum metric_type type
 /* Registers f; an unlabelled family gets its one series now so that it renders as 0. */
 static struct metric_family *family_add(struct metrics *m, struct metric_family *f)
 {
-	if (f->nlabels == 0 && series_get(f, NULL) == NULL) {
+	if (f->nlabels == 0 && !series_get(f, NULL)) {
 		family_free(f);
 		return NULL;
 	}
@@ -338,7 +338,7 @@ struct metric_family *metrics_counter(struct metrics *m, const char *name, const
 {
 	struct metric_family *f = family_new(m, METRIC_COUNTER, name, help, label_names);
 
-	return f != NULL ? family_add(m, f) : NULL;
+	return f ? family_add(m, f) : NULL;
 }
 
 struct metric_family *metrics_gauge(struct metrics *m, const char *name, const char *help,
@@ -346,7 +346,7 @@ struct metric_family *metrics_gauge(struct metrics *m, const char *name, const c
 {
 	struct metric_family *f = family_new(m, METRIC_GAUGE, name, help, label_names);
 
-	return f != NULL ? family_add(m, f) : NULL;
+	return f ? family_add(m, f) : NULL;
 }
 
 struct metric_family *metrics_histogram(struct metrics *m, const char *name, const char *help,
@@ -355,10 +355,10 @@ struct metric_family *metrics_histogram(struct metrics *m, const char *name, con
 {
 	struct metric_family *f;
 
-	if (nbuckets > 0 && buckets == NULL)
+	if (nbuckets > 0 && !buckets)
 		return NULL;
 	f = family_new(m, METRIC_HISTOGRAM, name, help, label_names);
-	if (f == NULL)
+	if (!f)
 		return NULL;
 	if (family_copy_bounds(f, buckets, nbuckets) != 0) {
 		family_free(f);
@@ -371,14 +371,14 @@ struct metrics *metrics_new(void)
 {
 	struct metrics *m = calloc(1, sizeof(*m));
 
-	if (m == NULL)
+	if (!m)
 		return NULL;
 	m->tail = &m->head;
 	m->dropped = metrics_counter(m, DROPPED_NAME,
 				     "Label sets not recorded: the family's series cap was reached "
 				     "or memory ran out.",
 				     NULL);
-	if (m->dropped == NULL) {
+	if (!m->dropped) {
 		free(m);
 		return NULL;
 	}
@@ -389,9 +389,9 @@ void metrics_free(struct metrics *m)
 {
 	struct metric_family *f, *next;
 
-	if (m == NULL)
+	if (!m)
 		return;
-	for (f = m->head; f != NULL; f = next) {
+	for (f = m->head; f; f = next) {
 		next = f->next;
 		family_free(f);
 	}
@@ -405,14 +405,14 @@ void metrics_add(struct metric_family *f, double v, ...)
 	struct series *s;
 	va_list ap;
 
-	if (f == NULL || f->type == METRIC_HISTOGRAM)
+	if (!f || f->type == METRIC_HISTOGRAM)
 		return;
 	if (f->type == METRIC_COUNTER && !(v >= 0))
 		return;
 	va_start(ap, v);
 	s = series_va(f, ap);
 	va_end(ap);
-	if (s != NULL)
+	if (s)
 		s->value += v;
 }
 
@@ -421,12 +421,12 @@ void metrics_set(struct metric_family *f, double v, ...)
 	struct series *s;
 	va_list ap;
 
-	if (f == NULL || f->type != METRIC_GAUGE)
+	if (!f || f->type != METRIC_GAUGE)
 		return;
 	va_start(ap, v);
 	s = series_va(f, ap);
 	va_end(ap);
-	if (s != NULL)
+	if (s)
 		s->value = v;
 }
 
@@ -451,12 +451,12 @@ void metrics_observe(struct metric_family *f, double v, ...)
 	struct series *s;
 	va_list ap;
 
-	if (f == NULL || f->type != METRIC_HISTOGRAM || isnan(v))
+	if (!f || f->type != METRIC_HISTOGRAM || isnan(v))
 		return;
 	va_start(ap, v);
 	s = series_va(f, ap);
 	va_end(ap);
-	if (s == NULL)
+	if (!s)
 		return;
 	s->buckets[bucket_index(f, v)]++;
 	s->value += v;
@@ -465,7 +465,7 @@ void metrics_observe(struct metric_family *f, double v, ...)
 
 void metrics_gauge_fn(struct metric_family *f, double (*fn)(void *arg), void *arg)
 {
-	if (f == NULL || f->type != METRIC_GAUGE || f->nlabels != 0)
+	if (!f || f->type != METRIC_GAUGE || f->nlabels != 0)
 		return;
 	f->fn = fn;
 	f->fn_arg = arg;
@@ -491,7 +491,7 @@ static int buf_reserve(struct buf *b, size_t extra)
 		return 0;
 	while (ncap < b->len + extra + 1)
 		ncap *= 2;
-	if ((np = realloc(b->p, ncap)) == NULL) {
+	if (!(np = realloc(b->p, ncap))) {
 		b->oom = 1;
 		return -1;
 	}
@@ -559,7 +559,7 @@ static void buf_number(struct buf *b, double v)
 
 static void render_header(struct buf *b, const struct metric_family *f)
 {
-	if (f->help != NULL) {
+	if (f->help) {
 		buf_puts(b, "# HELP ");
 		buf_puts(b, f->name);
 		buf_puts(b, " ");
@@ -579,7 +579,7 @@ static void render_name(struct buf *b, const struct metric_family *f, const char
 {
 	buf_puts(b, f->name);
 	buf_puts(b, suffix);
-	if (f->nlabels == 0 && le == NULL)
+	if (f->nlabels == 0 && !le)
 		return;
 	buf_puts(b, "{");
 	for (size_t i = 0; i < f->nlabels; i++) {
@@ -591,7 +591,7 @@ static void render_name(struct buf *b, const struct metric_family *f, const char
 		buf_puts(b, "\"");
 		key += strlen(key) + 1;
 	}
-	if (le != NULL) {
+	if (le) {
 		buf_puts(b, f->nlabels > 0 ? ",le=\"" : "le=\"");
 		buf_puts(b, le);
 		buf_puts(b, "\"");
@@ -646,10 +646,10 @@ static struct series **family_sorted(const struct metric_family *f)
 	struct series **v = calloc(f->nseries ? f->nseries : 1, sizeof(*v));
 	size_t n = 0;
 
-	if (v == NULL)
+	if (!v)
 		return NULL;
 	for (size_t i = 0; i < f->tsize; i++) {
-		for (struct series *s = f->table[i]; s != NULL; s = s->next)
+		for (struct series *s = f->table[i]; s; s = s->next)
 			v[n++] = s;
 	}
 	qsort(v, n, sizeof(*v), series_cmp);
@@ -660,7 +660,7 @@ static void render_family(struct buf *b, const struct metric_family *f)
 {
 	struct series **v = family_sorted(f);
 
-	if (v == NULL) {
+	if (!v) {
 		b->oom = 1;
 		return;
 	}
@@ -674,15 +674,15 @@ char *metrics_render(const struct metrics *m, size_t *len)
 {
 	struct buf b = {0};
 
-	if (m == NULL || buf_reserve(&b, 0) != 0)
+	if (!m || buf_reserve(&b, 0) != 0)
 		return NULL;
-	for (const struct metric_family *f = m->head; f != NULL; f = f->next)
+	for (const struct metric_family *f = m->head; f; f = f->next)
 		render_family(&b, f);
 	if (b.oom) {
 		free(b.p);
 		return NULL;
 	}
-	if (len != NULL)
+	if (len)
 		*len = b.len;
 	return b.p;
 }

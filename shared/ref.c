@@ -1,11 +1,11 @@
 /* ref: repository names, tags, registry hosts and whole image references, checked by hand
- * against the Distribution grammar and normalised the Docker way. These strings become file names in the store, so nothing else may pass. */
-#include "ref.h"
-
+ * against the Distribution grammar and normalised the Docker way. These strings become file names
+ * in the store, so nothing else may pass. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "ref.h"
 #include "digest.h"
 
 #define HOST_MAX 253 /* a DNS name, without the port */
@@ -63,7 +63,7 @@ int ref_name_valid(const char *name, size_t len)
 {
 	size_t i = 0, n;
 
-	if (name == NULL || len == 0 || len > REF_NAME_MAX)
+	if (!name || len == 0 || len > REF_NAME_MAX)
 		return 0;
 	for (;;) {
 		n = name_component_len(name + i, len - i);
@@ -82,7 +82,7 @@ int ref_tag_valid(const char *tag)
 {
 	size_t i;
 
-	if (tag == NULL || !(is_alnum(tag[0]) || tag[0] == '_'))
+	if (!tag || !(is_alnum(tag[0]) || tag[0] == '_'))
 		return 0;
 	for (i = 1; tag[i] != '\0'; i++) {
 		if (i >= REF_TAG_MAX)
@@ -148,11 +148,11 @@ int ref_host_valid(const char *host)
 	const char *port;
 	size_t len;
 
-	if (host == NULL)
+	if (!host)
 		return 0;
 	if (host[0] == '[') {
 		port = strchr(host, ']');
-		if (port == NULL)
+		if (!port)
 			return 0;
 		port++;
 		len = (size_t)(port - host);
@@ -160,7 +160,7 @@ int ref_host_valid(const char *host)
 			return 0;
 	} else {
 		port = strchr(host, ':');
-		len = port != NULL ? (size_t)(port - host) : strlen(host);
+		len = port ? (size_t)(port - host) : strlen(host);
 		port = host + len;
 		if (!dns_name_valid(host, len))
 			return 0;

@@ -20,8 +20,8 @@ int ref_host_valid(const char *host);
 #define REF_DIGEST_MAX 71 /* "sha256:" and 64 hex digits: the only kind we serve */
 struct image_ref {
 	char registry[REF_HOST_MAX + 1]; /* "docker.io", "ghcr.io", "127.0.0.1:5001" */
-	char repo[REF_NAME_MAX + 1];     /* "library/busybox" */
-	char tag[REF_TAG_MAX + 1];       /* "latest"; "" when only a digest was given */
+	char repo[REF_NAME_MAX + 1];	 /* "library/busybox" */
+	char tag[REF_TAG_MAX + 1];	 /* "latest"; "" when only a digest was given */
 	char digest[REF_DIGEST_MAX + 1]; /* "sha256:…" or "" */
 };
 

@@ -22,8 +22,8 @@ struct sync_req {
 struct syncq {
 	struct ev_loop *loop;
 	struct io_uring ring;
-	int async;     /* io_uring is up */
-	int efd;       /* signalled on every completion */
+	int async; /* io_uring is up */
+	int efd;   /* signalled on every completion */
 	ev_io efd_io;
 	ev_timer later; /* the fallback delivers its callbacks from here, on the next loop turn */
 	struct sync_req *finished;
@@ -42,7 +42,8 @@ static void reap(struct syncq *q, int wait)
 	struct io_uring_cqe *cqe;
 
 	while (q->pending > 0) {
-		int rc = wait ? io_uring_wait_cqe(&q->ring, &cqe) : io_uring_peek_cqe(&q->ring, &cqe);
+		int rc =
+		    wait ? io_uring_wait_cqe(&q->ring, &cqe) : io_uring_peek_cqe(&q->ring, &cqe);
 		struct sync_req *r;
 		int res;
 
@@ -112,11 +113,6 @@ struct syncq *syncq_new(struct ev_loop *loop)
 	if (!q->async)
 		log_warn("syncq", "io_uring=unavailable fsync=blocking");
 	return q;
-}
-
-int syncq_is_async(const struct syncq *q)
-{
-	return q->async;
 }
 
 /* Without io_uring: fsync now, report from the loop so callers see one behaviour. */

@@ -16,6 +16,5 @@ void syncq_free(struct syncq *q);
 int syncq_fsync(struct syncq *q, int fd, void (*done)(void *arg, int err), void *arg);
 /* Runs the callbacks of every request still running, waiting for them. */
 void syncq_drain(struct syncq *q);
-int syncq_is_async(const struct syncq *q);
 
 #endif

@@ -48,7 +48,7 @@ static inline char *fuzz_strdup(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1);
 
-	if (s == NULL)
+	if (!s)
 		abort();
 	if (size > 0)
 		memcpy(s, data, size);
@@ -127,10 +127,10 @@ static inline const char *fuzz_scratch_dir(void)
 		return path;
 	const char *parent = getenv("FUZZ_SCRATCH"); /* run.sh's, removed after each target */
 
-	if (parent == NULL)
+	if (!parent)
 		parent = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
 	snprintf(path, 256, "%s/ms-fuzz.XXXXXX", parent);
-	if (mkdtemp(path) == NULL) {
+	if (!mkdtemp(path)) {
 		perror("mkdtemp");
 		abort();
 	}
@@ -151,7 +151,7 @@ static inline int fuzz_json_names_device(json_t *v)
 	size_t i;
 
 	if (json_is_string(v)) {
-		for (i = 0; bad[i] != NULL; i++)
+		for (i = 0; bad[i]; i++)
 			if (memmem(json_string_value(v), json_string_length(v), bad[i],
 				   strlen(bad[i])) != NULL)
 				return 1;

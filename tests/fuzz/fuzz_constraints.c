@@ -13,13 +13,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *list, *attrs;
 	char err[200];
 
-	if (text == NULL)
+	if (!text)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
 	attrs_text = strchr(text, '\n');
 	host = attrs_text ? strchr(attrs_text + 1, '\n') : NULL;
-	if (host == NULL) {
+	if (!host) {
 		free(text);
 		return 0;
 	}
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(cs.n > 0 || first == 1);
 		constraints_free(&cs);
 	} else {
-		FUZZ_ASSERT(cs.n == 0 && cs.c == NULL && err[0] != '\0');
+		FUZZ_ASSERT(cs.n == 0 && !cs.c && err[0] != '\0');
 	}
 	json_decref(list);
 	json_decref(attrs);

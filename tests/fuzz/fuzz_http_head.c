@@ -6,10 +6,9 @@
  * requests are answered in turn. Beyond not crashing or leaking, what the client receives must
  * be well-framed HTTP/1.1: a status line, "Name: value" header lines, a Content-Length whose
  * body follows exactly (none after a HEAD), and nothing after "Connection: close". */
-#include "fuzz.h"
-
 #include <sys/socket.h>
 
+#include "fuzz.h"
 #include "api.c"
 #include "httpd.c" /* shared/, through -Ishared */
 #include "httpd_range.h"
@@ -49,7 +48,7 @@ static void handler(struct httpd_conn *conn, const struct httpd_req *req, void *
 		seen.is_head[seen.n] = req->is_head;
 	seen.n++;
 	exercise(req);
-	if (echo != NULL) /* a peer's value in a response header: never a second header */
+	if (echo) /* a peer's value in a response header: never a second header */
 		httpd_add_header(conn, "X-Echo", "%s", echo);
 	if (strcmp(req->path, "/metrics") == 0 || strncmp(req->path, "/_microscale/", 13) == 0) {
 		httpd_respond(conn, 200, "ok\n", 3);
@@ -73,7 +72,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	o.max_body_bytes = 1024;
 	o.max_conns = 4;
 	server = httpd_new(loop, &o, handler, NULL);
-	if (loop == NULL || server == NULL)
+	if (!loop || !server)
 		abort();
 	rconf.retries = 0;
 	reg.loop = loop;
@@ -115,7 +114,7 @@ static void check_framing(const char *out, size_t len)
 		int has_body;
 
 		FUZZ_ASSERT(!closed); /* nothing after Connection: close */
-		FUZZ_ASSERT(end != NULL);
+		FUZZ_ASSERT(end);
 		FUZZ_ASSERT(len - pos >= 13 && memcmp(head, "HTTP/1.1 ", 9) == 0);
 		FUZZ_ASSERT(head[9] >= '1' && head[9] <= '5' && head[12] == ' ');
 		for (line = memmem(head, (size_t)(end + 2 - head), "\r\n", 2) + 2;
@@ -125,10 +124,9 @@ static void check_framing(const char *out, size_t len)
 			    strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 					 "0123456789-");
 
-			FUZZ_ASSERT(eol != NULL && nlen > 0 && line[nlen] == ':' &&
-				    line[nlen + 1] == ' ');
-			FUZZ_ASSERT(memchr(line, '\r', (size_t)(eol - line)) == NULL);
-			FUZZ_ASSERT(memchr(line, '\n', (size_t)(eol - line)) == NULL);
+			FUZZ_ASSERT(eol && nlen > 0 && line[nlen] == ':' && line[nlen + 1] == ' ');
+			FUZZ_ASSERT(!memchr(line, '\r', (size_t)(eol - line)));
+			FUZZ_ASSERT(!memchr(line, '\n', (size_t)(eol - line)));
 			if (nlen == 14 && strncasecmp(line, "Content-Length", 14) == 0) {
 				FUZZ_ASSERT(clen < 0);
 				clen = strtoll(line + 16, NULL, 10);
@@ -160,14 +158,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int sv[2], idle = 0;
 	enum conn_state last_state = CONN_CLOSED;
 
-	if (out == NULL && (out = malloc(OUT_MAX + 1)) == NULL)
+	if (!out && !(out = malloc(OUT_MAX + 1)))
 		abort();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
 		abort();
 	in->sin_family = AF_INET;
 	in->sin_addr.s_addr = htonl(0x7f000001);
 	seen.n = 0;
-	if (conn_new(server, sv[0], &peer) == NULL)
+	if (!conn_new(server, sv[0], &peer))
 		abort();
 	/* Runs the loop until nothing moves: no byte written or read, no request handled, no
 	 * change in the connection. */
@@ -182,7 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		ev_run(loop, EVRUN_NOWAIT);
 		moved += drain(sv[1], out, &outlen);
-		if (server->conns != NULL) {
+		if (server->conns) {
 			moved +=
 			    server->conns->state != last_state || server->conns->in_len != last_in;
 			last_state = server->conns->state;
@@ -192,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		last_seen = seen.n;
 		idle = moved == 0 && written == size ? idle + 1 : 0;
 	}
-	while (server->conns != NULL)
+	while (server->conns)
 		httpd_close(server->conns);
 	reap_cb(loop, &server->reaper, 0);
 	drain(sv[1], out, &outlen);

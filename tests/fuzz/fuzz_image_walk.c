@@ -48,7 +48,7 @@ static void check(const struct image_walk *w)
 {
 	int layers = 0, present = 0;
 
-	FUZZ_ASSERT(w->nblobs <= 4096 && (w->nblobs == 0 || w->blobs != NULL));
+	FUZZ_ASSERT(w->nblobs <= 4096 && (w->nblobs == 0 || w->blobs));
 	for (size_t i = 0; i < w->nblobs; i++) {
 		const struct image_blob *b = &w->blobs[i];
 
@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sep = ndocs + 1 < DOCS_MAX
 			  ? memmem(doc, (size_t)(end - doc), SEPARATOR, strlen(SEPARATOR))
 			  : NULL;
-		len = sep != NULL ? (size_t)(sep - doc) : (size_t)(end - doc);
+		len = sep ? (size_t)(sep - doc) : (size_t)(end - doc);
 		if (digest_buffer(doc, len, digests[ndocs]) != 0 ||
 		    store_manifest_put(&store, digests[ndocs], doc, len,
 				       "application/vnd.oci.image.manifest.v1+json", err,
@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		}
 		ndocs++;
-		if (sep == NULL)
+		if (!sep)
 			break;
 		doc = sep + strlen(SEPARATOR);
 	}

@@ -65,7 +65,7 @@ static int import_digest_of_name(const char *path, char digest[DIGEST_STR_SIZE])
 {
 	const char *base = strrchr(path, '/');
 
-	snprintf(digest, DIGEST_STR_SIZE, "sha256:%s", base != NULL ? base + 1 : path);
+	snprintf(digest, DIGEST_STR_SIZE, "sha256:%s", base ? base + 1 : path);
 	return digest_check(digest);
 }
 
@@ -79,7 +79,7 @@ static int import_blob_cb(const char *path, const struct stat *st, int flag, str
 		return 0;
 	buf = malloc((size_t)st->st_size + 1);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (buf == NULL || fd < 0 || store_read_exact(fd, buf, (size_t)st->st_size) != 0)
+	if (!buf || fd < 0 || store_read_exact(fd, buf, (size_t)st->st_size) != 0)
 		abort();
 	close(fd);
 	if (import_digest_of_name(path, want) != 0 ||
@@ -123,7 +123,7 @@ static int import_tag_cb(const char *path, const struct stat *st, int flag, stru
 	snprintf(rel, sizeof(rel), "%s", path + rootlen);
 	repo = strchr(rel, '/');
 	tags = strstr(rel, "/_tags/");
-	if (repo == NULL || tags == NULL || tags <= repo) {
+	if (!repo || !tags || tags <= repo) {
 		import_bad = "a tag file outside tags/REGISTRY/REPO/_tags/";
 		return 0;
 	}
@@ -154,7 +154,7 @@ static void import_run(const uint8_t *data, size_t size, const struct image_ref 
 	int rc = import_file(&import_store, file, name);
 
 	import_bad = NULL;
-	if (getenv("FUZZ_VERBOSE") != NULL)
+	if (getenv("FUZZ_VERBOSE"))
 		fprintf(stderr, "import: %s\n", rc == 0 ? "accepted" : "refused");
 	if (rc != 0) {
 		FUZZ_ASSERT(import_count("") == 0); /* all or nothing */
@@ -163,9 +163,9 @@ static void import_run(const uint8_t *data, size_t size, const struct image_ref 
 		import_walk("blobs", import_blob_cb);
 		import_walk("manifests", import_manifest_cb);
 		import_walk("tags", import_tag_cb);
-		if (import_bad != NULL)
+		if (import_bad)
 			fprintf(stderr, "store after import: %s\n", import_bad);
-		FUZZ_ASSERT(import_bad == NULL);
+		FUZZ_ASSERT(!import_bad);
 	}
 	store_close(&import_store);
 	fuzz_empty_dir(fuzz_scratch_dir());

@@ -57,7 +57,7 @@ static void fixture(void)
 		 ABSENT_HEX);
 	if (digest_buffer(fx.index, strlen(fx.index), fx.idx) != 0)
 		abort();
-	if (getenv("FUZZ_FIXTURE") != NULL)
+	if (getenv("FUZZ_FIXTURE"))
 		printf("layer1 %s %zu\nlayer2 %s %zu\nconfig %s %zu\nmanifest %s %zu\n"
 		       "index %s %zu\n",
 		       fx.l1, strlen(layer1), fx.l2, sizeof(layer2), fx.cfg, strlen(fx.config),
@@ -71,7 +71,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	import_setup();
 	fixture();
 	tar = malloc(TAR_MAX);
-	if (tar == NULL)
+	if (!tar)
 		abort();
 	return 0;
 }
@@ -81,11 +81,11 @@ static void add(struct archive *a, const char *name, const void *data, size_t le
 {
 	struct archive_entry *e = archive_entry_new();
 
-	if (e == NULL)
+	if (!e)
 		abort();
 	archive_entry_set_pathname(e, name);
 	archive_entry_set_mtime(e, 0, 0);
-	if (symlink != NULL) {
+	if (symlink) {
 		archive_entry_set_filetype(e, AE_IFLNK);
 		archive_entry_set_perm(e, 0777);
 		archive_entry_set_symlink(e, symlink);
@@ -96,7 +96,7 @@ static void add(struct archive *a, const char *name, const void *data, size_t le
 		archive_entry_set_size(e, (la_int64_t)len);
 	}
 	if (archive_write_header(a, e) != ARCHIVE_OK ||
-	    (symlink == NULL && len > 0 && archive_write_data(a, data, len) != (la_ssize_t)len)) {
+	    (!symlink && len > 0 && archive_write_data(a, data, len) != (la_ssize_t)len)) {
 		fprintf(stderr, "writing %s: %s\n", name, archive_error_string(a));
 		abort();
 	}
@@ -118,7 +118,7 @@ static size_t build(int oci, const char *doc, size_t len)
 	char name[128];
 	size_t used = 0;
 
-	if (a == NULL || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	if (!a || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
 	    archive_write_open_memory(a, tar, TAR_MAX, &used) != ARCHIVE_OK)
 		abort();

@@ -14,7 +14,7 @@ static unsigned events_seen;
 static void on_event(const char *type, json_t *doc, void *arg)
 {
 	(void)arg;
-	FUZZ_ASSERT(type != NULL && doc != NULL);
+	FUZZ_ASSERT(type && doc);
 	events_seen++;
 	marathon_event(&fm, type, doc);
 }
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct events *e = events_new(NULL, NULL, &conf, NULL, on_event, NULL, NULL);
 	size_t at = 0;
 
-	if (e == NULL)
+	if (!e)
 		return 0;
 	memset(fa, 0, sizeof(fa));
 	fm = (struct marathon){.apps = fapps, .napps = 2, .a = fa};

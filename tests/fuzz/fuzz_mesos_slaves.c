@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (fleet_cache_url(tmpl, &f.agents[i], url, sizeof(url)) != 0)
 			continue;
 		FUZZ_ASSERT(strncmp(url, "http://", 7) == 0);
-		FUZZ_ASSERT(strpbrk(url + 7, "/?#@ ") == NULL);
+		FUZZ_ASSERT(!strpbrk(url + 7, "/?#@ "));
 		FUZZ_ASSERT(strlen(url) > 12 && strcmp(url + strlen(url) - 5, ":5000") == 0);
 	}
 	fleet_free(&f);

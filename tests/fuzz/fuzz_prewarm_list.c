@@ -15,11 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	err[0] = '\0';
 	if (prewarm_list_read(file, &v, &n, err, sizeof(err)) != 0) {
-		FUZZ_ASSERT(v == NULL && n == 0);
+		FUZZ_ASSERT(!v && n == 0);
 		FUZZ_ASSERT(strncmp(err, file, strlen(file)) == 0 && err[strlen(file)] == ':');
 		return 0;
 	}
-	FUZZ_ASSERT(n <= 4096 && (n == 0) == (v == NULL));
+	FUZZ_ASSERT(n <= 4096 && (n == 0) == (!v));
 	for (size_t i = 0; i < n; i++) {
 		const struct image_ref *r = &v[i].ref;
 

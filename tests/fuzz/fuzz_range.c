@@ -1,10 +1,9 @@
 /* fuzz_range: the Range header of a blob request (shared/httpd_range.c), against blobs of
  * several sizes. Input: one byte choosing the size, then the header value. Beyond not crashing,
  * an accepted range must lie inside the blob: start <= end < size. */
-#include "fuzz.h"
-
 #include <stdint.h>
 
+#include "fuzz.h"
 #include "httpd_range.h"
 
 static off_t blob_size(uint8_t sel, const uint8_t **data, size_t *size)

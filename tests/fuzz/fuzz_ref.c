@@ -3,10 +3,9 @@
  * not crashing every accepted string must hold only what the grammar allows (no "..", no "/"
  * where it could climb, no control bytes), and a parsed reference must print and parse back to
  * itself. */
-#include "fuzz.h"
-
 #include <string.h>
 
+#include "fuzz.h"
 #include "digest.h"
 #include "ref.h"
 
@@ -26,8 +25,8 @@ static void check_name(const char *s, size_t len)
 	for (size_t i = 0; i < len; i++)
 		FUZZ_ASSERT(s[i] != '\0' && strchr(LOWER_ALNUM "._-/", s[i]) != NULL);
 	FUZZ_ASSERT(s[0] != '/' && s[len - 1] != '/' && s[0] != '.');
-	FUZZ_ASSERT(memmem(s, len, "//", 2) == NULL && memmem(s, len, "..", 2) == NULL &&
-		    memmem(s, len, "/.", 2) == NULL);
+	FUZZ_ASSERT(!memmem(s, len, "//", 2) && !memmem(s, len, "..", 2) &&
+		    !memmem(s, len, "/.", 2));
 }
 
 static void check_tag(const char *s)
@@ -44,7 +43,7 @@ static void check_host(const char *s)
 		return;
 	FUZZ_ASSERT(s[0] != '\0' && strlen(s) <= REF_HOST_MAX + 8);
 	FUZZ_ASSERT(only(s, ALNUM ".-:[]"));
-	FUZZ_ASSERT(strstr(s, "..") == NULL || s[0] == '[');
+	FUZZ_ASSERT(!strstr(s, "..") || s[0] == '[');
 }
 
 static void check_digest(const char *s)
@@ -57,7 +56,7 @@ static void check_digest(const char *s)
 		FUZZ_ASSERT(only(digest_hex(s), "0123456789abcdef"));
 	}
 	if (rc == -2)
-		FUZZ_ASSERT(strchr(s, ':') != NULL && strchr(s, '/') == NULL && strlen(s) <= 256);
+		FUZZ_ASSERT(strchr(s, ':') != NULL && !strchr(s, '/') && strlen(s) <= 256);
 }
 
 static void check_ref(const char *s)
@@ -87,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *exact = malloc(size ? size : 1), *s = fuzz_strdup(data, size);
 
-	if (exact == NULL)
+	if (!exact)
 		abort();
 	/* ref_name_valid takes a length: give it exactly those bytes, no NUL after them, so an
 	 * over-read shows. */

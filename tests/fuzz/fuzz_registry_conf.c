@@ -11,8 +11,8 @@ static void check(const struct registry_conf *rc)
 {
 	int hub = 0;
 
-	FUZZ_ASSERT(rc->listen != NULL && rc->listen[0] != '\0');
-	FUZZ_ASSERT(rc->root != NULL && rc->root[0] != '\0');
+	FUZZ_ASSERT(rc->listen && rc->listen[0] != '\0');
+	FUZZ_ASSERT(rc->root && rc->root[0] != '\0');
 	for (size_t i = 0; i < rc->nupstreams; i++) {
 		const struct upstream_conf *u = &rc->upstreams[i];
 
@@ -21,20 +21,20 @@ static void check(const struct registry_conf *rc)
 		FUZZ_ASSERT(strncmp(u->url, "http://", 7) == 0 ||
 			    strncmp(u->url, "https://", 8) == 0);
 		FUZZ_ASSERT(u->url[strlen(u->url) - 1] != '/');
-		FUZZ_ASSERT(u->userpwd == NULL || strchr(u->userpwd, ':') != NULL);
+		FUZZ_ASSERT(!u->userpwd || strchr(u->userpwd, ':') != NULL);
 		for (size_t k = 0; k < i; k++)
 			FUZZ_ASSERT(strcmp(rc->upstreams[k].host, u->host) != 0);
 	}
 	FUZZ_ASSERT(hub);
-	FUZZ_ASSERT(rc->platforms != NULL && rc->platforms[0] != NULL);
-	for (size_t i = 0; rc->platforms[i] != NULL; i++)
+	FUZZ_ASSERT(rc->platforms && rc->platforms[0]);
+	for (size_t i = 0; rc->platforms[i]; i++)
 		FUZZ_ASSERT(i < 16 && image_platform_valid(rc->platforms[i]));
 	FUZZ_ASSERT(rc->http.max_head_bytes >= 1024 && rc->http.max_head_bytes <= 1048576);
 	FUZZ_ASSERT(rc->http.max_conns >= 1 && rc->http.max_conns <= 100000);
 	FUZZ_ASSERT(rc->retries >= 0 && rc->retries <= 10);
 	FUZZ_ASSERT(rc->tag_ttl_s >= 0 && rc->store_max_bytes >= 0);
 	FUZZ_ASSERT(rc->prewarm_parallel >= 1 && rc->prewarm_parallel <= 64);
-	FUZZ_ASSERT(rc->admin_token == NULL || strlen(rc->admin_token) >= 16);
+	FUZZ_ASSERT(!rc->admin_token || strlen(rc->admin_token) >= 16);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	file = fuzz_file(data, size);
 	if (conf_load(&c, file) != 0) {
-		FUZZ_ASSERT(c.root == NULL && strncmp(c.err, file, strlen(file)) == 0);
+		FUZZ_ASSERT(!c.root && strncmp(c.err, file, strlen(file)) == 0);
 		return 0;
 	}
 	if (registry_conf_load(&rc, &c) == 0) {
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		registry_conf_free(&rc);
 	} else {
 		FUZZ_ASSERT(strncmp(c.err, file, strlen(file)) == 0 && c.err[strlen(file)] == ':');
-		FUZZ_ASSERT(rc.upstreams == NULL && rc.listen == NULL); /* freed on failure */
+		FUZZ_ASSERT(!rc.upstreams && !rc.listen); /* freed on failure */
 	}
 	conf_free(&c);
 	return 0;

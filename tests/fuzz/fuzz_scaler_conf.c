@@ -12,22 +12,22 @@ static void check(const struct scaler_conf *sc)
 	long long mins = 0;
 
 	FUZZ_ASSERT(sc->capacity >= 1 && sc->capacity <= SCALER_INSTANCES_MAX);
-	FUZZ_ASSERT(sc->marathon.url != NULL && sc->listen != NULL);
+	FUZZ_ASSERT(sc->marathon.url && sc->listen);
 	FUZZ_ASSERT(sc->interval_ms >= 10 && sc->interval_ms <= 60000);
-	FUZZ_ASSERT(sc->napps >= 1 && sc->apps != NULL);
+	FUZZ_ASSERT(sc->napps >= 1 && sc->apps);
 	for (size_t i = 0; i < sc->ncaches; i++)
 		FUZZ_ASSERT(strncmp(sc->caches[i], "http", 4) == 0);
 	for (size_t i = 0; i < sc->napps; i++) {
 		const struct app_conf *a = &sc->apps[i];
 
 		/* safe in a URL path: no "." or ".." segment, no empty one */
-		FUZZ_ASSERT(a->id != NULL && a->id[0] == '/' && strstr(a->id, "//") == NULL);
-		FUZZ_ASSERT(strstr(a->id, "/.") == NULL && a->id[strlen(a->id) - 1] != '/');
-		FUZZ_ASSERT(strpbrk(a->id, "?#% ") == NULL);
+		FUZZ_ASSERT(a->id && a->id[0] == '/' && !strstr(a->id, "//"));
+		FUZZ_ASSERT(!strstr(a->id, "/.") && a->id[strlen(a->id) - 1] != '/');
+		FUZZ_ASSERT(!strpbrk(a->id, "?#% "));
 		FUZZ_ASSERT(a->priority >= 1);
 		FUZZ_ASSERT(a->min >= 0 && a->min <= a->max && a->max <= SCALER_INSTANCES_MAX);
-		FUZZ_ASSERT(a->image == NULL || a->image[0] != '\0');
-		FUZZ_ASSERT(a->demand.src != NULL);
+		FUZZ_ASSERT(!a->image || a->image[0] != '\0');
+		FUZZ_ASSERT(a->demand.src);
 		mins += a->min;
 		for (size_t k = 0; k < i; k++)
 			FUZZ_ASSERT(strcmp(sc->apps[k].id, a->id) != 0);
@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	file = fuzz_file(data, size);
 	if (conf_load(&c, file) != 0) {
-		FUZZ_ASSERT(c.root == NULL && strncmp(c.err, file, strlen(file)) == 0);
+		FUZZ_ASSERT(!c.root && strncmp(c.err, file, strlen(file)) == 0);
 		return 0;
 	}
 	if (scaler_conf_load(&sc, &c) == 0)

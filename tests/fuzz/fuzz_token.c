@@ -4,10 +4,9 @@
  * upstream as "Authorization: Bearer TOKEN"; beyond not crashing or leaking, it must be
  * non-empty as stored (a "\u0000" would cut it), hold no control byte (a CR/LF would inject
  * headers into every later upstream request), and expire a finite time after now. */
-#include "fuzz.h"
-
 #include <math.h>
 
+#include "fuzz.h"
 #include "upstream.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -21,22 +20,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct token *t;
 	ev_tstamp now;
 
-	if (loop == NULL)
+	if (!loop)
 		loop = ev_loop_new(EVFLAG_AUTO);
 	r.loop = loop;
 	now = ev_now(loop);
 	if (parse_token(&u, (const char *)data, size) == 0) {
 		t = up.tokens;
-		FUZZ_ASSERT(t != NULL && up.ntokens == 1);
+		FUZZ_ASSERT(t && up.ntokens == 1);
 		FUZZ_ASSERT(t->value[0] != '\0' && strcmp(t->scope, u.scope) == 0);
 		for (const char *p = t->value; *p != '\0'; p++)
 			FUZZ_ASSERT((unsigned char)*p >= 0x20 && *p != 0x7f);
 		FUZZ_ASSERT(isfinite(t->expires) && t->expires > now);
 		FUZZ_ASSERT(token_lookup(&up, u.scope, now) == t->value);
 	} else {
-		FUZZ_ASSERT(up.tokens == NULL);
+		FUZZ_ASSERT(!up.tokens);
 	}
-	while ((t = up.tokens) != NULL) {
+	while ((t = up.tokens)) {
 		up.tokens = t->next;
 		token_free(t);
 	}

@@ -62,7 +62,7 @@ static void add(struct import *im, const char *name, const char *target, long lo
 
 	assert_non_null(e);
 	e->size = size;
-	if (target != NULL)
+	if (target)
 		e->target = strdup(target);
 }
 
@@ -98,7 +98,7 @@ static void test_entries_bounded(void **state)
 	(void)state;
 	for (int i = 0; i < ENTRIES_MAX; i++) {
 		snprintf(name, sizeof(name), "f%d", i);
-		if (entry_add(&im, name) == NULL)
+		if (!entry_add(&im, name))
 			fail_msg("entry %d refused", i);
 	}
 	assert_null(entry_add(&im, "one-too-many"));

@@ -24,10 +24,10 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
+	if (!f)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/ms-test-config.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->file, sizeof(f->file), "%s/registry.json", f->dir);
 	snprintf(f->creds, sizeof(f->creds), "%s/creds", f->dir);
@@ -63,7 +63,7 @@ static int load(struct fixture *f, const char *text)
 	char buf[2048];
 	const char *at = strstr(text, "CREDS");
 
-	if (at != NULL)
+	if (at)
 		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - text), text, f->creds, at + 5);
 	else
 		snprintf(buf, sizeof(buf), "%s", text);

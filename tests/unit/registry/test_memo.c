@@ -65,7 +65,7 @@ static void test_collisions(void **state)
 		snprintf(key, sizeof(key), "k%d", i);
 		snprintf(val, sizeof(val), "v%d", i);
 		v = memo_get(m, key, &len, &stamp);
-		if (v == NULL)
+		if (!v)
 			continue;
 		found++;
 		assert_string_equal(v, val);

@@ -41,10 +41,10 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
+	if (!f)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/ms-test-store.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
 	if (store_open(&f->s, f->root, f->err, sizeof(f->err)) != 0)
@@ -87,7 +87,7 @@ static int count_entries(const char *dir)
 	int n = 0;
 
 	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
+	while ((de = readdir(d)))
 		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
 	closedir(d);
 	return n;
@@ -155,8 +155,7 @@ static void test_blob_commit_and_open(void **state)
 	int fd;
 
 	write_blob(f, &t, "abc");
-	assert_int_equal(commit(f, &t, ABC_DIGEST, 3),
-			 0);
+	assert_int_equal(commit(f, &t, ABC_DIGEST, 3), 0);
 	assert_int_equal(t.fd, -1);
 	assert_true(exists(at(f, ABC_PATH)));
 	assert_int_equal(count_entries(at(f, "tmp")), 0);
@@ -168,8 +167,7 @@ static void test_blob_commit_and_open(void **state)
 	close(fd);
 	/* Size unchecked (-1), and the blob already there: a no-op success. */
 	write_blob(f, &t, "abc");
-	assert_int_equal(commit(f, &t, ABC_DIGEST, -1),
-			 0);
+	assert_int_equal(commit(f, &t, ABC_DIGEST, -1), 0);
 	assert_int_equal(count_entries(at(f, "tmp")), 0);
 	store_tmp_abort(&t); /* harmless after a commit */
 }
@@ -181,8 +179,7 @@ static void test_blob_digest_mismatch(void **state)
 	off_t size;
 
 	write_blob(f, &t, "abd");
-	assert_int_equal(commit(f, &t, ABC_DIGEST, 3),
-			 -1);
+	assert_int_equal(commit(f, &t, ABC_DIGEST, 3), -1);
 	assert_string_equal(f->err,
 			    "digest mismatch: expected " ABC_DIGEST ", got sha256:"
 			    "a52d159f262b2c6ddb724a61840befc36eb30c88877a4030b65cbe86298449c9");
@@ -198,15 +195,13 @@ static void test_blob_size_mismatch(void **state)
 	struct store_tmp t;
 
 	write_blob(f, &t, "abc");
-	assert_int_equal(commit(f, &t, ABC_DIGEST, 4),
-			 -1);
+	assert_int_equal(commit(f, &t, ABC_DIGEST, 4), -1);
 	assert_string_equal(f->err, "size mismatch: expected 4, got 3");
 	assert_false(exists(at(f, ABC_PATH)));
 	assert_int_equal(count_entries(at(f, "tmp")), 0);
 
 	write_blob(f, &t, "abc");
-	assert_int_equal(
-	    commit(f, &t, "sha256:../../x", 3), -1);
+	assert_int_equal(commit(f, &t, "sha256:../../x", 3), -1);
 	assert_string_equal(f->err, "invalid digest");
 	assert_int_equal(count_entries(at(f, "tmp")), 0);
 }

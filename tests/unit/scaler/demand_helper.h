@@ -27,7 +27,7 @@ static inline int test_app_parse(struct test_app *t, const char *demand_json, lo
 	t->app.min = min;
 	t->app.max = max;
 	obj = json_loads(demand_json, 0, NULL);
-	if (obj == NULL)
+	if (!obj)
 		return -1;
 	rc = demand_conf_parse(&t->c, obj, "apps[0].demand", min, max, &t->app.demand);
 	json_decref(obj);

@@ -69,7 +69,7 @@ static inline int fake_start(struct fake *f, struct ev_loop *loop)
 	f->dflt.status = 200;
 	httpd_opts_default(&o);
 	f->h = httpd_new(loop, &o, fake_handle, f);
-	if (f->h == NULL || httpd_listen(f->h, "127.0.0.1:0", err, sizeof(err)) < 0)
+	if (!f->h || httpd_listen(f->h, "127.0.0.1:0", err, sizeof(err)) < 0)
 		return -1;
 	f->port = httpd_port(f->h);
 	snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->port);
@@ -78,7 +78,7 @@ static inline int fake_start(struct fake *f, struct ev_loop *loop)
 
 static inline void fake_stop(struct fake *f)
 {
-	if (f->h != NULL)
+	if (f->h)
 		httpd_free(f->h);
 	f->h = NULL;
 }

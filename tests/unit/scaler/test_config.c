@@ -26,10 +26,10 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
+	if (!f)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/ms-test-sconf.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->file, sizeof(f->file), "%s/scaler.json", f->dir);
 	snprintf(f->token, sizeof(f->token), "%s/token", f->dir);
@@ -66,7 +66,7 @@ static int load(struct fixture *f, const char *text)
 	char buf[8192];
 	const char *tok = strstr(text, "TOKEN");
 
-	if (tok != NULL)
+	if (tok)
 		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(tok - text), text, f->token, tok + 5);
 	else
 		snprintf(buf, sizeof(buf), "%s", text);

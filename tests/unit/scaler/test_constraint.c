@@ -103,14 +103,14 @@ static void test_bad(void **state)
 		struct constraints cs;
 		char err[200] = "";
 
-		if (bad[i][1] == NULL) { /* within the bounds */
+		if (!bad[i][1]) { /* within the bounds */
 			assert_int_equal(constraints_parse(list, &cs, err, sizeof(err)), 0);
 			constraints_free(&cs);
 			json_decref(list);
 			continue;
 		}
 		assert_int_equal(constraints_parse(list, &cs, err, sizeof(err)), -1);
-		if (strstr(err, bad[i][1]) == NULL)
+		if (!strstr(err, bad[i][1]))
 			fail_msg("%s: got \"%s\", want \"%s\"", bad[i][0], err, bad[i][1]);
 		assert_int_equal(cs.n, 0);
 		json_decref(list);

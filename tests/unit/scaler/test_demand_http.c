@@ -32,11 +32,11 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
+	if (!f)
 		return -1;
 	f->loop = EV_DEFAULT;
 	f->fl = fetch_loop_new(f->loop);
-	if (f->fl == NULL || fake_start(&f->srv, f->loop) < 0)
+	if (!f->fl || fake_start(&f->srv, f->loop) < 0)
 		return -1;
 	f->env = (struct demand_env){.loop = f->loop,
 				     .fl = f->fl,

@@ -37,11 +37,11 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
+	if (!f)
 		return -1;
 	f->loop = EV_DEFAULT;
 	f->fl = fetch_loop_new(f->loop);
-	if (f->fl == NULL || fake_start(&f->c1, f->loop) < 0 || fake_start(&f->c2, f->loop) < 0)
+	if (!f->fl || fake_start(&f->c1, f->loop) < 0 || fake_start(&f->c2, f->loop) < 0)
 		return -1;
 	f->caches[0] = f->c1.url;
 	f->caches[1] = f->c2.url;

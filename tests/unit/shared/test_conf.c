@@ -22,10 +22,10 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
+	if (!f)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/ms-test-conf.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->file, sizeof(f->file), "%s/c.json", f->dir);
 	*state = f;
@@ -203,8 +203,9 @@ static void test_fail_bounded(void **state)
 
 static void test_url(void **state)
 {
-	static const char *const bad[] = {"ftp://x", "http://", "https:///x", "http://a b",
-					  "http://user:pw@host", "http://@host/x", "host:5000"};
+	static const char *const bad[] = {
+	    "ftp://x",	      "http://",  "https:///x", "http://a b", "http://user:pw@host",
+	    "http://@host/x", "host:5000"};
 	char *out = NULL;
 	size_t i;
 

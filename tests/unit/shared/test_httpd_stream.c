@@ -98,7 +98,7 @@ static size_t read_until(int fd, char *buf, size_t cap, const char *want)
 			break;
 		len += (size_t)n;
 		buf[len] = '\0';
-		if (want != NULL && strstr(buf, want) != NULL)
+		if (want && strstr(buf, want))
 			break;
 	}
 	buf[len] = '\0';
@@ -162,7 +162,7 @@ static void test_slow_reader_dropped(void **state)
 	(void)state;
 	memset(chunk, 'x', sizeof(chunk));
 	/* the client reads nothing: the socket fills, then the queue, then the drop */
-	while (streaming != NULL && writes < 100000) {
+	while (streaming && writes < 100000) {
 		struct httpd_conn *c = streaming;
 
 		if (httpd_stream_write(c, chunk, sizeof(chunk)) == 0) {

@@ -23,7 +23,7 @@ static int setup(void **state)
 {
 	struct capture *c = calloc(1, sizeof(*c));
 
-	if (c == NULL || (c->f = tmpfile()) == NULL)
+	if (!c || !(c->f = tmpfile()))
 		return -1;
 	c->saved = dup(STDERR_FILENO);
 	if (c->saved < 0 || dup2(fileno(c->f), STDERR_FILENO) < 0)

@@ -44,7 +44,7 @@ static int has_line(const struct metrics *m, const char *line)
 	int found = 0;
 
 	assert_non_null(out);
-	for (p = out; !found && p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+	for (p = out; !found && p && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
 		found = strncmp(p, line, n) == 0 && p[n] == '\n';
 	free(out);
 	return found;
@@ -187,7 +187,7 @@ static void test_series_cap(void **state)
 	assert_false(has_line(m, v));
 	out = metrics_render(m, NULL);
 	assert_non_null(out);
-	for (char *p = strstr(out, "\nms_by_user_total{"); p != NULL;
+	for (char *p = strstr(out, "\nms_by_user_total{"); p;
 	     p = strstr(p + 1, "\nms_by_user_total{"))
 		lines++;
 	assert_int_equal(lines, METRICS_MAX_SERIES);
@@ -206,12 +206,12 @@ static void test_invalid_names(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad_metric) / sizeof(bad_metric[0]); i++) {
-		if (metrics_counter(m, bad_metric[i], "x", NULL) != NULL)
+		if (metrics_counter(m, bad_metric[i], "x", NULL))
 			fail_msg("accepted metric name \"%s\"", bad_metric[i]);
 	}
 	for (size_t i = 0; i < sizeof(bad_label) / sizeof(bad_label[0]); i++) {
 		labels[0] = bad_label[i];
-		if (metrics_gauge(m, "ms_ok", "x", labels) != NULL)
+		if (metrics_gauge(m, "ms_ok", "x", labels))
 			fail_msg("accepted label name \"%s\"", bad_label[i]);
 	}
 	assert_null(metrics_counter(NULL, "ms_x_total", "x", NULL));

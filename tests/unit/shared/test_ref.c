@@ -173,9 +173,9 @@ static void test_image_ref_normalised(void **state)
 
 static void test_image_ref_invalid(void **state)
 {
-	static const char *const bad[] = {"", "Busybox", "busybox:", "busybox:-x", "a//b",
-					  "busybox@sha256:abc", "ghcr.io/", "/busybox",
-					  "ghcr..io/x", "busybox@", "x/../y"};
+	static const char *const bad[] = {
+	    "",		"Busybox",  "busybox:",	  "busybox:-x", "a//b",	 "busybox@sha256:abc",
+	    "ghcr.io/", "/busybox", "ghcr..io/x", "busybox@",	"x/../y"};
 	struct image_ref r;
 	char err[128];
 	size_t i;
@@ -192,9 +192,9 @@ static void test_image_ref_invalid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_name_valid),	cmocka_unit_test(test_name_invalid),
-	    cmocka_unit_test(test_name_length), cmocka_unit_test(test_tag),
-	    cmocka_unit_test(test_host_valid),	cmocka_unit_test(test_host_invalid),
+	    cmocka_unit_test(test_name_valid),		 cmocka_unit_test(test_name_invalid),
+	    cmocka_unit_test(test_name_length),		 cmocka_unit_test(test_tag),
+	    cmocka_unit_test(test_host_valid),		 cmocka_unit_test(test_host_invalid),
 	    cmocka_unit_test(test_image_ref_normalised), cmocka_unit_test(test_image_ref_invalid),
 	};
 

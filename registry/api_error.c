@@ -34,7 +34,7 @@ void api_error(struct httpd_conn *conn, int status, const char *code, const char
 /* A miss stays a 404 (so containerd tries its next host), and so does a refusal (Docker Hub
  * answers 401 for repositories that do not exist); 429 keeps its Retry-After; no answer at all is
  * 503; anything else the upstream says is a 502. */
-void api_upstream_error(struct httpd_conn *conn, long status, const char *retry_after,
+void api_error_upstream(struct httpd_conn *conn, long status, const char *retry_after,
 			const char *unknown_code, const char *err)
 {
 	if (status == 404 || status == 401 || status == 403) {
