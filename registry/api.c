@@ -144,6 +144,8 @@ void api_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg)
 {
 	struct registry *r = arg;
 
+	/* On every answer, errors too: clients probe it to know they speak to a v2 registry. */
+	httpd_add_header(conn, "Docker-Distribution-API-Version", "registry/2.0");
 	if (strcmp(req->path, "/metrics") == 0 &&
 	    (strcmp(req->method, "GET") == 0 || req->is_head)) {
 		stats_serve(r, conn);
@@ -160,7 +162,6 @@ void api_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg)
 		return;
 	}
 	if (strcmp(req->path, "/v2/") == 0 || strcmp(req->path, "/v2") == 0) {
-		httpd_add_header(conn, "Docker-Distribution-API-Version", "registry/2.0");
 		httpd_add_header(conn, "Content-Type", "application/json");
 		httpd_respond(conn, 200, "{}", 2);
 		return;

@@ -22,7 +22,6 @@ void api_error(struct httpd_conn *conn, int status, const char *code, const char
 	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	httpd_add_header(conn, "Content-Type", "application/json");
-	httpd_add_header(conn, "Docker-Distribution-API-Version", "registry/2.0");
 	if (!body) {
 		httpd_respond(conn, 500, "", 0);
 		return;

@@ -14,7 +14,6 @@ long long blob_respond_fd(struct httpd_conn *conn, const char *digest, int fd, o
 	off_t start = 0, end = size - 1;
 	int status = 200;
 
-	httpd_add_header(conn, "Docker-Distribution-API-Version", "registry/2.0");
 	httpd_add_header(conn, "Docker-Content-Digest", "%s", digest);
 	httpd_add_header(conn, "Accept-Ranges", "bytes");
 	if (range) {
@@ -81,7 +80,6 @@ static void head_done(struct upreq *u, int ok, const char *err, void *arg)
 
 	httpd_set_release(bh->conn, NULL, NULL);
 	if (status == 200) {
-		httpd_add_header(bh->conn, "Docker-Distribution-API-Version", "registry/2.0");
 		httpd_add_header(bh->conn, "Docker-Content-Digest", "%s", bh->digest);
 		httpd_add_header(bh->conn, "Accept-Ranges", "bytes");
 		httpd_add_header(bh->conn, "Content-Type", "application/octet-stream");

@@ -80,7 +80,6 @@ static int accepts(const char *accept, const char *mediatype)
 static void respond(struct httpd_conn *conn, const char *digest, const char *data, size_t len,
 		    const char *mediatype)
 {
-	httpd_add_header(conn, "Docker-Distribution-API-Version", "registry/2.0");
 	httpd_add_header(conn, "Content-Type", "%s", mediatype);
 	httpd_add_header(conn, "Docker-Content-Digest", "%s", digest);
 	httpd_add_header(conn, "ETag", "\"%s\"", digest);

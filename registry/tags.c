@@ -20,7 +20,6 @@ struct tags_req {
 
 static void respond(struct httpd_conn *conn, const char *data, size_t len, const char *link)
 {
-	httpd_add_header(conn, "Docker-Distribution-API-Version", "registry/2.0");
 	httpd_add_header(conn, "Content-Type", "application/json");
 	if (link)
 		httpd_add_header(conn, "Link", "%s", link);
