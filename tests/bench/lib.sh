@@ -40,6 +40,24 @@ hwm_kib() {
 
 # --- contenders: each start function sets ADDR (host:port) and PID --------------------------------
 
+# The microscale builds that contend: this one, and "baseline" when BENCH_BASELINE names one.
+MS_CONTENDERS=microscale BASE_BUILD=""
+
+# bench_baseline_build REV|DIR: BASE_BUILD from a build directory as it is, or from git revision
+# REV of this tree, exported and built (plain -O2, as make bench builds) under $T.
+bench_baseline_build() {
+	local src=$T/baseline
+	if [ -x "$1/microscale-registry" ]; then
+		BASE_BUILD=$(cd "$1" && pwd)
+	else
+		mkdir -p "$src" && git -C "$MS_ROOT" archive "$1" | tar -x -C "$src" &&
+			make -C "$src" -j2 all >"$T/baseline-build.log" 2>&1 || return 1
+		BASE_BUILD=$src/build
+	fi
+	MS_CONTENDERS="microscale baseline"
+	step "baseline: $1 ($(basename "$BASE_BUILD")) against this build"
+}
+
 # ms_start ROOT UPSTREAM_URL [FLAGS…]: microscale with its store in ROOT.
 ms_start() {
 	local root=$1 up=$2

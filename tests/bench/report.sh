@@ -96,6 +96,21 @@ bench_targets() {
 	target "time to capacity, no node cache / microscale prewarmed" \
 		"$(ratio "$(median 7 "1 -> 10 instances running: s" "no node cache")" \
 			"$(median 7 "1 -> 10 instances running: s" microscale)")" ">=" 10
+	bench_targets_baseline
+}
+
+# With BENCH_BASELINE: every figure of steps 1-5 that both builds have, this build against the
+# baseline, within 10% (the rounds' noise on this shared machine): no step slower than before.
+bench_targets_baseline() {
+	local step measure base now unit
+	while IFS=$'\t' read -r step measure base unit; do
+		now=$(median "$step" "$measure" microscale)
+		[ -n "$now" ] || continue
+		case $unit in
+		req/s | MB/s) target "step $step, $measure, this build / baseline" "$(ratio "$now" "$base")" ">=" 0.9 ;;
+		*) target "step $step, $measure, this build / baseline" "$(ratio "$now" "$base")" "<=" 1.1 ;;
+		esac
+	done < <(awk -F'\t' -v OFS='\t' '$3 == "baseline" && $1 <= 5 { print $1, $2, $4, $5 }' "$MEDIANS_TSV")
 }
 
 # --- step 8: the cluster ------------------------------------------------------------------------

@@ -28,6 +28,9 @@
 #   ROUNDS (3), BENCH_BIG_MIB (200), WRK_SECONDS (5), DEMAND_CHANGES (40), LINK_MBPS (20, the
 #   remote link of steps 7 and 8), HERD_MBPS (100, the link of step 4), START_S (1, the
 #   emulator's deployment time), BENCH_RESULTS (the file the table goes to)
+#   BENCH_BASELINE  a git revision (or a build directory holding microscale-registry): steps
+#                   1-5 gain the contender "baseline", that build, so a change is compared
+#                   old against new in the same run; the targets then include "no slower"
 #   step 8: BENCH_CL_MIB (100), BENCH_CL_AGENTS (3, every set-up), BENCH_CL_SCALE ("2 4 6": the
 #   agent counts of the warm proxy and microscale runtime), LAN_MBPS (125, a host's 1 Gb/s LAN
 #   link, the proxy's and the tier's)
@@ -91,6 +94,8 @@ if runs cluster; then
 fi
 
 fixtures_ready && bench_images_ready || bench_fail "building the bench image"
+[ -z "${BENCH_BASELINE:-}" ] || bench_baseline_build "$BENCH_BASELINE" ||
+	bench_fail "building the baseline $BENCH_BASELINE"
 
 # Steps 1-7, on loopback.
 run_registry() {
@@ -111,10 +116,15 @@ run_registry() {
 	MS_W=$ADDR MS_W_PID=$PID
 	peer_start "$T/peer-warm" "$UPSTREAM_URL" || bench_fail "starting the peer"
 	PEER_W=$ADDR PEER_W_PID=$PID
+	if [ -n "$BASE_BUILD" ]; then
+		MS_BUILD=$BASE_BUILD ms_start "$T/base-warm" "$UPSTREAM_URL" || bench_fail "starting the baseline"
+		BASE_W=$ADDR BASE_W_PID=$PID
+	fi
 	sleep 1
-	record 5 "peak RSS idle" microscale "$(hwm_kib "$MS_W_PID")" KiB
-	record 5 "peak RSS idle" peer "$(hwm_kib "$PEER_W_PID")" KiB
-	skopeo_pull "$MS_W" && skopeo_pull "$PEER_W" || bench_fail "filling the warm contenders"
+	for c in $MS_CONTENDERS peer; do
+		record 5 "peak RSS idle" $c "$(hwm_kib "$(contender_pid $c)")" KiB
+		skopeo_pull "$(contender_addr $c)" || bench_fail "filling the warm $c"
+	done
 	curl -sf -H "Accept: $FIX_ACCEPT" -o "$T/manifest" "$UPSTREAM_URL/v2/$BENCH_BIG_REPO/manifests/1" &&
 		nginx_add_manifest "$T/nginx" "$BENCH_BIG_REPO" "$BENCH_BIG_DIGEST" "$T/manifest" &&
 		nginx_add_manifest "$T/nginx" "$BENCH_BIG_REPO" 1 "$T/manifest" &&
@@ -125,8 +135,9 @@ run_registry() {
 	step_manifests
 	step "2/8 warm blobs (1 and 16 clients)"
 	step_blobs
-	record 5 "peak RSS after load" microscale "$(hwm_kib "$MS_W_PID")" KiB
-	record 5 "peak RSS after load" peer "$(hwm_kib "$PEER_W_PID")" KiB
+	for c in $MS_CONTENDERS peer; do
+		record 5 "peak RSS after load" $c "$(hwm_kib "$(contender_pid $c)")" KiB
+	done
 	step "3/8 cold pull (skopeo)"
 	step_cold_pull
 	step "4/8 herd (20 cold GETs at once)"
@@ -138,6 +149,7 @@ run_registry() {
 	step_time_to_capacity
 	# Done with the warm contenders: nothing of steps 1-7 runs beside step 8.
 	stop_pid "$MS_W_PID"; stop_pid "$PEER_W_PID"; stop_pid "$NGINX_W_PID"
+	[ -z "$BASE_BUILD" ] || stop_pid "$BASE_W_PID"
 }
 
 # Step 8, on a cluster of its own.

@@ -8,7 +8,7 @@
 step_manifests() {
 	local r c addr how ref out rps p50 p99
 	for ((r = 1; r <= ROUNDS; r++)); do
-		for c in microscale peer nginx; do
+		for c in $MS_CONTENDERS peer nginx; do
 			addr=$(contender_addr "$c")
 			for how in digest tag; do
 				ref=$BENCH_BIG_DIGEST
@@ -29,7 +29,7 @@ step_manifests() {
 step_blobs() {
 	local r c n reps i addr t0 s
 	for ((r = 1; r <= ROUNDS; r++)); do
-		for c in microscale peer nginx; do
+		for c in $MS_CONTENDERS peer nginx; do
 			addr=$(contender_addr "$c")
 			for n in 1 16; do
 				reps=$((n == 1 ? 4 : 1))
@@ -49,8 +49,18 @@ step_blobs() {
 contender_addr() {
 	case $1 in
 	microscale) echo "$MS_W" ;;
+	baseline) echo "$BASE_W" ;;
 	peer) echo "$PEER_W" ;;
 	nginx) echo "$NGINX_W" ;;
+	esac
+}
+
+contender_pid() {
+	case $1 in
+	microscale) echo "$MS_W_PID" ;;
+	baseline) echo "$BASE_W_PID" ;;
+	peer) echo "$PEER_W_PID" ;;
+	nginx) echo "$NGINX_W_PID" ;;
 	esac
 }
 
@@ -65,6 +75,7 @@ cold_start() {
 	case $1 in
 	direct) COLD_ADDR=${up#http://} && return 0 ;;
 	microscale) ms_start "$T/cold" "$up" || return 1 ;;
+	baseline) MS_BUILD=$BASE_BUILD ms_start "$T/cold" "$up" || return 1 ;;
 	peer) peer_start "$T/cold" "$up" || return 1 ;;
 	esac
 	COLD_ADDR=$ADDR COLD_PID=$PID
@@ -74,7 +85,7 @@ cold_start() {
 step_cold_pull() {
 	local r c t0
 	for ((r = 1; r <= ROUNDS; r++)); do
-		for c in direct microscale peer; do
+		for c in direct $MS_CONTENDERS peer; do
 			cold_start $c || bench_fail "starting a cold $c"
 			t0=$(now_ns)
 			skopeo_pull "$COLD_ADDR" || bench_fail "skopeo copy through a cold $c"
@@ -90,7 +101,7 @@ step_cold_pull() {
 step_herd() {
 	local r c t0 mark gets
 	for ((r = 1; r <= ROUNDS; r++)); do
-		for c in microscale peer; do
+		for c in $MS_CONTENDERS peer; do
 			cold_start $c "$HERD_URL" || bench_fail "starting a cold $c"
 			t0=$(now_ns)
 			get_blob "$COLD_ADDR" || bench_fail "cold GET through $c"
