@@ -3,6 +3,7 @@
 # store (packer/provision.sh does all of it; this file only chooses the machine).
 #
 #   packer validate packer/
+#   DOCKER_HOST=unix:///… packer build -only=docker.node -var docker_image=microscale-base:bookworm packer/
 #   packer build -only=qemu.node -var base_image_url=… -var base_image_checksum=sha256:… packer/
 #   packer build -only=amazon-ebs.node -var region=eu-west-1 -var source_ami=ami-… packer/
 #
@@ -62,6 +63,31 @@ variable "store_max_bytes" {
   type        = string
   default     = ""
   description = "The cache's disk budget in bytes; empty: 80% of the free space at start."
+}
+
+# --- docker: a root file system, built on any machine with a dockerd ---------------------------
+
+# No KVM, no cloud account: the provisioners run in a container of docker_image (a Debian 12 root
+# file system with systemd; tests/bake/base.sh makes one with debootstrap and imports it), on the
+# host's network, and the container's file system is exported as a tarball, which boots under
+# `systemd-nspawn --boot` (or becomes a disk image). The docker client packer calls finds its
+# dockerd through DOCKER_HOST, as usual.
+variable "docker_image" {
+  type        = string
+  default     = "microscale-base:bookworm"
+  description = "The base: a Debian 12 root file system with systemd, sudo and ca-certificates (tests/bake/base.sh)."
+}
+
+variable "docker_pull" {
+  type        = bool
+  default     = false
+  description = "Pull docker_image first; false: it is a local image (docker import)."
+}
+
+variable "docker_export_path" {
+  type        = string
+  default     = "output-microscale/microscale-node.tar"
+  description = "Where the node's root file system is written, a tarball (docker export)."
 }
 
 # --- qemu: a local build from a Debian 12 cloud image -------------------------------------------
@@ -141,6 +167,17 @@ locals {
   ]
 }
 
+source "docker" "node" {
+  image       = var.docker_image
+  pull        = var.docker_pull
+  export_path = var.docker_export_path
+  # The host's network: apt reaches the package archive and the prewarm the upstream as they would
+  # from the host. Nothing is published, no bridge is needed.
+  run_command = ["-d", "-i", "-t", "--network=host", "--entrypoint=/bin/sh", "--", "{{.Image}}"]
+  # Where packer mounts the files it uploads: under /tmp, which a booted node empties.
+  container_dir = "/tmp/packer-files"
+}
+
 source "qemu" "node" {
   iso_url          = var.base_image_url
   iso_checksum     = var.base_image_checksum
@@ -201,7 +238,7 @@ source "amazon-ebs" "node" {
 }
 
 build {
-  sources = ["source.qemu.node", "source.amazon-ebs.node"]
+  sources = ["source.docker.node", "source.qemu.node", "source.amazon-ebs.node"]
 
   # The whole tree (sources, Makefile, packer/, images/ with any tarballs to import).
   provisioner "shell" {
@@ -219,14 +256,16 @@ build {
   }
 
   # What the bake needed and the image must not keep: the tree, the bake password, cloud-init's
-  # record of this instance (so that each node runs its own first boot), the machine id.
+  # record of this instance (so that each node runs its own first boot; a docker base may have no
+  # cloud-init, and then no record), the machine id, docker's marker file (docker.node).
   provisioner "shell" {
     execute_command = "chmod +x {{ .Path }}; sudo {{ .Path }}"
     inline = [
       "rm -rf /tmp/microscale",
       "passwd -l debian 2>/dev/null || true",
-      "cloud-init clean --logs",
+      "if command -v cloud-init >/dev/null; then cloud-init clean --logs; fi",
       "truncate -s 0 /etc/machine-id",
+      "rm -f /.dockerenv",
     ]
   }
 }

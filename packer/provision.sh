@@ -68,7 +68,7 @@ REGISTRY=$ROOT/usr/bin/microscale-registry
 SCALER=$ROOT/usr/bin/microscale-scaler
 # What building and running microscale needs (the -dev packages bring the libraries).
 PACKAGES="build-essential pkg-config libev-dev libcurl4-openssl-dev libjansson-dev libssl-dev
-libarchive-dev libhttp-parser-dev liburing-dev jq ca-certificates"
+libarchive-dev libhttp-parser-dev liburing-dev libzookeeper-st-dev jq ca-certificates"
 
 step() { echo "provision: $*"; }
 die() {

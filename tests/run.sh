@@ -8,16 +8,19 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 export MS_BUILD="$root/$build" MS_ROOT="$root"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 log=$(mktemp -d /tmp/ms-test.XXXXXX)
 
-# count FILE: adds its cmocka or "ok"/"not ok" lines to the totals; sets $counted.
+# count FILE: adds its cmocka or "ok"/"not ok" lines to the totals; sets $counted. A "# skip:
+# reason" line is a check that could not run here: counted as skipped, never as passed.
 count() {
-	local p f
+	local p f s
 	p=$(grep -cE '^(\[       OK \]|ok )' "$1")
 	f=$(grep -cE '^(\[  FAILED  \] [^0-9]|not ok )' "$1")
-	passed=$((passed + p)) failed=$((failed + f))
+	s=$(grep -c '^# skip: ' "$1")
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 	counted="$p passed, $f failed"
+	[ "$s" = 0 ] || counted="$counted, $s skipped ($(sed -n 's/^# skip: //p' "$1" | head -1))"
 }
 
 for t in $(find "$MS_BUILD/tests/unit" -type f -name 'test_*' -perm -u+x | sort); do
@@ -86,5 +89,6 @@ for t in "$root"/tests/integration/*.sh; do
 done
 cluster_unshare
 echo "logs: $log"
+[ "$skipped" = 0 ] || echo "$skipped skipped (the == lines above say why)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

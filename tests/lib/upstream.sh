@@ -17,17 +17,18 @@
 #    of the blob's size, shows the transfer was cut. Range requests log 206 and the range's size.
 # So the access log is the one to count: one line per request, method, path, status and bytes.
 
-# upstream_start DIR: serves DIR/storage on 127.0.0.1:<free port>, logs to DIR/registry.log.
+# upstream_start DIR [PORT]: serves DIR/storage on 127.0.0.1:<free port> (or PORT: an upstream
+# started again where a client knows it), logs to DIR/registry.log.
 # Sets UPSTREAM_PORT, UPSTREAM_URL, UPSTREAM_PID, UPSTREAM_LOG (callers may declare them local
 # to run a private upstream, as fixtures_ready does). Returns non-zero if it never became ready.
 upstream_start() {
-	local dir=$1 try
+	local dir=$1 port=${2:-} try
 	mkdir -p "$dir/storage" || return 1
 	UPSTREAM_LOG=$dir/registry.log
 	# free_port can lose a race with another process taking the port before the registry binds
 	# it; the registry then exits at once, so a fresh port is worth a few more tries.
 	for try in 1 2 3; do
-		UPSTREAM_PORT=$(free_port) || return 1
+		UPSTREAM_PORT=${port:-$(free_port)} || return 1
 		UPSTREAM_URL=http://127.0.0.1:$UPSTREAM_PORT
 		_upstream_write_config "$dir" || return 1
 		spawn "$UPSTREAM_LOG" docker-registry serve "$dir/config.yml"
