@@ -24,7 +24,7 @@ UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRC))
 BINS := $(BUILD)/microscale-registry $(if $(wildcard scaler/main.c),$(BUILD)/microscale-scaler)
 
-.PHONY: all deps test unit bench demo fuzz install clean format
+.PHONY: all deps test unit bench demo fuzz install clean format check-cycles
 all: $(BINS)
 
 $(BUILD)/%.o: %.c $(wildcard shared/*.h registry/*.h scaler/*.h)
@@ -67,6 +67,10 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(ARCHIVES)
 
 unit: $(UNIT_BIN)
 
+# Files of one directory that call each other in a circle, from the objects' symbols.
+check-cycles: $(ARCHIVES)
+	tests/lib/callgraph.py $(BUILD)/registry $(BUILD)/shared $(BUILD)/scaler
+
 deps:
 	@tests/lib/deps.sh
 
@@ -83,6 +87,13 @@ bench: deps all
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
+
+# A real `packer build -only=docker.node` of packer/, and the baked node booted twice under
+# systemd-nspawn (tests/bake/run.sh; needs root). It makes the base root file system with
+# debootstrap when /var/cache/microscale-bake has none yet. make test runs it too (91_bake).
+.PHONY: bake-test
+bake-test: deps
+	tests/bake/run.sh
 
 # The whole microscaling story on a cluster on this machine (tests/demo/run.sh; needs root):
 # DEMO_SECONDS=60, DEMO_AGENTS=3 by default.

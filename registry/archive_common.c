@@ -1,6 +1,8 @@
-/* archive_common: what "import" and "export" share: finding and opening the store from the
- * flags and the config, and showing how far a long transfer has got. */
+/* archive_common: what "import", "export" and "verify" share: their --config and --root
+ * options, finding and opening the store from them and the config, and showing how far a long
+ * transfer has got. */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,31 @@ int archive_store_open(struct store *s, const char *config, const char *root, ch
 	registry_conf_free(&rc);
 	conf_free(&c);
 	return rc_open;
+}
+
+int archive_getopt(int argc, char **argv, const char *shortopts, const struct option *extra,
+		   struct archive_opts *o)
+{
+	static const struct option shared[] = {{"config", required_argument, NULL, 'c'},
+					       {"root", required_argument, NULL, 'R'},
+					       {"help", no_argument, NULL, 'h'}};
+	struct option all[ARCHIVE_OPTS_MAX + 4];
+	char shorts[32];
+	size_t n = sizeof(shared) / sizeof(shared[0]);
+	int ch;
+
+	memcpy(all, shared, sizeof(shared));
+	for (size_t i = 0; extra && extra[i].name && i < ARCHIVE_OPTS_MAX; i++)
+		all[n++] = extra[i];
+	memset(&all[n], 0, sizeof(all[n]));
+	snprintf(shorts, sizeof(shorts), "c:h%s", shortopts);
+	while ((ch = getopt_long(argc, argv, shorts, all, NULL)) == 'c' || ch == 'R') {
+		if (ch == 'c')
+			o->config = optarg;
+		else
+			o->root = optarg;
+	}
+	return ch;
 }
 
 static void progress_draw(const struct archive_progress *p)

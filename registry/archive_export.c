@@ -506,24 +506,15 @@ static int export_run(struct xport *x, int nrefs, char **refs)
 
 int archive_export_main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"root", required_argument, NULL, 'R'},
-					     {"output", required_argument, NULL, 'o'},
-					     {"help", no_argument, NULL, 'h'},
+	static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
 					     {NULL, 0, NULL, 0}};
-	const char *config = NULL, *root = NULL;
+	struct archive_opts o = {0};
 	struct xport x = {0};
 	struct store s = {0};
 	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
+	while ((ch = archive_getopt(argc, argv, "o:", opts, &o)) != -1) {
 		switch (ch) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'R':
-			root = optarg;
-			break;
 		case 'o':
 			x.out = optarg;
 			break;
@@ -539,7 +530,7 @@ int archive_export_main(int argc, char **argv)
 		export_usage(stderr);
 		return 2;
 	}
-	if (archive_store_open(&s, config, root, x.err, sizeof(x.err)) != 0) {
+	if (archive_store_open(&s, o.config, o.root, x.err, sizeof(x.err)) != 0) {
 		fprintf(stderr, "microscale-registry export: %s\n", x.err);
 		return 1;
 	}

@@ -1,5 +1,10 @@
-/* blob: GET and HEAD of /v2/<name>/blobs/<digest>: from the store with sendfile, else from the
- * upstream (HEAD asks the upstream with HEAD and never fetches the body). */
+/* blob: GET and HEAD of /v2/<name>/blobs/<digest>, and everything HTTP about a blob. A stored
+ * blob goes out with sendfile (Range too). Else the client becomes a reader of the blob's one
+ * transfer (transfer.c), which says how much of its temp file may be sent; when the transfer
+ * fails, a response under way is cut short so that no client takes it as complete. HEAD asks
+ * the upstream with HEAD and never fetches the body. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +13,15 @@
 #include "httpd_range.h"
 #include "registry.h"
 
-long long blob_respond_fd(struct httpd_conn *conn, const char *digest, int fd, off_t size,
-			  off_t avail_end, const char *range)
+/* Answers with bytes of fd (which it takes), a blob of SIZE bytes of which those before
+ * avail_end can be read now; honours a Range header (206, or 416). Returns the body bytes it
+ * will send (0 for a HEAD), or -1 when it answered 416 and sends nothing of the file. */
+static long long respond_fd(struct httpd_conn *conn, const char *digest, int fd, off_t size,
+			    off_t avail_end, const char *range)
 {
+	/* Read now: a HEAD's response is complete inside httpd_respond_file, and then its
+	 * request is gone. */
+	int is_head = httpd_request(conn)->is_head;
 	off_t start = 0, end = size - 1;
 	int status = 200;
 
@@ -32,28 +43,130 @@ long long blob_respond_fd(struct httpd_conn *conn, const char *digest, int fd, o
 			httpd_add_header(conn, "Content-Range", "bytes */%lld", (long long)size);
 			api_error(conn, 416, "RANGE_INVALID", "range \"%.64s\" not satisfiable",
 				  range);
-			return 0;
+			return -1;
 		}
 	}
 	httpd_add_header(conn, "Content-Type", "application/octet-stream");
 	httpd_add_header(conn, "ETag", "\"%s\"", digest);
 	httpd_add_header(conn, "Cache-Control", "max-age=31536000");
 	httpd_respond_file(conn, status, fd, start, end - start + 1, avail_end);
-	return httpd_request(conn)->is_head ? 0 : (long long)(end - start + 1);
+	return is_head ? 0 : (long long)(end - start + 1);
 }
 
-int blob_serve_stored(struct registry *r, struct httpd_conn *conn, const char *digest,
-		      const char *range)
+/* Answers from a stored blob; returns -1 (nothing sent) when it is not stored. */
+static int serve_stored(struct registry *r, struct httpd_conn *conn, const char *digest,
+			const char *range)
 {
 	off_t size;
 	int fd = store_blob_open(&r->store, digest, &size);
+	long long sent;
 
 	if (fd < 0)
 		return -1;
 	evict_serving(r->evict, conn, digest);
-	metrics_add(r->stats.bytes, (double)blob_respond_fd(conn, digest, fd, size, size, range),
-		    "store");
+	sent = respond_fd(conn, digest, fd, size, size, range);
+	if (sent > 0)
+		metrics_add(r->stats.bytes, (double)sent, "store");
 	return 0;
+}
+
+/* A client reading a blob from its transfer. */
+struct blob_client {
+	struct transfer_reader rd;
+	struct registry *r;
+	struct httpd_conn *conn;
+	char digest[DIGEST_STR_SIZE];
+	char *range;
+	long long size;	 /* > 0 once its response streams the temp file */
+	long long avail; /* what the transfer released to it so far */
+};
+
+static void client_free(struct blob_client *bc)
+{
+	free(bc->range);
+	free(bc);
+}
+
+/* Its response ended or its client went away: off the transfer. */
+static void client_release(struct httpd_conn *conn, void *arg)
+{
+	struct blob_client *bc = arg;
+
+	(void)conn;
+	transfer_leave(&bc->rd);
+	client_free(bc);
+}
+
+static void client_start(void *arg, const char *path, long long size, long long avail)
+{
+	struct blob_client *bc = arg;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		api_error(bc->conn, 500, "UNKNOWN", "cannot open temp file: %s", strerror(errno));
+		return;
+	}
+	bc->avail = avail;
+	bc->size = size; /* undone below when it answered 416 instead */
+	if (respond_fd(bc->conn, bc->digest, fd, size, avail, bc->range) < 0)
+		bc->size = 0;
+}
+
+/* The response may complete (and bc be freed) inside httpd_file_avail. */
+static void client_avail(void *arg, long long avail)
+{
+	struct blob_client *bc = arg;
+
+	if (bc->size == 0)
+		return; /* it answered with an error instead */
+	bc->avail = avail;
+	httpd_file_avail(bc->conn, (off_t)avail);
+}
+
+/* A client that waited without a response (none started: no length yet, or none at all). */
+static void client_answer(struct blob_client *bc, const struct transfer_end *end)
+{
+	if (end->ok && serve_stored(bc->r, bc->conn, bc->digest, bc->range) < 0)
+		api_error(bc->conn, 500, "UNKNOWN", "stored blob cannot be opened");
+	else if (!end->ok && end->status == 200)
+		api_error(bc->conn, 500, "UNKNOWN", "blob not stored: %s", end->err);
+	else if (!end->ok)
+		api_error_upstream(bc->conn, end->status, end->retry_after, "BLOB_UNKNOWN",
+				   end->err);
+}
+
+static void client_end(void *arg, const struct transfer_end *end)
+{
+	struct blob_client *bc = arg;
+
+	httpd_set_release(bc->conn, NULL, NULL);
+	if (!bc->rd.started)
+		client_answer(bc, end);
+	else if (bc->size > 0 && bc->avail < bc->size)
+		httpd_close(bc->conn); /* cut short: no client takes this as complete */
+	client_free(bc);
+}
+
+static void client_attach(struct registry *r, struct httpd_conn *conn, const struct blob_ask *ask)
+{
+	static const struct transfer_reader_ops ops = {client_start, client_avail, client_end};
+	struct blob_client *bc = calloc(1, sizeof(*bc));
+
+	if (bc && (!ask->range || (bc->range = strdup(ask->range)))) {
+		bc->rd.ops = &ops;
+		bc->rd.arg = bc;
+		bc->r = r;
+		bc->conn = conn;
+		snprintf(bc->digest, sizeof(bc->digest), "%s", ask->digest);
+		/* Set first: the response may start, and even end, inside transfer_join. */
+		httpd_set_release(conn, client_release, bc);
+		if (transfer_join(r, ask, &bc->rd) == 0)
+			return;
+		httpd_set_release(conn, NULL, NULL);
+	}
+	if (bc)
+		client_free(bc);
+	api_error(conn, 500, "UNKNOWN", "cannot start blob transfer");
 }
 
 /* A HEAD for a blob we do not have: ask the upstream, with HEAD. */
@@ -116,7 +229,7 @@ static void head_upstream(struct registry *r, struct httpd_conn *conn, const str
 void blob_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,
 		const struct blob_ask *ask)
 {
-	int hit = blob_serve_stored(r, conn, ask->digest, ask->range) == 0;
+	int hit = serve_stored(r, conn, ask->digest, ask->range) == 0;
 
 	metrics_add(r->stats.cache, 1, "blob", hit ? "hit" : "miss");
 	if (hit)
@@ -124,5 +237,5 @@ void blob_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_
 	if (req->is_head)
 		head_upstream(r, conn, ask);
 	else
-		pull_blob_attach(r, conn, ask);
+		client_attach(r, conn, ask);
 }

@@ -18,13 +18,13 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "conf_secret.h"
 #include "registry.h"
 #include "ref.h"
 
 #define DOCKER_HUB "docker.io"
 #define DOCKER_HUB_URL "https://registry-1.docker.io"
 #define KEY_PATH_MAX 320 /* "upstreams." + host[:port] + "." + member */
-#define CRED_LINE_MAX 1024
 
 static const char *const top_keys[] = {
     "listen", "root",  "log_level", "tag_ttl_s",   "upstreams", "runtime",
@@ -36,7 +36,8 @@ static const char *const prewarm_keys[] = {
 static const char *const store_keys[] = {"max_bytes", NULL};
 static const char *const runtime_keys[] = {"docker_socket", "parallel", NULL};
 static const char *const upstream_keys[] = {
-    "url", "username", "password", "credentials_file", "insecure_tls", "ca_file", NULL,
+    "url",	    "username", "password", "password_file", "credentials_file",
+    "insecure_tls", "ca_file",	NULL,
 };
 static const char *const http_keys[] = {
     "max_connections", "max_header_bytes", "header_timeout_s",
@@ -97,10 +98,7 @@ static void uconf_free(struct upstream_conf *u)
 {
 	free(u->host);
 	free(u->url);
-	if (u->userpwd) {
-		explicit_bzero(u->userpwd, strlen(u->userpwd));
-		free(u->userpwd);
-	}
+	conf_secret_free(u->userpwd);
 	free(u->ca_file);
 }
 
@@ -115,79 +113,34 @@ static char *member_key(char out[KEY_PATH_MAX], const char *prefix, const char *
 
 /* --- upstreams --- */
 
-/* "user:password" with a non-empty user holding no ':' (libcurl splits at the first one). */
-static int userpwd_set(struct conf *c, const char *key, const char *user, const char *pass,
-		       char **out)
+/* username with password or password_file (shared/conf_secret.c), or a credentials_file whose
+ * first line is user:password. */
+static int upstream_auth(struct conf *c, json_t *v, const char *prefix, struct upstream_conf *u)
 {
-	size_t len;
+	char key[KEY_PATH_MAX], *line = NULL, *colon;
+	const char *file = NULL;
+	int rc;
 
-	if (user[0] == '\0' || strchr(user, ':'))
-		return conf_fail(c, key, "the user name must be non-empty and hold no ':'");
-	len = strlen(user) + 1 + strlen(pass) + 1;
-	*out = malloc(len);
-	if (!*out)
-		return conf_fail(c, key, "out of memory");
-	snprintf(*out, len, "%s:%s", user, pass);
-	return 0;
-}
-
-/* The first line of FILE, "user:password". Read at load so a bad file stops the start-up. */
-static int read_credentials(struct conf *c, const char *key, const char *file, char **out)
-{
-	char line[CRED_LINE_MAX];
-	char *colon;
-	FILE *f;
-	int rc, long_line;
-
-	f = fopen(file, "re");
-	if (!f)
-		return conf_fail(c, key, "cannot read %s: %s", file, strerror(errno));
-	conf_check_private(file, "upstream credentials");
-	if (!fgets(line, sizeof(line), f)) {
-		rc = ferror(f) ? conf_fail(c, key, "cannot read %s: %s", file, strerror(errno))
-			       : conf_fail(c, key, "%s is empty", file);
-		fclose(f);
-		return rc;
-	}
-	/* A cut-off line would be a wrong password that fails much later and less clearly. */
-	long_line = !strchr(line, '\n') && !feof(f);
-	fclose(f);
-	line[strcspn(line, "\r\n")] = '\0';
+	member_key(key, prefix, "credentials_file");
+	if (conf_secret_userpwd(c, v, prefix, "an upstream password", &u->userpwd) != 0 ||
+	    conf_string(c, v, prefix, "credentials_file", &file) != 0)
+		return -1;
+	if (!file || file[0] == '\0')
+		return 0;
+	if (u->userpwd)
+		return conf_fail(c, key, "not allowed together with username and password");
+	if (conf_secret_read(c, key, file, "upstream credentials", &line) != 0)
+		return -1;
 	colon = strchr(line, ':');
-	if (long_line) {
-		rc = conf_fail(c, key, "%s: the first line is too long", file);
-	} else if (!colon) {
+	if (!colon) {
 		rc = conf_fail(c, key, "%s: expected user:password on the first line", file);
 	} else {
 		*colon = '\0';
-		rc = userpwd_set(c, key, line, colon + 1, out);
+		rc = conf_secret_pair(c, key, line, colon + 1, &u->userpwd);
+		*colon = ':'; /* so that all of it is wiped */
 	}
-	explicit_bzero(line, sizeof(line));
+	conf_secret_free(line);
 	return rc;
-}
-
-static int upstream_auth(struct conf *c, const char *prefix, struct upstream_conf *u)
-{
-	const char *user = NULL, *pass = NULL, *file = NULL;
-	char ku[KEY_PATH_MAX], kp[KEY_PATH_MAX], kf[KEY_PATH_MAX];
-
-	member_key(ku, prefix, "username");
-	member_key(kp, prefix, "password");
-	member_key(kf, prefix, "credentials_file");
-	if (conf_string(c, c->root, NULL, ku, &user) != 0 ||
-	    conf_string(c, c->root, NULL, kp, &pass) != 0 ||
-	    conf_string(c, c->root, NULL, kf, &file) != 0)
-		return -1;
-	if (file && (user || pass))
-		return conf_fail(c, kf, "not allowed together with username and password");
-	if (file)
-		return read_credentials(c, kf, file, &u->userpwd);
-	if ((!user) != (!pass))
-		return conf_fail(c, !user ? ku : kp, "username and password go together");
-	if (!user)
-		return 0;
-	conf_check_private(c->file, "an upstream password");
-	return userpwd_set(c, ku, user, pass, &u->userpwd);
 }
 
 static int upstream_url(struct conf *c, const char *prefix, struct upstream_conf *u)
@@ -248,7 +201,7 @@ static int load_upstream(struct registry_conf *rc, struct conf *c, const char *h
 	    conf_bool(c, c->root, NULL, key, &u->insecure_tls) != 0 ||
 	    upstream_ca(c, prefix, u) != 0)
 		return -1;
-	return upstream_auth(c, prefix, u);
+	return upstream_auth(c, v, prefix, u);
 }
 
 static int load_upstreams(struct registry_conf *rc, struct conf *c)
@@ -524,9 +477,7 @@ void registry_conf_free(struct registry_conf *rc)
 		free(rc->platforms[i]);
 	free(rc->platforms);
 	free(rc->prewarm_list);
-	if (rc->admin_token)
-		explicit_bzero(rc->admin_token, strlen(rc->admin_token));
-	free(rc->admin_token);
+	conf_secret_free(rc->admin_token);
 	free(rc->docker_socket);
 	free(rc->listen);
 	free(rc->root);

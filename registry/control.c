@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "registry.h"
 
@@ -19,7 +20,8 @@ static int allowed(struct registry *r, struct httpd_conn *conn, const struct htt
 
 	if (httpd_peer_is_loopback(conn))
 		return 1;
-	if (!token || !auth || strncmp(auth, "Bearer ", 7) != 0 ||
+	/* Auth schemes are case-insensitive (RFC 9110 section 11.1). */
+	if (!token || !auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
 	    strlen(auth + 7) != strlen(token))
 		return 0;
 	return CRYPTO_memcmp(auth + 7, token, strlen(token)) == 0; /* no timing oracle */
@@ -53,16 +55,12 @@ static int digest_on_disk(struct registry *r, const struct image_ref *ref,
 	return store_tag_get(&r->store, ref->registry, ref->repo, ref->tag, digest, &fetched);
 }
 
-static json_t *platforms_json(struct registry *r, const struct prewarm_image *img)
+static json_t *platforms_json(const char *const *platforms)
 {
 	json_t *list = json_array();
-	char **p;
 
-	if (img && img->platform[0])
-		json_array_append_new(list, json_string(img->platform));
-	else
-		for (p = r->conf->platforms; p && *p; p++)
-			json_array_append_new(list, json_string(*p));
+	for (; platforms && *platforms; platforms++)
+		json_array_append_new(list, json_string(*platforms));
 	return list;
 }
 
@@ -71,9 +69,9 @@ static json_t *image_json(struct registry *r, const struct image_ref *ref,
 			  struct prewarm_image *img)
 {
 	char name[sizeof(img->name)], digest[DIGEST_STR_SIZE] = "";
-	const char *one[2] = {img ? img->platform : NULL, NULL};
+	const char *one[2];
 	const char *const *platforms =
-	    img && img->platform[0] ? one : (const char *const *)r->conf->platforms;
+	    image_platforms(r->conf->platforms, img ? img->platform : NULL, one);
 	struct image_walk w = {0};
 	int walked = digest_on_disk(r, ref, digest) == 0 &&
 		     image_walk(&r->store, digest, platforms, &w) == 0;
@@ -84,7 +82,7 @@ static json_t *image_json(struct registry *r, const struct image_ref *ref,
 	ref_format(ref, name, sizeof(name));
 	doc = json_pack("{s:b,s:s,s:s?,s:o,s:s,s:i,s:i,s:I,s:I,s:b,s:s?,s:s,s:s?}", "ready",
 			walked && w.complete, "ref", name, "digest", digest[0] ? digest : NULL,
-			"platforms", platforms_json(r, img), "state",
+			"platforms", platforms_json(platforms), "state",
 			img		       ? prewarm_state_name(img->state)
 			: walked && w.complete ? "ready"
 					       : "untracked",
@@ -117,7 +115,7 @@ static void get_images(struct registry *r, struct httpd_conn *conn)
 	json_t *list = json_array();
 	struct prewarm_image *img;
 
-	for (img = prewarm_images(r->prewarm); img; img = img->next)
+	for (img = prewarm_images(r->prewarm); img; img = SLIST_NEXT(img, link))
 		json_array_append_new(list, image_json(r, &img->ref, img));
 	respond_json(conn, 200, json_pack("{s:o}", "images", list));
 }

@@ -1,21 +1,20 @@
 /* evict: keeps the store within store.max_bytes. The daemon records when each blob was last
  * served (not atime, which mounts often disable); past the budget the least recently used blobs
- * go first, down to 90% of it. Never evicted: blobs of pinned images (every listed image is
- * pinned) and blobs being served. A blob being written is not in the index until it is stored.
- * An unpinned blob larger than the whole budget is served while it streams, then dropped. */
-#include <dirent.h>
-#include <errno.h>
+ * go first, down to 90% of it. Never evicted: pinned blobs (what the owner's pins callback names:
+ * the blobs of pinned images) and blobs being served. A blob being written is not in the index
+ * until it is stored. An unpinned blob larger than the whole budget is served while it streams,
+ * then dropped. evict knows nothing above the store: pins come from whoever owns it. */
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <sys/queue.h>
 #include <sys/statvfs.h>
 
 #include "registry.h"
 
 struct evict_entry {
-	struct evict_entry *prev, *next;
+	TAILQ_ENTRY(evict_entry) lru; /* least recently used first */
 	char digest[DIGEST_STR_SIZE];
 	long long size;
 	ev_tstamp last_access;
@@ -26,9 +25,11 @@ struct evict_entry {
 struct evict {
 	struct registry *r;
 	void *tree; /* tsearch: digest -> entry */
-	struct evict_entry *all;
+	TAILQ_HEAD(, evict_entry) lru;
 	size_t count;
-	long long used, budget, evicted;
+	long long used, budget;
+	evict_pins_fn pins; /* the owner's; NULL: nothing is pinned */
+	void *pins_arg;
 };
 
 static int by_digest(const void *a, const void *b)
@@ -47,6 +48,7 @@ static struct evict_entry *entry_find(struct evict *ev, const char *digest)
 	return found ? *(struct evict_entry **)found : NULL;
 }
 
+/* A new entry goes last: the most recently used. */
 static struct evict_entry *entry_add(struct evict *ev, const char *digest, long long size,
 				     ev_tstamp when)
 {
@@ -64,10 +66,7 @@ static struct evict_entry *entry_add(struct evict *ev, const char *digest, long 
 		free(e);
 		return NULL;
 	}
-	e->next = ev->all;
-	if (ev->all)
-		ev->all->prev = e;
-	ev->all = e;
+	TAILQ_INSERT_TAIL(&ev->lru, e, lru);
 	ev->count++;
 	ev->used += size;
 	return e;
@@ -76,104 +75,16 @@ static struct evict_entry *entry_add(struct evict *ev, const char *digest, long 
 static void entry_remove(struct evict *ev, struct evict_entry *e)
 {
 	tdelete(e, &ev->tree, by_digest);
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		ev->all = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
+	TAILQ_REMOVE(&ev->lru, e, lru);
 	ev->count--;
 	ev->used -= e->size;
 	free(e);
 }
 
 /* The start-up scan: what is stored, last used when it was stored (the file's mtime). */
-static void scan_dir(struct evict *ev, const char *dir)
+static int scan_one(void *arg, const struct store_object *o)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[PATH_MAX + 256], digest[DIGEST_STR_SIZE];
-	struct stat st;
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || strlen(de->d_name) != DIGEST_HEX_LEN)
-			continue;
-		memcpy(digest, "sha256:", 7);
-		memcpy(digest + 7, de->d_name, DIGEST_HEX_LEN + 1);
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (digest_check(digest) == 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode))
-			entry_add(ev, digest, st.st_size, (ev_tstamp)st.st_mtime);
-	}
-	closedir(d);
-}
-
-static void scan(struct evict *ev)
-{
-	char dir[PATH_MAX];
-	int i;
-
-	for (i = 0; i < 256; i++) {
-		snprintf(dir, sizeof(dir), "%s/blobs/sha256/%02x", ev->r->conf->root, i);
-		scan_dir(ev, dir);
-	}
-}
-
-struct evict *evict_new(struct registry *r)
-{
-	struct evict *ev = calloc(1, sizeof(*ev));
-	struct statvfs vfs;
-
-	if (!ev)
-		return NULL;
-	ev->r = r;
-	scan(ev);
-	ev->budget = r->conf->store_max_bytes;
-	if (ev->budget == 0 && statvfs(r->conf->root, &vfs) == 0)
-		ev->budget =
-		    (long long)((double)vfs.f_bavail * (double)vfs.f_frsize * 0.8) + ev->used;
-	log_info("store_budget", "blobs=%zu bytes=%lld budget=%lld", ev->count, ev->used,
-		 ev->budget);
-	return ev;
-}
-
-void evict_free(struct evict *ev)
-{
-	if (!ev)
-		return;
-	while (ev->all)
-		entry_remove(ev, ev->all);
-	free(ev);
-}
-
-/* Marks every blob of every pinned image; returns the bytes they hold. */
-static long long mark_pinned(struct evict *ev)
-{
-	struct prewarm_image *img;
-	struct evict_entry *e;
-	long long pinned = 0;
-	size_t i;
-
-	for (e = ev->all; e; e = e->next)
-		e->pinned = 0;
-	for (img = prewarm_images(ev->r->prewarm); img; img = img->next) {
-		struct image_walk w;
-		const char *one[2] = {img->platform, NULL};
-
-		if (!img->pinned || !img->digest[0])
-			continue;
-		if (image_walk(&ev->r->store, img->digest,
-			       img->platform[0] ? one : (const char *const *)ev->r->conf->platforms,
-			       &w) == 0)
-			for (i = 0; i < w.nblobs; i++)
-				if ((e = entry_find(ev, w.blobs[i].digest)) && !e->pinned) {
-					e->pinned = 1;
-					pinned += e->size;
-				}
-		image_walk_free(&w);
-	}
-	return pinned;
+	return entry_add(arg, o->digest, o->size, (ev_tstamp)o->mtime) ? 0 : -1;
 }
 
 static int by_last_access(const void *a, const void *b)
@@ -184,14 +95,108 @@ static int by_last_access(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The scan comes in directory order: put it in LRU order once, so that every run after only
+ * walks the list from its head. */
+static int scan(struct evict *ev)
+{
+	struct evict_entry **v, *e;
+	size_t n = 0, i;
+
+	if (store_each(&ev->r->store, STORE_BLOB, scan_one, ev) != 0)
+		return -1; /* out of memory: an unindexed blob would never be evicted */
+	if (ev->count == 0)
+		return 0;
+	v = calloc(ev->count, sizeof(*v));
+	if (!v)
+		return -1;
+	TAILQ_FOREACH (e, &ev->lru, lru) {
+		v[n++] = e;
+	}
+	qsort(v, n, sizeof(*v), by_last_access);
+	TAILQ_INIT(&ev->lru);
+	for (i = 0; i < n; i++)
+		TAILQ_INSERT_TAIL(&ev->lru, v[i], lru);
+	free(v);
+	return 0;
+}
+
+struct evict *evict_new(struct registry *r)
+{
+	struct evict *ev = calloc(1, sizeof(*ev));
+	struct statvfs vfs;
+
+	if (!ev)
+		return NULL;
+	ev->r = r;
+	TAILQ_INIT(&ev->lru);
+	if (scan(ev) < 0) {
+		evict_free(ev);
+		return NULL;
+	}
+	ev->budget = r->conf->store_max_bytes;
+	if (ev->budget == 0 && statvfs(r->conf->root, &vfs) == 0)
+		ev->budget =
+		    (long long)((double)vfs.f_bavail * (double)vfs.f_frsize * 0.8) + ev->used;
+	log_info("store_budget", "blobs=%zu bytes=%lld budget=%lld", ev->count, ev->used,
+		 ev->budget);
+	return ev;
+}
+
+void evict_on_pins(struct evict *ev, evict_pins_fn fn, void *arg)
+{
+	ev->pins = fn;
+	ev->pins_arg = arg;
+}
+
+/* Only after the last response that serves a stored blob ended (httpd_free): each holds its
+ * entry until then. */
+void evict_free(struct evict *ev)
+{
+	struct evict_entry *e;
+
+	if (!ev)
+		return;
+	while ((e = TAILQ_FIRST(&ev->lru)))
+		entry_remove(ev, e);
+	free(ev);
+}
+
+struct mark {
+	struct evict *ev;
+	long long bytes; /* held by the blobs marked */
+};
+
+static void keep_cb(void *arg, const char *digest)
+{
+	struct mark *m = arg;
+	struct evict_entry *e = entry_find(m->ev, digest);
+
+	if (e && !e->pinned) {
+		e->pinned = 1;
+		m->bytes += e->size;
+	}
+}
+
+/* Marks every pinned blob; returns the bytes they hold. */
+static long long mark_pinned(struct evict *ev)
+{
+	struct mark m = {ev, 0};
+	struct evict_entry *e;
+
+	TAILQ_FOREACH (e, &ev->lru, lru) {
+		e->pinned = 0;
+	}
+	if (ev->pins)
+		ev->pins(ev->pins_arg, keep_cb, &m);
+	return m.bytes;
+}
+
 static void evict_entry_now(struct evict *ev, struct evict_entry *e)
 {
 	log_info("evicted", "digest=%s bytes=%lld idle_s=%.0f", e->digest, e->size,
 		 ev_now(ev->r->loop) - e->last_access);
-	if (store_blob_remove(&ev->r->store, e->digest) == 0) {
-		ev->evicted += e->size;
+	if (store_blob_remove(&ev->r->store, e->digest) == 0)
 		metrics_add(ev->r->stats.evicted, (double)e->size);
-	}
 	entry_remove(ev, e);
 }
 
@@ -199,23 +204,18 @@ static void evict_entry_now(struct evict *ev, struct evict_entry *e)
 static void run(struct evict *ev)
 {
 	long long target = ev->budget / 10 * 9, pinned = mark_pinned(ev);
-	struct evict_entry **v = calloc(ev->count ? ev->count : 1, sizeof(*v)), *e;
-	size_t n = 0, i;
+	struct evict_entry *e, *next;
 
 	if (pinned > ev->budget)
 		log_error("store_over_budget",
 			  "pinned_bytes=%lld budget=%lld "
 			  "action=\"keeping pinned images; raise store.max_bytes\"",
 			  pinned, ev->budget);
-	if (!v)
-		return;
-	for (e = ev->all; e; e = e->next)
+	for (e = TAILQ_FIRST(&ev->lru); e && ev->used > target; e = next) {
+		next = TAILQ_NEXT(e, lru);
 		if (!e->pinned && !e->in_use)
-			v[n++] = e;
-	qsort(v, n, sizeof(*v), by_last_access);
-	for (i = 0; i < n && ev->used > target; i++)
-		evict_entry_now(ev, v[i]);
-	free(v);
+			evict_entry_now(ev, e);
+	}
 }
 
 /* A blob was stored. Returns 0, or -1 when it is unpinned and larger than the whole budget:
@@ -227,7 +227,7 @@ int evict_stored(struct evict *ev, const char *digest, long long size)
 	if (!ev)
 		return 0;
 	e = entry_add(ev, digest, size, ev_now(ev->r->loop));
-	if (size > ev->budget && e) {
+	if (size > ev->budget && e && !e->in_use) {
 		mark_pinned(ev);
 		if (!e->pinned) {
 			log_warn("blob_over_budget", "digest=%s bytes=%lld budget=%lld action=drop",
@@ -249,8 +249,8 @@ static void release_cb(struct httpd_conn *conn, void *arg)
 	e->in_use--;
 }
 
-/* A client is being served this stored blob: it is recently used, and in use until the
- * response ends. */
+/* A client is being served this stored blob: it is the most recently used now, and in use
+ * until the response ends. */
 void evict_serving(struct evict *ev, struct httpd_conn *conn, const char *digest)
 {
 	struct evict_entry *e = ev ? entry_find(ev, digest) : NULL;
@@ -258,6 +258,8 @@ void evict_serving(struct evict *ev, struct httpd_conn *conn, const char *digest
 	if (!e)
 		return;
 	e->last_access = ev_now(ev->r->loop);
+	TAILQ_REMOVE(&ev->lru, e, lru);
+	TAILQ_INSERT_TAIL(&ev->lru, e, lru);
 	e->in_use++;
 	httpd_set_release(conn, release_cb, e);
 }

@@ -171,6 +171,17 @@ int image_walk(struct store *s, const char *digest, const char *const *platforms
 	return 0;
 }
 
+/* The one answer to "which platforms of this image": OWN (a platform= override) alone when set,
+ * else the configured ones. ONE is the caller's storage for the first case. */
+const char *const *image_platforms(char *const *configured, const char *own, const char *one[2])
+{
+	if (!own || !own[0])
+		return (const char *const *)configured;
+	one[0] = own;
+	one[1] = NULL;
+	return one;
+}
+
 /* This node's platform, the way image indexes name it. */
 const char *image_node_platform(void)
 {

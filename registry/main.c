@@ -1,5 +1,7 @@
 /* microscale-registry: flags, config, the one libev loop, signals. */
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -143,7 +145,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	r->stopping = 1;
 	if (r->httpd)
 		httpd_shutdown(r->httpd);
-	pulls_abort_all(r);
+	transfer_abort_all(r);
 	manifest_pulls_abort_all(r);
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -178,6 +180,12 @@ static void on_tag_moved(void *arg, const struct image_ref *ref, const char *dig
 		prewarm_tag_moved(r->prewarm, ref, digest);
 }
 
+/* Eviction asks which blobs are pinned; prewarm tracks the pinned images. */
+static void pinned_blobs(void *arg, evict_keep_fn keep, void *keep_arg)
+{
+	prewarm_pinned_blobs(arg, keep, keep_arg);
+}
+
 /* --prewarm-once serves nobody: it fills the store and stops. */
 static int start_http(struct registry *r)
 {
@@ -205,14 +213,17 @@ static int start(struct registry *r, int once)
 	}
 	r->fl = fetch_loop_new(r->loop);
 	r->syncq = syncq_new(r->loop);
+	r->store.sync = r->syncq ? store_sync_new(&r->store, r->syncq) : NULL;
 	r->on_tag_moved = on_tag_moved;
 	r->on_tag_moved_arg = r;
 	r->prewarm = prewarm_new(r, once);
 	r->evict = evict_new(r);
-	if (!r->fl || !r->syncq || !r->prewarm || !r->evict || upstreams_init(r) < 0) {
+	if (!r->fl || !r->syncq || !r->store.sync || !r->prewarm || !r->evict ||
+	    upstreams_init(r) < 0) {
 		log_error("start", "error=\"out of memory\"");
 		return -1;
 	}
+	evict_on_pins(r->evict, pinned_blobs, r->prewarm);
 	if (!once && (start_http(r) < 0 || stats_init(r) < 0))
 		return -1;
 	/* Not with --prewarm-once: dockerd pulls through this cache, which then serves nobody. */
@@ -243,6 +254,7 @@ static void stop(struct registry *r)
 	prewarm_free(r->prewarm);
 	runtime_free(r->runtime); /* before fetch_loop_free: it cancels its transfers */
 	syncq_free(r->syncq);
+	store_sync_free(r->store.sync); /* after syncq_free: every write has finished */
 	if (r->fl)
 		fetch_loop_free(r->fl);
 	upstreams_free(r);
@@ -250,16 +262,59 @@ static void stop(struct registry *r)
 	store_close(&r->store);
 }
 
+/* Goes to the background before the loop, the io_uring ring and the curl multi handle exist:
+ * none of them is whole in a forked child (an epoll set, a ring and their threads belong to the
+ * process that made them). The parent stays until the child says how its start went, so that
+ * its exit status still tells whether the daemon came up: 1 in the parent, with that status in
+ * *status; 0 in the child, with the pipe to report on in *ready; -1 when it cannot fork. The
+ * working directory is kept: relative paths of the flags and the config mean what they did. */
+static int detach(int *ready, int *status)
+{
+	int p[2];
+	char st = 1;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		log_error("daemon", "error=\"cannot go to the background: %s\"", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		while (read(p[0], &st, 1) < 0 && errno == EINTR)
+			; /* EOF without a byte: the child died starting */
+		close(p[0]);
+		*status = st;
+		return 1;
+	}
+	close(p[0]);
+	setsid(); /* cannot fail: a fresh child leads no process group */
+	*ready = p[1];
+	return 0;
+}
+
+/* The child's start went as STATUS says: the parent exits with it. */
+static void detach_report(int ready, int status)
+{
+	char st = (char)status;
+
+	if (ready < 0)
+		return;
+	if (write(ready, &st, 1) != 1)
+		log_warn("daemon", "error=\"cannot tell the parent: %s\"", strerror(errno));
+	close(ready);
+}
+
 static int run(const struct registry_conf *rc, const struct flags *f)
 {
-	struct registry r = {.conf = rc, .loop = EV_DEFAULT};
+	struct registry r = {.conf = rc};
 	ev_signal sigterm, sigint, sighup;
-	int status = start(&r, f->prewarm_once) == 0 ? 0 : 1;
+	int ready = -1, status = 1, d = f->foreground ? 0 : detach(&ready, &status);
 
-	if (status == 0 && !f->foreground && daemon(0, 1) < 0) {
-		log_error("daemon", "error=\"cannot go to the background\"");
-		status = 1;
-	}
+	if (d != 0)
+		return d > 0 ? status : 1;
+	r.loop = EV_DEFAULT;
+	status = start(&r, f->prewarm_once) == 0 ? 0 : 1;
+	detach_report(ready, status);
 	if (status == 0) {
 		ev_signal_init(&sigterm, on_stop_signal, SIGTERM);
 		ev_signal_init(&sigint, on_stop_signal, SIGINT);
@@ -276,9 +331,9 @@ static int run(const struct registry_conf *rc, const struct flags *f)
 			status = prewarm_status(r.prewarm);
 	}
 	r.stopping = 1;
-	if (r.syncq)
-		syncq_drain(r.syncq); /* blobs already verified are stored, not lost */
-	pulls_abort_all(&r);
+	if (r.syncq) /* blobs and manifests already verified are stored, not lost */
+		syncq_drain(r.syncq);
+	transfer_abort_all(&r);
 	manifest_pulls_abort_all(&r);
 	stop(&r);
 	return status;

@@ -1,12 +1,17 @@
 /* manifest: GET and HEAD of /v2/<name>/manifests/<tag|digest>. Digests are served from the store
  * and never revalidated. Tags are served from the store while younger than tag_ttl; older ones
  * are revalidated with a HEAD (same digest: keep; new digest: GET). When the upstream fails, a
- * cached tag is served anyway (stale-if-error). One upstream fetch per reference at a time. */
+ * cached tag is served anyway (stale-if-error). One upstream fetch per reference at a time.
+ *
+ * A fetched manifest is verified, handed to the clients waiting, then stored; a tag is written
+ * only once the manifest it names is durable (a tag must never name what a crash could lose).
+ * Internal waiters (prewarm), who go on to read the store, hear when both are. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
 #include "ref.h"
 #include "registry.h"
@@ -19,7 +24,7 @@
 
 /* Someone waiting for a manifest: an HTTP client, or an internal caller (prewarm). */
 struct manifest_waiter {
-	struct manifest_waiter *next;
+	LIST_ENTRY(manifest_waiter) link; /* mp->waiters */
 	struct manifest_pull *mp;
 	struct httpd_conn *conn;
 	manifest_done_fn done;
@@ -37,7 +42,7 @@ struct outcome {
 };
 
 struct manifest_pull {
-	struct manifest_pull *next;
+	LIST_ENTRY(manifest_pull) link; /* r->manifest_pulls */
 	struct registry *r;
 	struct upstream *up;
 	char repo[REF_NAME_MAX + 1];
@@ -45,7 +50,9 @@ struct manifest_pull {
 	char cached[DIGEST_STR_SIZE]; /* a tag's stored digest, "" when none */
 	char *accept;
 	struct upreq *u;
-	struct manifest_waiter *waiters;
+	int storing;		      /* fetched and verified; being stored (and its tag) */
+	char digest[DIGEST_STR_SIZE]; /* what was fetched, once it is */
+	LIST_HEAD(, manifest_waiter) waiters;
 };
 
 static int is_digest(const char *reference)
@@ -101,14 +108,10 @@ static int respond_stored(struct registry *r, struct httpd_conn *conn, const cha
 
 static void waiter_release(struct httpd_conn *conn, void *arg)
 {
-	struct manifest_waiter *w = arg, **pp;
+	struct manifest_waiter *w = arg;
 
 	(void)conn;
-	for (pp = &w->mp->waiters; *pp; pp = &(*pp)->next)
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
+	LIST_REMOVE(w, link);
 	free(w);
 }
 
@@ -124,24 +127,35 @@ static void deliver(struct registry *r, struct manifest_waiter *w, const struct 
 		api_error(w->conn, 404, "MANIFEST_UNKNOWN", "manifest %s unreadable", o->digest);
 }
 
+static void waiter_deliver(struct manifest_waiter *w, const struct outcome *o)
+{
+	LIST_REMOVE(w, link);
+	if (w->conn)
+		httpd_set_release(w->conn, NULL, NULL);
+	deliver(w->mp->r, w, o);
+	free(w);
+}
+
+/* The clients waiting get the verified bytes now: the disk need not hold them up. */
+static void answer_clients(struct manifest_pull *mp, const struct outcome *o)
+{
+	struct manifest_waiter *w, *next;
+
+	for (w = LIST_FIRST(&mp->waiters); w; w = next) {
+		next = LIST_NEXT(w, link);
+		if (w->conn)
+			waiter_deliver(w, o);
+	}
+}
+
 /* Hands the outcome to every waiter, then frees the pull (the one destructor). */
 static void mp_finish(struct manifest_pull *mp, const struct outcome *o)
 {
-	struct manifest_pull **pp;
 	struct manifest_waiter *w;
 
-	while ((w = mp->waiters)) {
-		mp->waiters = w->next;
-		if (w->conn)
-			httpd_set_release(w->conn, NULL, NULL);
-		deliver(mp->r, w, o);
-		free(w);
-	}
-	for (pp = &mp->r->manifest_pulls; *pp; pp = &(*pp)->next)
-		if (*pp == mp) {
-			*pp = mp->next;
-			break;
-		}
+	while ((w = LIST_FIRST(&mp->waiters)))
+		waiter_deliver(w, o);
+	LIST_REMOVE(mp, link);
 	if (mp->u)
 		upreq_cancel(mp->u);
 	free(mp->accept);
@@ -219,13 +233,45 @@ static void tag_ref(const struct manifest_pull *mp, struct image_ref *ref)
 	ref->tag[n] = '\0';
 }
 
+/* The manifest is stored (and a tag's new digest, when tag_written), or could not be: the
+ * waiters left read it from the store; then whoever revalidated, a moved tag now names another
+ * image, and the owner may have more to do about it (prewarm it again, …). */
+static void mp_stored(struct manifest_pull *mp, int tag_written)
+{
+	struct registry *r = mp->r;
+	char digest[DIGEST_STR_SIZE];
+	struct image_ref moved = {0};
+
+	if (tag_written && mp->cached[0] && strcmp(mp->cached, mp->digest) != 0)
+		tag_ref(mp, &moved);
+	memcpy(digest, mp->digest, sizeof(digest));
+	mp_finish(mp, &(struct outcome){.digest = digest});
+	if (moved.repo[0] && r->on_tag_moved) /* after the waiters had it (mp is gone) */
+		r->on_tag_moved(r->on_tag_moved_arg, &moved, digest);
+}
+
+static void tag_stored(void *arg, int err)
+{
+	mp_stored(arg, err == 0);
+}
+
+/* Only now, with the manifest durable, may the tag name it. */
+static void manifest_stored(void *arg, int err)
+{
+	struct manifest_pull *mp = arg;
+
+	if (err == 0 && !is_digest(mp->reference) &&
+	    store_tag_put(&mp->r->store, upstream_host(mp->up), mp->repo, mp->reference, mp->digest,
+			  time(NULL), tag_stored, mp) == 0)
+		return;
+	mp_stored(mp, 0);
+}
+
 static void get_done(struct upreq *u, int ok, const char *err, void *arg)
 {
 	struct manifest_pull *mp = arg;
-	struct registry *r = mp->r;
-	struct outcome o = {.status = ok ? upreq_status(u) : 0};
-	char digest[DIGEST_STR_SIZE], type[MEDIA_TYPE_MAX], why[256];
-	struct image_ref moved = {0};
+	struct outcome o = {.status = ok ? upreq_status(u) : 0, .digest = mp->digest};
+	char type[MEDIA_TYPE_MAX], why[256];
 
 	mp->u = NULL;
 	if (o.status != 200) {
@@ -234,29 +280,23 @@ static void get_done(struct upreq *u, int ok, const char *err, void *arg)
 	}
 	o.data = upreq_body(u, &o.len);
 	media_type(u, o.data, o.len, type);
-	if (digest_buffer(o.data, o.len, digest) < 0 || verify(mp, u, digest) < 0) {
+	if (digest_buffer(o.data, o.len, mp->digest) < 0 || verify(mp, u, mp->digest) < 0) {
 		metrics_add(mp->r->stats.mismatches, 1);
 		log_warn("digest_mismatch", "registry=%s repo=%s reference=%s got=%s",
-			 upstream_host(mp->up), mp->repo, mp->reference, digest);
+			 upstream_host(mp->up), mp->repo, mp->reference, mp->digest);
 		mp_fail(mp, u, 502, "manifest digest mismatch");
 		return;
 	}
-	if (store_manifest_put(&mp->r->store, digest, o.data, o.len, type, why, sizeof(why)) < 0)
-		log_error("manifest_store", "digest=%s error=\"%s\"", digest, why);
-	else if (!is_digest(mp->reference) &&
-		 store_tag_put(&mp->r->store, upstream_host(mp->up), mp->repo, mp->reference,
-			       digest, time(NULL)) == 0 &&
-		 mp->cached[0] && strcmp(mp->cached, digest) != 0)
-		tag_ref(mp, &moved);
 	log_info("manifest_fetched", "registry=%s repo=%s reference=%s digest=%s type=%s bytes=%zu",
-		 upstream_host(mp->up), mp->repo, mp->reference, digest, type, o.len);
-	o.digest = digest;
+		 upstream_host(mp->up), mp->repo, mp->reference, mp->digest, type, o.len);
 	o.type = type;
-	mp_finish(mp, &o);
-	/* After the waiters had it (mp is gone): whoever revalidated, the tag now names another
-	 * image, and the owner may have more to do about it (prewarm it again, …). */
-	if (moved.repo[0] && r->on_tag_moved)
-		r->on_tag_moved(r->on_tag_moved_arg, &moved, digest);
+	answer_clients(mp, &o);
+	mp->storing = 1;
+	if (store_manifest_put(&mp->r->store, mp->digest, o.data, o.len, type, manifest_stored, mp,
+			       why, sizeof(why)) < 0) {
+		log_error("manifest_store", "digest=%s error=\"%s\"", mp->digest, why);
+		mp_stored(mp, 0);
+	}
 }
 
 static void head_done(struct upreq *u, int ok, const char *err, void *arg)
@@ -268,7 +308,7 @@ static void head_done(struct upreq *u, int ok, const char *err, void *arg)
 	mp->u = NULL;
 	if (status == 200 && digest && strcmp(digest, mp->cached) == 0) {
 		store_tag_put(&mp->r->store, upstream_host(mp->up), mp->repo, mp->reference,
-			      mp->cached, time(NULL));
+			      mp->cached, time(NULL), NULL, NULL); /* written behind */
 		mp_finish(mp, &(struct outcome){.digest = mp->cached});
 	} else if (status == 200) {
 		mp_get(mp); /* the tag moved (or the upstream did not say): fetch it */
@@ -299,7 +339,7 @@ static struct manifest_pull *mp_find(struct registry *r, const struct manifest_a
 {
 	struct manifest_pull *mp;
 
-	for (mp = r->manifest_pulls; mp; mp = mp->next)
+	LIST_FOREACH (mp, &r->manifest_pulls, link)
 		if (mp->up == ask->up && strcmp(mp->repo, ask->repo) == 0 &&
 		    strcmp(mp->reference, ask->reference) == 0)
 			return mp;
@@ -320,8 +360,8 @@ static struct manifest_pull *mp_new(struct registry *r, const struct manifest_as
 	snprintf(mp->repo, sizeof(mp->repo), "%s", ask->repo);
 	snprintf(mp->reference, sizeof(mp->reference), "%s", ask->reference);
 	snprintf(mp->cached, sizeof(mp->cached), "%s", cached ? cached : "");
-	mp->next = r->manifest_pulls;
-	r->manifest_pulls = mp;
+	LIST_INIT(&mp->waiters);
+	LIST_INSERT_HEAD(&r->manifest_pulls, mp, link);
 	return mp;
 }
 
@@ -393,8 +433,7 @@ static void manifest_start(struct registry *r, const struct manifest_ask *ask,
 		return;
 	}
 	w->mp = mp;
-	w->next = mp->waiters;
-	mp->waiters = w;
+	LIST_INSERT_HEAD(&mp->waiters, w, link);
 	if (w->conn)
 		httpd_set_release(w->conn, waiter_release, w);
 	if (fresh && held == 1)
@@ -429,8 +468,18 @@ void manifest_resolve(struct registry *r, const struct manifest_ask *ask, manife
 	manifest_start(r, ask, w);
 }
 
+/* Pulls whose manifest is being stored are left to finish (syncq_drain completes them). The
+ * list is searched again after each: a waiter's callback may change it. */
 void manifest_pulls_abort_all(struct registry *r)
 {
-	while (r->manifest_pulls)
-		mp_finish(r->manifest_pulls, &(struct outcome){.err = "shutting down"});
+	struct manifest_pull *mp;
+
+	for (;;) {
+		LIST_FOREACH (mp, &r->manifest_pulls, link)
+			if (!mp->storing)
+				break;
+		if (!mp)
+			return;
+		mp_finish(mp, &(struct outcome){.err = "shutting down"});
+	}
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "ref.h"
 #include "registry.h"
 
@@ -15,15 +16,15 @@
 #define ONCE_MAX_ATTEMPTS 3
 
 struct blob_task {
-	struct blob_task *next;
+	STAILQ_ENTRY(blob_task) link; /* pw->queue */
 	struct prewarm_image *img;
 	char digest[DIGEST_STR_SIZE];
 };
 
 struct prewarm {
 	struct registry *r;
-	struct prewarm_image *images;
-	struct blob_task *queue, **queue_tail;
+	SLIST_HEAD(, prewarm_image) images;
+	STAILQ_HEAD(, blob_task) queue; /* blobs waiting for a transfer slot */
 	int in_flight;
 	int once;   /* --prewarm-once: stop the loop when every listed image has settled */
 	int status; /* for --prewarm-once: 0 when every listed image is ready */
@@ -48,16 +49,6 @@ static void image_set_state(struct prewarm_image *img, enum prewarm_state s)
 	img->state = s;
 }
 
-/* The platforms this image is prewarmed for: its own, or the configured ones. */
-static const char *const *image_platforms(const struct prewarm_image *img, const char *one[2])
-{
-	if (!img->platform[0])
-		return (const char *const *)img->pw->r->conf->platforms;
-	one[0] = img->platform;
-	one[1] = NULL;
-	return one;
-}
-
 static void image_start(struct prewarm_image *img);
 
 /* In --prewarm-once mode the loop ends when every listed image is ready or out of attempts. */
@@ -68,7 +59,7 @@ static void check_once_done(struct prewarm *pw)
 
 	if (!pw->once)
 		return;
-	for (img = pw->images; img; img = img->next) {
+	SLIST_FOREACH (img, &pw->images, link) {
 		if (!img->listed)
 			continue;
 		if (img->state != PREWARM_READY &&
@@ -95,7 +86,7 @@ static void arm_retry(struct prewarm *pw)
 	ev_tstamp next = 0;
 	struct prewarm_image *img;
 
-	for (img = pw->images; img; img = img->next)
+	SLIST_FOREACH (img, &pw->images, link)
 		if (img->state == PREWARM_FAILED && !img->busy && (!next || img->retry_at < next))
 			next = img->retry_at;
 	ev_timer_stop(pw->r->loop, &pw->retry);
@@ -108,14 +99,12 @@ static void arm_retry(struct prewarm *pw)
 
 static void image_fail(struct prewarm_image *img, const char *why)
 {
-	double delay = RETRY_MIN_S * (double)(1 << (img->attempts < 8 ? img->attempts : 8));
+	static const struct backoff bo = {RETRY_MIN_S, RETRY_MAX_S, 0.25, NULL, NULL};
 
 	img->busy = 0;
 	img->attempts++;
 	snprintf(img->error, sizeof(img->error), "%s", why);
-	if (delay > RETRY_MAX_S)
-		delay = RETRY_MAX_S;
-	img->retry_at = ev_now(img->pw->r->loop) + delay * (0.75 + 0.5 * rand() / RAND_MAX);
+	img->retry_at = ev_now(img->pw->r->loop) + backoff_delay(&bo, (unsigned)img->attempts);
 	log_warn("prewarm_failed", "image=%s attempt=%d retry_in_s=%.0f error=\"%s\"", img->name,
 		 img->attempts, img->retry_at - ev_now(img->pw->r->loop), why);
 	image_set_state(img, PREWARM_FAILED);
@@ -161,16 +150,14 @@ static void pump(struct prewarm *pw)
 	struct blob_task *t;
 
 	while (!pw->r->stopping && pw->in_flight < pw->r->conf->prewarm_parallel &&
-	       (t = pw->queue)) {
+	       (t = STAILQ_FIRST(&pw->queue))) {
 		struct blob_ask ask = {.repo = t->img->ref.repo, .digest = t->digest};
 
-		pw->queue = t->next;
-		if (!pw->queue)
-			pw->queue_tail = &pw->queue;
+		STAILQ_REMOVE_HEAD(&pw->queue, link);
 		ask.up = upstream_find(pw->r, t->img->ref.registry);
 		pw->in_flight++;
 		if (ask.up)
-			pull_blob_fetch(pw->r, &ask, blob_done, t);
+			transfer_fetch(pw->r, &ask, blob_done, t);
 		else
 			blob_done(t, "no upstream configured for this registry");
 	}
@@ -185,8 +172,7 @@ static int queue_blob(struct prewarm_image *img, const char *digest)
 		return -1;
 	t->img = img;
 	snprintf(t->digest, sizeof(t->digest), "%s", digest);
-	*pw->queue_tail = t;
-	pw->queue_tail = &t->next;
+	STAILQ_INSERT_TAIL(&pw->queue, t, link);
 	img->pending++;
 	return 0;
 }
@@ -220,7 +206,8 @@ static void image_advance(struct prewarm_image *img)
 		image_fail(img, img->blob_error);
 		return;
 	}
-	if (image_walk(&img->pw->r->store, img->digest, image_platforms(img, one), &w) < 0) {
+	if (image_walk(&img->pw->r->store, img->digest,
+		       image_platforms(img->pw->r->conf->platforms, img->platform, one), &w) < 0) {
 		image_fail(img, w.error);
 		image_walk_free(&w);
 		return;
@@ -283,7 +270,7 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct prewarm_image *img;
 
 	(void)revents;
-	for (img = pw->images; img; img = img->next)
+	SLIST_FOREACH (img, &pw->images, link)
 		if (img->state == PREWARM_FAILED && !img->busy && img->retry_at <= ev_now(loop) &&
 		    !(pw->once && img->attempts >= ONCE_MAX_ATTEMPTS))
 			image_start(img);
@@ -320,7 +307,8 @@ struct prewarm *prewarm_new(struct registry *r, int once)
 	pw->r = r;
 	pw->once = once;
 	pw->status = 1;
-	pw->queue_tail = &pw->queue;
+	STAILQ_INIT(&pw->queue);
+	SLIST_INIT(&pw->images);
 	ev_timer_init(&pw->retry, retry_cb, 0, 0);
 	pw->retry.data = pw;
 	ev_timer_init(&pw->interval, interval_cb, 0, 0);
@@ -342,12 +330,12 @@ void prewarm_free(struct prewarm *pw)
 	ev_timer_stop(pw->r->loop, &pw->retry);
 	ev_timer_stop(pw->r->loop, &pw->interval);
 	ev_timer_stop(pw->r->loop, &pw->done);
-	while ((t = pw->queue)) {
-		pw->queue = t->next;
+	while ((t = STAILQ_FIRST(&pw->queue))) {
+		STAILQ_REMOVE_HEAD(&pw->queue, link);
 		free(t);
 	}
-	while ((img = pw->images)) {
-		pw->images = img->next;
+	while ((img = SLIST_FIRST(&pw->images))) {
+		SLIST_REMOVE_HEAD(&pw->images, link);
 		free(img);
 	}
 	free(pw);
@@ -366,14 +354,34 @@ int prewarm_status(const struct prewarm *pw)
 
 struct prewarm_image *prewarm_images(struct prewarm *pw)
 {
-	return pw->images;
+	return SLIST_FIRST(&pw->images);
+}
+
+/* What eviction must keep: each pinned image's config and layers, by what it resolved to last. */
+void prewarm_pinned_blobs(struct prewarm *pw, void (*fn)(void *arg, const char *digest), void *arg)
+{
+	struct prewarm_image *img;
+	const char *one[2];
+	struct image_walk w;
+	size_t i;
+
+	SLIST_FOREACH (img, &pw->images, link) {
+		if (!img->pinned || !img->digest[0])
+			continue;
+		if (image_walk(&pw->r->store, img->digest,
+			       image_platforms(pw->r->conf->platforms, img->platform, one),
+			       &w) == 0)
+			for (i = 0; i < w.nblobs; i++)
+				fn(arg, w.blobs[i].digest);
+		image_walk_free(&w);
+	}
 }
 
 struct prewarm_image *prewarm_find(struct prewarm *pw, const struct image_ref *ref)
 {
 	struct prewarm_image *img;
 
-	for (img = pw->images; img; img = img->next)
+	SLIST_FOREACH (img, &pw->images, link)
 		if (strcmp(img->ref.registry, ref->registry) == 0 &&
 		    strcmp(img->ref.repo, ref->repo) == 0 && strcmp(img->ref.tag, ref->tag) == 0 &&
 		    strcmp(img->ref.digest, ref->digest) == 0)
@@ -385,7 +393,7 @@ void prewarm_tag_moved(struct prewarm *pw, const struct image_ref *ref, const ch
 {
 	struct prewarm_image *img;
 
-	for (img = pw->images; img; img = img->next)
+	SLIST_FOREACH (img, &pw->images, link)
 		if (!img->ref.digest[0] && strcmp(img->ref.registry, ref->registry) == 0 &&
 		    strcmp(img->ref.repo, ref->repo) == 0 && strcmp(img->ref.tag, ref->tag) == 0 &&
 		    (img->listed || img->requested) && !img->busy &&
@@ -407,8 +415,7 @@ static struct prewarm_image *image_track(struct prewarm *pw, const struct image_
 	img->ref = *ref;
 	ref_format(ref, img->name, sizeof(img->name));
 	snprintf(img->platform, sizeof(img->platform), "%s", platform ? platform : "");
-	img->next = pw->images;
-	pw->images = img;
+	SLIST_INSERT_HEAD(&pw->images, img, link);
 	return img;
 }
 
@@ -432,7 +439,7 @@ void prewarm_all(struct prewarm *pw)
 {
 	struct prewarm_image *img;
 
-	for (img = pw->images; img; img = img->next)
+	SLIST_FOREACH (img, &pw->images, link)
 		if (img->listed || img->requested)
 			image_start(img);
 }
@@ -448,7 +455,7 @@ int prewarm_load(struct prewarm *pw, const char *file, char *err, size_t errlen)
 
 	if (prewarm_list_read(file, &v, &n, err, errlen) < 0)
 		return -1;
-	for (img = pw->images; img; img = img->next)
+	SLIST_FOREACH (img, &pw->images, link)
 		img->listed = 0;
 	for (i = 0; i < n; i++) {
 		img = image_track(pw, &v[i].ref, v[i].platform);
@@ -458,7 +465,7 @@ int prewarm_load(struct prewarm *pw, const char *file, char *err, size_t errlen)
 		snprintf(img->platform, sizeof(img->platform), "%s", v[i].platform);
 	}
 	free(v);
-	for (img = pw->images; img; img = img->next)
+	SLIST_FOREACH (img, &pw->images, link)
 		img->pinned = img->listed || img->api_pinned;
 	log_info("prewarm_list", "file=%s images=%zu", file, n);
 	prewarm_all(pw);

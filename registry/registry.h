@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -71,10 +72,16 @@ int wwwauth_parse(const char *value, struct wwwauth *out);
 
 /* store.c: content-addressed blobs and manifests, tags, all written verify-then-rename */
 struct memo;
+struct store_sync;
 struct store {
 	char *root;
 	struct memo *memo; /* manifests and tags read last (memo.c); NULL until one is */
+	/* writes behind, off the loop (store_sync.c); NULL (the offline tools): a write is done
+	 * when it returns */
+	struct store_sync *sync;
 };
+/* How a write ended: err 0 (durable under its name) or an errno. */
+typedef void (*store_done_fn)(void *arg, int err);
 struct store_tmp {
 	int fd;
 	char path[PATH_MAX];
@@ -84,7 +91,6 @@ struct store_tmp {
 	long long flushed; /* write-back started up to here */
 	char *pending;	   /* the rest, waiting to be written in one go */
 	size_t pending_len;
-	int synced; /* the caller fsynced it already (off the loop): commit skips that */
 };
 
 int store_open(struct store *s, const char *root, char *err, size_t errlen);
@@ -97,6 +103,21 @@ int store_read_exact(int fd, char *buf, size_t len);
 int store_blob_remove(struct store *s, const char *digest);
 /* Whether a verified blob is stored; its size in *size when size is not NULL. */
 int store_blob_exists(struct store *s, const char *digest, long long *size);
+/* Every stored blob or manifest, so that no one else needs to know where they are. */
+enum store_kind { STORE_BLOB, STORE_MANIFEST };
+struct store_object {
+	enum store_kind kind;
+	char digest[DIGEST_STR_SIZE]; /* its name, which its bytes should hash to */
+	char path[PATH_MAX];	      /* to read it (a manifest: "<media type>\n" first) */
+	long long size;		      /* of the file */
+	time_t mtime;		      /* when it was stored */
+};
+/* Non-zero stops the walk; store_each then returns it. */
+typedef int (*store_each_fn)(void *arg, const struct store_object *o);
+/* Calls fn for each object of KIND, in no order; 0 when it saw them all. */
+int store_each(struct store *s, enum store_kind kind, store_each_fn fn, void *arg);
+/* Moves O aside (never served again, kept for a post-mortem) to DST. -1 with errno. */
+int store_quarantine(struct store *s, const struct store_object *o, char dst[PATH_MAX]);
 int store_tmp_begin(struct store *s, struct store_tmp *t);
 /* Appends and hashes; -1 with errno (ENOSPC, …). Bytes reach the file in batches. */
 int store_tmp_write(struct store_tmp *t, const void *buf, size_t len);
@@ -106,26 +127,47 @@ int store_tmp_flush(struct store_tmp *t);
  * says why. */
 int store_tmp_verify(struct store_tmp *t, const char *digest, long long size, char *err,
 		     size_t errlen);
-/* After store_tmp_verify: fsyncs (unless t->synced), renames into place, fsyncs the directory.
- * On failure the temp file is removed and err says why. */
+/* After store_tmp_verify, for the offline tools: fsyncs, renames into place, fsyncs the
+ * directory. On failure the temp file is removed and err says why. */
 int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *digest, char *err,
 			  size_t errlen);
+/* The daemon's way, once t->fd is fsynced (off the loop): renames the blob into place and opens
+ * its directory into *dirfd, for the caller to fsync (off the loop) and close; *dirfd is -1 when
+ * the blob was there already. t is finished either way; on failure err says why. */
+int store_tmp_rename_blob(struct store *s, struct store_tmp *t, const char *digest, int *dirfd,
+			  char *err, size_t errlen);
 void store_tmp_abort(struct store_tmp *t);
 /* Manifests by digest, with their media type. get: 0, or -1 when absent; *data is malloc'd. */
 int store_manifest_get(struct store *s, const char *digest, char **data, size_t *len,
 		       char mediatype[MEDIA_TYPE_MAX]);
+/* A media type the store can keep: 1 to MEDIA_TYPE_MAX - 1 visible ASCII bytes, no blank. */
+int store_media_type_valid(const char *mt);
+/* The puts: -1 (err or errno says why) when nothing was written, and done is not called; else
+ * done(arg, 0 or errno) once the file is durable under its name (NULL: nobody to tell). With
+ * s->sync, done runs from the loop after the put returned; without, before it returns. */
 int store_manifest_put(struct store *s, const char *digest, const char *data, size_t len,
-		       const char *mediatype, char *err, size_t errlen);
+		       const char *mediatype, store_done_fn done, void *arg, char *err,
+		       size_t errlen);
 /* Tags: (registry, repository, tag) -> digest and when it was fetched. */
 int store_tag_get(struct store *s, const char *registry, const char *repo, const char *tag,
 		  char digest[DIGEST_STR_SIZE], time_t *fetched_at);
 int store_tag_put(struct store *s, const char *registry, const char *repo, const char *tag,
-		  const char *digest, time_t fetched_at);
+		  const char *digest, time_t fetched_at, store_done_fn done, void *arg);
 /* The last tags/list answer per (registry, repository, query key); *data is malloc'd. */
 int store_taglist_get(struct store *s, const char *registry, const char *repo, const char *key,
 		      char **data, size_t *len);
 int store_taglist_put(struct store *s, const char *registry, const char *repo, const char *key,
 		      const char *data, size_t len);
+
+/* store_sync.c: the store's small files fsynced on the syncq, renamed in the order they came */
+struct store_sync *store_sync_new(struct store *s, struct syncq *q);
+/* Only after the syncq is drained (syncq_free): no write is left then. */
+void store_sync_free(struct store_sync *ss);
+/* Takes fd, the complete temp file TMP, which becomes DST (whose directory exists) once synced;
+ * TMP NULL: DST is in place already (fd -1), to be fsynced in its turn. MEMO (MEMO_LEN bytes, or
+ * NULL) goes into the store's memo once DST is visible. -1 (errno): nothing was taken. */
+int store_sync_install(struct store_sync *ss, int fd, const char *tmp, const char *dst,
+		       const char *memo, size_t memo_len, store_done_fn done, void *arg);
 
 /* memo.c: small store files read last, in memory, by path; a stamp per value for freshness.
  * memo_get's answer is valid until the next memo_put. */
@@ -144,7 +186,7 @@ struct stats {
 
 /* The daemon: one of these per process, reached from every callback. */
 struct upstream;
-struct blob_pull;
+struct transfer;
 struct manifest_pull;
 
 struct registry {
@@ -155,8 +197,8 @@ struct registry {
 	struct httpd *httpd;
 	struct upstream *upstreams;
 	size_t nupstreams;
-	struct blob_pull *blob_pulls;	      /* in flight, one per digest */
-	struct manifest_pull *manifest_pulls; /* in flight, one per registry/repo/reference */
+	LIST_HEAD(, transfer) transfers;	   /* in flight, one per digest */
+	LIST_HEAD(, manifest_pull) manifest_pulls; /* in flight, one per registry/repo/reference */
 	struct prewarm *prewarm;
 	struct runtime *runtime; /* NULL: runtime.docker_socket is not set */
 	struct evict *evict;
@@ -203,7 +245,8 @@ void api_error(struct httpd_conn *conn, int status, const char *code, const char
 void api_error_upstream(struct httpd_conn *conn, long status, const char *retry_after,
 			const char *unknown_code, const char *err);
 
-/* blob.c: serving blobs, from the store or from an upstream pull in flight */
+/* blob.c: everything HTTP about a blob: from the store (sendfile, Range), or streamed to a
+ * client attached as a reader of the transfer in flight; its error answers */
 struct blob_ask {
 	struct upstream *up;
 	const char *repo;
@@ -212,22 +255,46 @@ struct blob_ask {
 };
 void blob_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,
 		const struct blob_ask *ask);
-/* Answers with bytes of fd (which it takes), a blob of SIZE bytes of which those before
- * avail_end can be read now; honours a Range header (206, or 416). Returns the body bytes it
- * will send. */
-long long blob_respond_fd(struct httpd_conn *conn, const char *digest, int fd, off_t size,
-			  off_t avail_end, const char *range);
-/* Answers from a stored blob; returns -1 (nothing sent) when it is not stored. */
-int blob_serve_stored(struct registry *r, struct httpd_conn *conn, const char *digest,
-		      const char *range);
 
-/* pull.c: one upstream transfer per blob; clients attach and stream from the temp file */
-void pull_blob_attach(struct registry *r, struct httpd_conn *conn, const struct blob_ask *ask);
+/* transfer.c: one upstream transfer per blob into a temp file; it speaks no HTTP. Its readers
+ * may read every byte but the last while the digest is unverified, the last once it is. */
+struct transfer_end {
+	int ok;			 /* verified and stored, its name durable */
+	const char *err;	 /* else why, or NULL when the upstream's status says it all */
+	long status;		 /* the upstream's (0: no answer; 502: digest mismatch; 200 and not
+				  * ok: the bytes were good but could not be stored) */
+	const char *retry_after; /* the upstream's Retry-After, or NULL */
+};
+struct transfer_reader_ops {
+	/* A 200 with a length came (at once for a reader joining later): bytes before AVAIL of
+	 * the temp file PATH, SIZE bytes in all, may be read. NULL: the reader wants the end only.
+	 */
+	void (*on_start)(void *arg, const char *path, long long size, long long avail);
+	/* Bytes before AVAIL may be read; AVAIL == SIZE once the digest is verified. */
+	void (*on_avail)(void *arg, long long avail);
+	/* The end: the reader is off the transfer already and may free itself. */
+	void (*on_end)(void *arg, const struct transfer_end *end);
+};
+/* The caller's, set up with ops and arg; the transfer links it while joined. */
+struct transfer_reader {
+	TAILQ_ENTRY(transfer_reader) link;
+	const struct transfer_reader_ops *ops;
+	void *arg;
+	struct transfer *t; /* while joined */
+	int started;	    /* on_start was called */
+};
+/* Joins the transfer of ask->digest, starting one when none runs; -1 when none can start. The
+ * reader's on_start may run (and the reader leave) before this returns. */
+int transfer_join(struct registry *r, const struct blob_ask *ask, struct transfer_reader *rd);
+/* A reader that stops before the end (its client went away); no callback follows. */
+void transfer_leave(struct transfer_reader *rd);
 /* For internal callers: done(arg, NULL) once the blob is stored (at once when it already is),
- * or done(arg, why) when the pull failed. */
-typedef void (*blob_done_fn)(void *arg, const char *err);
-void pull_blob_fetch(struct registry *r, const struct blob_ask *ask, blob_done_fn done, void *arg);
-void pulls_abort_all(struct registry *r);
+ * or done(arg, why) when the transfer failed. */
+typedef void (*transfer_done_fn)(void *arg, const char *err);
+void transfer_fetch(struct registry *r, const struct blob_ask *ask, transfer_done_fn done,
+		    void *arg);
+/* At shutdown: every transfer not yet verified fails ("shutting down"). */
+void transfer_abort_all(struct registry *r);
 
 /* manifest.c: manifests by tag or digest, revalidated tags, one upstream fetch per reference */
 struct manifest_ask {
@@ -266,6 +333,9 @@ struct image_walk {
 int image_walk(struct store *s, const char *digest, const char *const *platforms,
 	       struct image_walk *w);
 void image_walk_free(struct image_walk *w);
+/* The platforms an image is wanted for: OWN (its platform=; "" or NULL: none) alone, else the
+ * CONFIGURED ones (NULL-terminated). ONE is the caller's storage for the first case. */
+const char *const *image_platforms(char *const *configured, const char *own, const char *one[2]);
 const char *image_node_platform(void);
 int image_platform_valid(const char *platform);
 
@@ -282,7 +352,7 @@ int prewarm_list_read(const char *file, struct prewarm_entry **out, size_t *n, c
 enum prewarm_state { PREWARM_QUEUED, PREWARM_PULLING, PREWARM_READY, PREWARM_FAILED };
 struct prewarm;
 struct prewarm_image {
-	struct prewarm_image *next;
+	SLIST_ENTRY(prewarm_image) link; /* the tracked images: prewarm_images(), SLIST_NEXT */
 	struct prewarm *pw;
 	struct image_ref ref;
 	char name[REF_HOST_MAX + REF_NAME_MAX + REF_TAG_MAX + REF_DIGEST_MAX + 8];
@@ -314,6 +384,8 @@ struct prewarm_image *prewarm_find(struct prewarm *pw, const struct image_ref *r
  * are warmed again, so that they and what follows them (the runtime) catch up. */
 void prewarm_tag_moved(struct prewarm *pw, const struct image_ref *ref, const char *digest);
 struct prewarm_image *prewarm_images(struct prewarm *pw);
+/* fn(arg, digest) for every blob of every pinned image, as far as the store knows them. */
+void prewarm_pinned_blobs(struct prewarm *pw, void (*fn)(void *arg, const char *digest), void *arg);
 /* 0 when every listed image became ready (for --prewarm-once). */
 int prewarm_status(const struct prewarm *pw);
 const char *prewarm_state_name(enum prewarm_state s);
@@ -383,8 +455,14 @@ void runtime_counts(const struct runtime *rt, int counts[RUNTIME_REPORTS]);
 
 /* evict.c: the disk budget: least recently used first, never pinned or in use */
 struct evict;
+/* DIGEST must stay. */
+typedef void (*evict_keep_fn)(void *keep_arg, const char *digest);
+/* The owner's answer to "which blobs are pinned": keep(keep_arg, digest) for each of them. */
+typedef void (*evict_pins_fn)(void *arg, evict_keep_fn keep, void *keep_arg);
 /* Scans the store; the budget is store.max_bytes or 80% of the free space. */
 struct evict *evict_new(struct registry *r);
+/* Until it is set, nothing is pinned. */
+void evict_on_pins(struct evict *ev, evict_pins_fn fn, void *arg);
 void evict_free(struct evict *ev);
 /* A blob was stored: -1 when it must be dropped (unpinned and over the whole budget). */
 int evict_stored(struct evict *ev, const char *digest, long long size);
@@ -412,9 +490,10 @@ void stats_serve(struct registry *r, struct httpd_conn *conn);
 /* api.c: routing and validation of every request */
 void api_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg);
 
-/* archive_common.c, archive_import.c, archive_export.c: "microscale-registry import" loads
- * docker-archive and OCI-archive tarballs into the store (all verified before anything becomes
- * visible); "microscale-registry export" writes cached images as a docker-archive. */
+/* archive_common.c, archive_import.c, archive_export.c (the import's internals: import.h):
+ * "microscale-registry import" loads docker-archive and OCI-archive tarballs into the store (all
+ * verified before anything becomes visible); "microscale-registry export" writes cached images
+ * as a docker-archive. */
 struct archive_progress {
 	const char *verb; /* "import", "export" */
 	const char *file;
@@ -423,6 +502,18 @@ struct archive_progress {
 	int tty;      /* stderr is a terminal: one line, redrawn */
 	double shown; /* when progress was last drawn or logged (CLOCK_MONOTONIC seconds) */
 };
+/* The options every offline command takes: -c/--config FILE, --root DIR (and -h/--help). */
+struct archive_opts {
+	const char *config; /* NULL: the defaults */
+	const char *root;   /* NULL: the config's root */
+};
+#define ARCHIVE_OPTS_MAX 4 /* options of a command's own */
+struct option;
+/* getopt_long over the shared options and the command's own (EXTRA, ended by a zeroed one, and
+ * SHORTOPTS): the shared ones go into *o; returns the next other option ('h' for --help, '?'
+ * for an unknown one, optarg set), or -1 at the end. */
+int archive_getopt(int argc, char **argv, const char *shortopts, const struct option *extra,
+		   struct archive_opts *o);
 /* Loads the config FILE (NULL: the defaults), sets up logging and opens the store of ROOT (NULL:
  * the config's root). An existing store's ROOT/tmp is left alone: a daemon may be writing in
  * it. -1 with err set. */

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "backoff.h"
 #include "registry.h"
 
 #define RUNTIME_MAX_IMAGES 1024
@@ -225,7 +226,7 @@ static void image_present(struct rt_image *e, int pulled, const char *pulled_dig
 /* kind: the errors metric's label ("unreachable", "status", "stream", "cut", "internal"). */
 static void image_failed(struct rt_image *e, const char *kind, int pull, int quiet, const char *why)
 {
-	double delay = RETRY_MIN_S * (double)(1 << (e->attempts < 8 ? e->attempts : 8));
+	static const struct backoff bo = {RETRY_MIN_S, RETRY_MAX_S, 0.25, NULL, NULL};
 	ev_tstamp now = ev_now(e->rt->r->loop);
 	int same = strncmp(e->error, why, sizeof(e->error) - 1) == 0;
 	size_t n;
@@ -233,10 +234,8 @@ static void image_failed(struct rt_image *e, const char *kind, int pull, int qui
 	metrics_add(e->rt->r->stats.runtime_errors, 1, kind);
 	if (pull)
 		metrics_add(e->rt->r->stats.runtime_pulls, 1, "failed");
-	if (delay > RETRY_MAX_S)
-		delay = RETRY_MAX_S;
 	e->attempts++;
-	e->retry_at = now + delay * (0.75 + 0.5 * rand() / RAND_MAX);
+	e->retry_at = now + backoff_delay(&bo, (unsigned)e->attempts);
 	e->checked_at = now;
 	if (!quiet && (e->attempts == 1 || !same))
 		log_warn("runtime_failed",

@@ -93,7 +93,7 @@ static void refresh(struct registry *r)
 	struct prewarm_image *img;
 	size_t i;
 
-	for (img = prewarm_images(r->prewarm); img; img = img->next)
+	for (img = prewarm_images(r->prewarm); img; img = SLIST_NEXT(img, link))
 		count[img->state]++;
 	for (i = 0; i < 4; i++)
 		metrics_set(r->stats.prewarm, count[i], states[i]);

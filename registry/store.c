@@ -5,10 +5,12 @@
  *   ROOT/tags/<registry>/<repo>/_tags/<tag>   "sha256:<hex> <fetched_at>\n"
  *   ROOT/taglists/<registry>/<repo>/_lists/<key>  the last tags/list answer
  *   ROOT/tmp/                                 files being written
+ *   ROOT/quarantine/<64 hex>.<unix time>      objects that failed verify, kept for a post-mortem
  *
  * Every visible file is complete and verified: it is written in ROOT/tmp, fsynced, renamed into
- * place and its directory fsynced. A crash leaves at most litter in ROOT/tmp, which
- * store_open() clears. "_tags" and "_lists" cannot collide with a repository component, which
+ * place and its directory fsynced (in the daemon, off the event loop: store_sync.c for
+ * manifests, tags and tag lists; transfer.c for blobs). A crash leaves at most litter in ROOT/tmp,
+ * which store_open() clears. "_tags" and "_lists" cannot collide with a repository component, which
  * never starts with '_'. */
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "registry.h"
@@ -94,7 +97,7 @@ static int key_ok(const char *key)
 	return 1;
 }
 
-static int media_type_ok(const char *mt)
+int store_media_type_valid(const char *mt)
 {
 	size_t i;
 
@@ -148,10 +151,15 @@ static int with_parent(const char *file, int (*fn)(const char *dir))
 	return fn(dir);
 }
 
+static int open_dir(const char *dir)
+{
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* A rename is durable only once the directory holding the new name is on disk too. */
 static int fsync_dir(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open_dir(dir);
 	int rc, saved;
 
 	if (fd < 0)
@@ -195,10 +203,9 @@ static int tmp_create(const struct store *s, char path[PATH_MAX])
 	return fd;
 }
 
-/* Fsyncs and closes fd, renames TMP to DST (creating DST's directories), fsyncs DST's directory.
- * fd is closed and TMP is gone in every case, except that DST stays if only the last fsync
- * failed: its content is complete, just maybe not yet durable. */
-static int tmp_install(int fd, const char *tmp, const char *dst, int synced)
+/* Fsyncs (unless synced) and closes fd, renames TMP to DST (creating DST's directories). fd is
+ * closed and TMP is gone in every case. */
+static int tmp_rename(int fd, const char *tmp, const char *dst, int synced)
 {
 	int rc, saved;
 
@@ -214,16 +221,29 @@ static int tmp_install(int fd, const char *tmp, const char *dst, int synced)
 		saved = errno;
 		goto fail;
 	}
-	return with_parent(dst, fsync_dir);
+	return 0;
 fail:
 	unlink(tmp);
 	errno = saved;
 	return -1;
 }
 
-/* Writes HEAD then BODY to DST atomically. */
-static int write_atomic(const struct store *s, const char *dst, const void *head, size_t headlen,
-			const void *body, size_t bodylen)
+/* tmp_rename, then DST's directory fsynced. DST stays if only that last fsync failed: its
+ * content is complete, just maybe not yet durable. */
+static int tmp_install(int fd, const char *tmp, const char *dst)
+{
+	if (tmp_rename(fd, tmp, dst, 0) != 0)
+		return -1;
+	return with_parent(dst, fsync_dir);
+}
+
+/* Writes HEAD then BODY to DST atomically. The daemon's store writes behind (store_sync.c): the
+ * bytes go to a temp file now, the fsyncs and the rename happen off the loop and done reports
+ * the end. The offline tools' store has no store_sync: there it all happens before this returns
+ * (and done, when given, is called before, too). MEMO: HEAD is DST's whole content, to keep in
+ * the memo once it is visible. -1 (errno) when nothing was started; done is then not called. */
+static int write_atomic(struct store *s, const char *dst, const void *head, size_t headlen,
+			const void *body, size_t bodylen, int memo, store_done_fn done, void *arg)
 {
 	char tmp[PATH_MAX];
 	int fd, saved;
@@ -231,14 +251,25 @@ static int write_atomic(const struct store *s, const char *dst, const void *head
 	fd = tmp_create(s, tmp);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, head, headlen) != 0 || write_all(fd, body, bodylen) != 0) {
+	if (write_all(fd, head, headlen) != 0 || write_all(fd, body, bodylen) != 0 ||
+	    (s->sync && (with_parent(dst, mkdirs) != 0 ||
+			 store_sync_install(s->sync, fd, tmp, dst, memo ? head : NULL, headlen,
+					    done, arg) != 0))) {
 		saved = errno;
 		close(fd);
 		unlink(tmp);
 		errno = saved;
 		return -1;
 	}
-	return tmp_install(fd, tmp, dst, 0);
+	if (s->sync)
+		return 0;
+	if (tmp_install(fd, tmp, dst) != 0)
+		return -1;
+	if (memo)
+		memo_put(&s->memo, dst, head, headlen, monotime_s());
+	if (done)
+		done(arg, 0);
+	return 0;
 }
 
 int store_read_exact(int fd, char *buf, size_t len)
@@ -319,6 +350,7 @@ int store_open(struct store *s, const char *root, char *err, size_t errlen)
 	char path[PATH_MAX];
 
 	s->memo = NULL;
+	s->sync = NULL; /* the daemon sets it once its syncq is up */
 	s->root = strdup(root);
 	if (!s->root) {
 		snprintf(err, errlen, "out of memory");
@@ -396,6 +428,60 @@ int store_blob_exists(struct store *s, const char *digest, long long *size)
 	return 1;
 }
 
+/* --- every object --- */
+
+static const char *const kind_dirs[] = {[STORE_BLOB] = "blobs", [STORE_MANIFEST] = "manifests"};
+
+/* One <2 hex> directory: only <64 hex> regular files are the store's; anything else in there is
+ * left alone. */
+static int each_in_dir(struct store_object *o, DIR *d, store_each_fn fn, void *arg)
+{
+	size_t dirlen = strlen(o->path);
+	struct dirent *de;
+	struct stat st;
+	int rc = 0;
+
+	while (rc == 0 && (de = readdir(d))) {
+		if (strlen(de->d_name) != DIGEST_HEX_LEN)
+			continue;
+		snprintf(o->digest, sizeof(o->digest), "sha256:%.64s", de->d_name);
+		if (digest_check(o->digest) != 0 || dirlen + 1 + DIGEST_HEX_LEN >= PATH_MAX ||
+		    fstatat(dirfd(d), de->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		snprintf(o->path + dirlen, PATH_MAX - dirlen, "/%s", de->d_name);
+		o->size = st.st_size;
+		o->mtime = st.st_mtime;
+		rc = fn(arg, o);
+		o->path[dirlen] = '\0';
+	}
+	return rc;
+}
+
+int store_each(struct store *s, enum store_kind kind, store_each_fn fn, void *arg)
+{
+	struct store_object o = {.kind = kind};
+	int i, rc = 0;
+	DIR *d;
+
+	for (i = 0; i < 256 && rc == 0; i++) {
+		if (store_path(s, o.path, "%s/sha256/%02x", kind_dirs[kind], i) != 0 ||
+		    !(d = opendir(o.path)))
+			continue;
+		rc = each_in_dir(&o, d, fn, arg);
+		closedir(d);
+	}
+	return rc;
+}
+
+int store_quarantine(struct store *s, const struct store_object *o, char dst[PATH_MAX])
+{
+	if (store_path(s, dst, "quarantine") != 0 || (mkdir(dst, 0755) != 0 && errno != EEXIST) ||
+	    store_path(s, dst, "quarantine/%s.%lld", digest_hex(o->digest),
+		       (long long)time(NULL)) != 0)
+		return -1;
+	return rename(o->path, dst);
+}
+
 int store_tmp_begin(struct store *s, struct store_tmp *t)
 {
 	int saved;
@@ -420,7 +506,7 @@ int store_tmp_begin(struct store *s, struct store_tmp *t)
 }
 
 /* Starts write-back of every full WRITEBACK_CHUNK as it completes, without waiting for it, so
- * that the fsync at commit finds little left to do and blocks the loop only briefly. */
+ * that the fsync at commit finds little left to do. */
 static void start_writeback(struct store_tmp *t)
 {
 	long long end = t->on_disk - t->on_disk % WRITEBACK_CHUNK;
@@ -504,11 +590,13 @@ int store_tmp_verify(struct store_tmp *t, const char *digest, long long size, ch
 	return -1;
 }
 
-int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *digest, char *err,
-			  size_t errlen)
+/* Puts a verified blob in place: fsynced, renamed and its directory fsynced here (dirfd NULL);
+ * or, its bytes fsynced by the caller, renamed, with the directory opened into *dirfd. */
+static int blob_install(struct store *s, struct store_tmp *t, const char *digest, int *dirfd,
+			char *err, size_t errlen)
 {
 	char dst[PATH_MAX];
-	int fd = t->fd, rc;
+	int fd = t->fd, rc, saved;
 
 	if (object_path(s, "blobs", digest, dst) != 0) {
 		snprintf(err, errlen, "%s", strerror(errno));
@@ -519,14 +607,35 @@ int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *dige
 		store_tmp_abort(t); /* content-addressed: what is there is the same */
 		return 0;
 	}
-	/* tmp_install owns fd and the temp file from here on: it renames or removes it. */
+	/* tmp_rename owns fd and the temp file from here on: it renames or removes it. */
 	t->fd = -1;
-	rc = tmp_install(fd, t->path, dst, t->synced);
+	if (!dirfd)
+		rc = tmp_install(fd, t->path, dst);
+	else if ((rc = tmp_rename(fd, t->path, dst, 1)) == 0 &&
+		 (*dirfd = with_parent(dst, open_dir)) < 0) {
+		saved = errno;
+		unlink(dst); /* visible means durable, and its name cannot be made so */
+		errno = saved;
+		rc = -1;
+	}
 	t->path[0] = '\0';
 	if (rc != 0)
 		snprintf(err, errlen, "cannot store %s: %s", digest, strerror(errno));
 	store_tmp_abort(t);
 	return rc;
+}
+
+int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *digest, char *err,
+			  size_t errlen)
+{
+	return blob_install(s, t, digest, NULL, err, errlen);
+}
+
+int store_tmp_rename_blob(struct store *s, struct store_tmp *t, const char *digest, int *dirfd,
+			  char *err, size_t errlen)
+{
+	*dirfd = -1;
+	return blob_install(s, t, digest, dirfd, err, errlen);
 }
 
 void store_tmp_abort(struct store_tmp *t)
@@ -562,7 +671,7 @@ static int manifest_parse(const char *path, const char *digest, const char *buf,
 		goto corrupt;
 	memcpy(mediatype, buf, mtlen);
 	mediatype[mtlen] = '\0';
-	if (!media_type_ok(mediatype))
+	if (!store_media_type_valid(mediatype))
 		goto corrupt;
 	return 0;
 corrupt:
@@ -633,7 +742,7 @@ static int manifest_verify(const char *digest, const char *data, size_t len, con
 
 	if (digest_check(digest) != 0)
 		why = "invalid digest";
-	else if (!mediatype || !media_type_ok(mediatype))
+	else if (!mediatype || !store_media_type_valid(mediatype))
 		why = "invalid media type";
 	else if (len > MANIFEST_MAX_BYTES)
 		why = "manifest too large";
@@ -650,10 +759,23 @@ static int manifest_verify(const char *digest, const char *data, size_t len, con
 	return 0;
 }
 
+/* A manifest already stored is the same (content-addressed): nothing to write, but done still
+ * means durable, so behind a store_sync it waits its turn. */
+static int manifest_present(struct store *s, const char *path, store_done_fn done, void *arg)
+{
+	if (s->sync)
+		return store_sync_install(s->sync, -1, NULL, path, NULL, 0, done, arg);
+	if (done)
+		done(arg, 0);
+	return 0;
+}
+
 int store_manifest_put(struct store *s, const char *digest, const char *data, size_t len,
-		       const char *mediatype, char *err, size_t errlen)
+		       const char *mediatype, store_done_fn done, void *arg, char *err,
+		       size_t errlen)
 {
 	char path[PATH_MAX], head[MEDIA_TYPE_MAX + 1];
+	int rc;
 
 	if (manifest_verify(digest, data, len, mediatype, err, errlen) != 0)
 		return -1;
@@ -661,14 +783,14 @@ int store_manifest_put(struct store *s, const char *digest, const char *data, si
 		snprintf(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
-	if (access(path, F_OK) == 0)
-		return 0; /* content-addressed: what is there is the same */
 	snprintf(head, sizeof(head), "%s\n", mediatype);
-	if (write_atomic(s, path, head, strlen(head), data, len) != 0) {
+	if (access(path, F_OK) == 0)
+		rc = manifest_present(s, path, done, arg);
+	else
+		rc = write_atomic(s, path, head, strlen(head), data, len, 0, done, arg);
+	if (rc != 0)
 		snprintf(err, errlen, "cannot store %s: %s", digest, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 /* --- tags and tag lists --- */
@@ -717,7 +839,7 @@ int store_tag_get(struct store *s, const char *registry, const char *repo, const
 }
 
 int store_tag_put(struct store *s, const char *registry, const char *repo, const char *tag,
-		  const char *digest, time_t fetched_at)
+		  const char *digest, time_t fetched_at, store_done_fn done, void *arg)
 {
 	char path[PATH_MAX], line[TAG_FILE_MAX];
 	int n;
@@ -729,10 +851,7 @@ int store_tag_put(struct store *s, const char *registry, const char *repo, const
 	if (tag_path(s, registry, repo, tag, path) != 0)
 		return -1;
 	n = snprintf(line, sizeof(line), "%s %lld\n", digest, (long long)fetched_at);
-	if (write_atomic(s, path, line, (size_t)n, "", 0) != 0)
-		return -1;
-	memo_put(&s->memo, path, line, (size_t)n, monotime_s());
-	return 0;
+	return write_atomic(s, path, line, (size_t)n, "", 0, 1, done, arg);
 }
 
 static int taglist_path(const struct store *s, const char *registry, const char *repo,
@@ -766,5 +885,5 @@ int store_taglist_put(struct store *s, const char *registry, const char *repo, c
 		errno = EFBIG;
 		return -1;
 	}
-	return write_atomic(s, path, data, len, "", 0);
+	return write_atomic(s, path, data, len, "", 0, 0, NULL, NULL);
 }

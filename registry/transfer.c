@@ -1,372 +1,383 @@
-/* pull: exactly one upstream transfer per blob, however many clients ask. Bytes go to a temp
- * file while SHA-256 runs over them; every client attached to the pull streams from that file
- * up to what has been written -- less the last byte, which is released only once the digest
- * has been verified and the blob renamed into place. A failed or mismatched transfer stores
- * nothing and cuts every streaming client off before its last byte. */
+/* transfer: exactly one upstream transfer per blob, however many readers ask. Bytes go to a temp
+ * file while SHA-256 runs over them. The transfer speaks no HTTP: its readers (blob.c's clients,
+ * prewarm) are told through their ops when the body starts, how much of the temp file they may
+ * read, and how it ended.
+ *
+ * The safety rule lives here: every byte but the last is released while the digest is
+ * unverified, the last only once it is verified. A failed or mismatched transfer stores nothing
+ * and tells every reader it failed, so that none takes wrong content as complete.
+ *
+ * Nothing of the commit fsyncs on the loop: verified, the temp file is fsynced on the syncq;
+ * only then is it renamed into place (a visible blob is durable), and its directory is fsynced
+ * on the syncq before the readers are told it is stored. Until then the transfer stays findable:
+ * new readers join it and read the verified temp file. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "registry.h"
 
-/* Someone waiting on a pull: an HTTP client streaming the blob, or an internal caller
- * (prewarm) told when the blob is stored. */
-struct blob_reader {
-	struct blob_reader *next;
-	struct blob_pull *p;
-	struct httpd_conn *conn;
-	blob_done_fn done;
-	void *arg;
-	char *range;
-	int started; /* its response head has gone out: it streams from the temp file */
+enum transfer_state {
+	TRANSFER_ASKING,    /* no 200 from the upstream yet */
+	TRANSFER_RECEIVING, /* a 200 came: the body goes to the temp file */
+	TRANSFER_SYNCING,   /* every byte is in and verified: the temp file is being fsynced */
+	TRANSFER_RENAMED,   /* visible in the store: its directory is being fsynced */
 };
 
-struct blob_pull {
-	struct blob_pull *next;
+struct transfer {
+	LIST_ENTRY(transfer) link; /* r->transfers */
 	struct registry *r;
+	enum transfer_state state;
 	char digest[DIGEST_STR_SIZE];
 	char host[256];
 	struct upreq *u;
 	struct store_tmp tmp;
 	int tmp_open;
-	ev_tstamp started;
+	int dirfd; /* the blob's directory while it is fsynced, else -1 */
+	ev_tstamp started, verified_at;
 	long long size; /* from Content-Length; -1 unknown */
-	int streaming;	/* a 200 arrived: readers may start */
-	int verified;	/* every byte is in and the digest matched: syncing, then stored */
-	ev_tstamp verified_at;
 	char error[256];
-	struct blob_reader *readers;
+	TAILQ_HEAD(, transfer_reader) readers;
 };
 
-static void reader_free(struct blob_reader *rd)
-{
-	free(rd->range);
-	free(rd);
-}
-
-static void reader_unlink(struct blob_reader *rd)
-{
-	struct blob_reader **pp;
-
-	for (pp = &rd->p->readers; *pp; pp = &(*pp)->next)
-		if (*pp == rd) {
-			*pp = rd->next;
-			return;
-		}
-}
-
-/* The reader's response ended or its client went away. */
-static void reader_release(struct httpd_conn *conn, void *arg)
-{
-	struct blob_reader *rd = arg;
-
-	(void)conn;
-	reader_unlink(rd);
-	reader_free(rd);
-}
-
 /* Everything but the last byte, until the blob is verified. */
-static off_t releasable(const struct blob_pull *p)
+static long long releasable(const struct transfer *t)
 {
-	if (p->verified)
-		return p->size;
-	return p->tmp.on_disk < p->size ? p->tmp.on_disk : p->size - 1;
+	if (t->state >= TRANSFER_SYNCING)
+		return t->size;
+	return t->tmp.on_disk < t->size ? t->tmp.on_disk : t->size - 1;
 }
 
-static void reader_start(struct blob_reader *rd)
+/* Readers may read the temp file once its length is known, until it is renamed away. */
+static int readable(const struct transfer *t)
 {
-	struct blob_pull *p = rd->p;
-	int fd = open(p->tmp.path, O_RDONLY | O_CLOEXEC);
+	return (t->state == TRANSFER_RECEIVING || t->state == TRANSFER_SYNCING) && t->size > 0;
+}
 
-	if (fd < 0) {
-		api_error(rd->conn, 500, "UNKNOWN", "cannot open temp file: %s", strerror(errno));
+/* The reader may leave (and be freed) inside on_start: nothing touches it afterwards. */
+static void reader_start(struct transfer *t, struct transfer_reader *rd)
+{
+	if (!rd->ops->on_start)
 		return;
-	}
 	rd->started = 1;
-	blob_respond_fd(rd->conn, p->digest, fd, p->size, releasable(p), rd->range);
+	rd->ops->on_start(rd->arg, t->tmp.path, t->size, releasable(t));
 }
 
-static void pull_unlink(struct blob_pull *p)
+/* A reader whose range is complete leaves inside on_avail: keep next first. */
+static void tell_avail(struct transfer *t)
 {
-	struct blob_pull **pp;
+	struct transfer_reader *rd, *next;
 
-	for (pp = &p->r->blob_pulls; *pp; pp = &(*pp)->next)
-		if (*pp == p) {
-			*pp = p->next;
-			return;
-		}
+	for (rd = TAILQ_FIRST(&t->readers); rd; rd = next) {
+		next = TAILQ_NEXT(rd, link);
+		if (rd->started && rd->ops->on_avail)
+			rd->ops->on_avail(rd->arg, releasable(t));
+	}
 }
 
-static void reader_finish(struct blob_reader *rd, int ok, long status, const char *retry_after)
+/* The one destructor. Its order: off r->transfers first, so that nobody joins a transfer that
+ * is ending (a reader's on_end may well ask for the same blob again); the temp file and the
+ * directory go; then each reader is taken off and told, and may free itself; then the transfer. */
+static void transfer_free(struct transfer *t, const struct transfer_end *end)
 {
-	struct blob_pull *p = rd->p;
+	struct transfer_reader *rd;
 
-	if (rd->done) {
-		rd->done(rd->arg, ok ? NULL : p->error[0] ? p->error : "upstream failed");
-		reader_free(rd);
+	LIST_REMOVE(t, link);
+	if (t->tmp_open)
+		store_tmp_abort(&t->tmp);
+	if (t->dirfd >= 0)
+		close(t->dirfd);
+	while ((rd = TAILQ_FIRST(&t->readers))) {
+		TAILQ_REMOVE(&t->readers, rd, link);
+		rd->t = NULL;
+		rd->ops->on_end(rd->arg, end);
+	}
+	free(t);
+}
+
+/* The upstream's bytes were good, but the blob could not be stored: nothing of it stays. */
+static void store_failed(struct transfer *t)
+{
+	struct transfer_end end = {.err = t->error, .status = 200};
+
+	log_error("blob_store", "digest=%s error=\"%s\"", t->digest, t->error);
+	transfer_free(t, &end);
+}
+
+static void stored(struct transfer *t)
+{
+	struct registry *r = t->r;
+	struct transfer_end end = {.ok = 1, .status = 200};
+	char digest[DIGEST_STR_SIZE];
+	long long size = t->tmp.written;
+	int keep;
+
+	log_info("blob_stored", "digest=%s bytes=%lld fetch_s=%.3f sync_s=%.3f", t->digest, size,
+		 t->verified_at - t->started, ev_now(r->loop) - t->verified_at);
+	metrics_observe(r->stats.fetch_seconds, t->verified_at - t->started);
+	snprintf(digest, sizeof(digest), "%s", t->digest);
+	keep = evict_stored(r->evict, digest, size) == 0;
+	transfer_free(t, &end);
+	/* Too big for the budget: every reader has it open by now, so it can go. */
+	if (!keep)
+		store_blob_remove(&r->store, digest);
+}
+
+/* The name is durable too: the blob is stored. */
+static void dir_synced(void *arg, int err)
+{
+	struct transfer *t = arg;
+
+	close(t->dirfd);
+	t->dirfd = -1;
+	if (err == 0) {
+		stored(t);
 		return;
 	}
-	httpd_set_release(rd->conn, NULL, NULL);
-	if (rd->started && ok)
-		httpd_file_avail(rd->conn, (off_t)p->size);
-	else if (rd->started)
-		httpd_close(rd->conn); /* cut short: no client takes this as complete */
-	else if (!ok)
-		api_error_upstream(rd->conn, status, retry_after, "BLOB_UNKNOWN",
-				   p->error[0] ? p->error : NULL);
-	else if (blob_serve_stored(p->r, rd->conn, p->digest, rd->range) < 0)
-		api_error(rd->conn, 500, "UNKNOWN", "stored blob cannot be opened");
-	reader_free(rd);
+	snprintf(t->error, sizeof(t->error), "fsync of the blob's directory: %s", strerror(err));
+	store_blob_remove(&t->r->store, t->digest); /* stored means durable: it is not */
+	store_failed(t);
 }
 
-/* The one destructor: every reader still attached is finished first. */
-static void pull_free(struct blob_pull *p, int ok, long status, const char *retry_after)
+/* The bytes are durable: only now does the blob get its name. */
+static void data_synced(void *arg, int err)
 {
-	struct blob_reader *rd;
+	struct transfer *t = arg;
 
-	while ((rd = p->readers)) {
-		p->readers = rd->next;
-		reader_finish(rd, ok, status, retry_after);
+	if (err != 0) {
+		snprintf(t->error, sizeof(t->error), "fsync: %s", strerror(err));
+		store_failed(t);
+		return;
 	}
-	if (p->tmp_open)
-		store_tmp_abort(&p->tmp);
-	pull_unlink(p);
-	free(p);
+	t->tmp_open = 0; /* renamed or removed, whatever happens next */
+	if (store_tmp_rename_blob(&t->r->store, &t->tmp, t->digest, &t->dirfd, t->error,
+				  sizeof(t->error)) < 0) {
+		store_failed(t);
+		return;
+	}
+	t->state = TRANSFER_RENAMED;
+	if (t->dirfd < 0) /* it was there already */
+		stored(t);
+	else if (syncq_fsync(t->r->syncq, t->dirfd, dir_synced, t) < 0)
+		dir_synced(t, errno);
+}
+
+/* Verified: release the last byte to the readers at once, then make the blob durable off the
+ * loop (a 1 GiB fsync must not stall every other client). */
+static void transfer_verified(struct transfer *t)
+{
+	t->state = TRANSFER_SYNCING;
+	t->verified_at = ev_now(t->r->loop);
+	tell_avail(t);
+	if (syncq_fsync(t->r->syncq, t->tmp.fd, data_synced, t) < 0)
+		data_synced(t, errno);
 }
 
 static int on_response(struct upreq *u, long status, void *arg)
 {
-	struct blob_pull *p = arg;
+	struct transfer *t = arg;
 	const char *len = upreq_header(u, "Content-Length");
-	struct blob_reader *rd, *next;
+	struct transfer_reader *rd, *next;
 
 	if (status != 200)
 		return 0;
-	p->size = len ? atoll(len) : -1;
-	p->streaming = 1;
-	if (p->size <= 0)
+	t->size = len ? atoll(len) : -1;
+	t->state = TRANSFER_RECEIVING;
+	if (!readable(t))
 		return 0; /* no length to announce: readers get the blob once it is stored */
-	for (rd = p->readers; rd; rd = next) {
-		next = rd->next;
-		if (rd->conn)
-			reader_start(rd);
+	for (rd = TAILQ_FIRST(&t->readers); rd; rd = next) {
+		next = TAILQ_NEXT(rd, link);
+		reader_start(t, rd);
 	}
 	return 0;
 }
 
 static int on_data(struct upreq *u, const char *buf, size_t len, void *arg)
 {
-	struct blob_pull *p = arg;
-	struct blob_reader *rd, *next;
+	struct transfer *t = arg;
 
 	(void)u;
-	if (!p->streaming)
+	if (t->state != TRANSFER_RECEIVING)
 		return 0; /* an error body: not ours to store */
-	if (p->size >= 0 && p->tmp.written + (long long)len > p->size) {
-		snprintf(p->error, sizeof(p->error), "upstream sent more than Content-Length");
+	if (t->size >= 0 && t->tmp.written + (long long)len > t->size) {
+		snprintf(t->error, sizeof(t->error), "upstream sent more than Content-Length");
 		return -1;
 	}
-	metrics_add(p->r->stats.bytes, (double)len, "upstream");
-	if (store_tmp_write(&p->tmp, buf, len) < 0) {
-		snprintf(p->error, sizeof(p->error), "writing temp file: %s", strerror(errno));
+	metrics_add(t->r->stats.bytes, (double)len, "upstream");
+	if (store_tmp_write(&t->tmp, buf, len) < 0) {
+		snprintf(t->error, sizeof(t->error), "writing temp file: %s", strerror(errno));
 		return -1;
 	}
-	/* A reader whose range is complete now finishes and unlinks itself: keep next first. */
-	for (rd = p->size > 0 ? p->readers : NULL; rd; rd = next) {
-		next = rd->next;
-		if (rd->started)
-			httpd_file_avail(rd->conn, releasable(p));
-	}
+	if (t->size > 0)
+		tell_avail(t);
 	return 0;
 }
 
-/* Durable: rename into place, serve whoever waited for the stored blob, and free the pull. */
-static void pull_synced(void *arg, int err)
+/* The body is in: a mismatch stores nothing and returns 502 as the upstream's fault. */
+static int transfer_check(struct transfer *t)
 {
-	struct blob_pull *p = arg;
-	struct registry *r = p->r;
-	char why[256], digest[DIGEST_STR_SIZE];
-	int keep = 1;
-
-	snprintf(digest, sizeof(digest), "%s", p->digest);
-	p->tmp.synced = err == 0;
-	p->tmp_open = 0;
-	if (store_tmp_commit_blob(&r->store, &p->tmp, digest, why, sizeof(why)) < 0) {
-		log_error("blob_store", "digest=%s error=\"%s\"", digest, why);
-	} else {
-		log_info("blob_stored", "digest=%s bytes=%lld fetch_s=%.3f sync_s=%.3f", digest,
-			 p->tmp.written, p->verified_at - p->started,
-			 ev_now(r->loop) - p->verified_at);
-		metrics_observe(r->stats.fetch_seconds, p->verified_at - p->started);
-		keep = evict_stored(r->evict, digest, p->tmp.written) == 0;
-	}
-	pull_free(p, 1, 200, NULL);
-	/* Too big for the budget: every reader has it open by now, so it can go. */
-	if (!keep)
-		store_blob_remove(&r->store, digest);
-}
-
-/* Verified: release the last byte to streaming clients at once, then make the blob durable off
- * the loop (a 1 GiB fsync must not stall every other client); the pull stays findable, so new
- * clients join and read the verified temp file meanwhile. */
-static void pull_commit(struct blob_pull *p)
-{
-	struct blob_reader *rd, *next;
-
-	p->verified = 1;
-	p->verified_at = ev_now(p->r->loop);
-	for (rd = p->readers; rd; rd = next) {
-		next = rd->next;
-		if (rd->started)
-			httpd_file_avail(rd->conn, (off_t)p->size);
-	}
-	if (syncq_fsync(p->r->syncq, p->tmp.fd, pull_synced, p) < 0)
-		pull_synced(p, errno); /* commit then fsyncs itself */
+	if (t->size < 0)
+		t->size = t->tmp.written;
+	if (store_tmp_verify(&t->tmp, t->digest, t->size, t->error, sizeof(t->error)) == 0)
+		return 0;
+	t->tmp_open = 0;
+	metrics_add(t->r->stats.mismatches, 1);
+	metrics_add(t->r->stats.upstream_errors, 1, "digest_mismatch");
+	log_warn("digest_mismatch", "digest=%s registry=%s error=\"%s\"", t->digest, t->host,
+		 t->error);
+	return -1;
 }
 
 static void on_done(struct upreq *u, int ok, const char *err, void *arg)
 {
-	struct blob_pull *p = arg;
-	long status = ok ? upreq_status(u) : 0;
+	struct transfer *t = arg;
+	struct transfer_end end = {.status = ok ? upreq_status(u) : 0};
 
-	p->u = NULL;
-	if (ok && status == 200) {
-		if (p->size < 0)
-			p->size = p->tmp.written;
-		if (store_tmp_verify(&p->tmp, p->digest, p->size, p->error, sizeof(p->error)) ==
-		    0) {
-			pull_commit(p);
+	t->u = NULL;
+	if (ok && end.status == 200) {
+		if (transfer_check(t) == 0) {
+			transfer_verified(t);
 			return;
 		}
-		p->tmp_open = 0;
-		metrics_add(p->r->stats.mismatches, 1);
-		metrics_add(p->r->stats.upstream_errors, 1, "digest_mismatch");
-		log_warn("digest_mismatch", "digest=%s registry=%s error=\"%s\"", p->digest,
-			 p->host, p->error);
-		status = 502;
+		end.status = 502;
 	} else {
-		metrics_add(p->r->stats.upstream_errors, 1,
-			    p->error[0] ? "transfer"
-			    : status	? "status"
-					: "unreachable");
-		if (!p->error[0] && err)
-			snprintf(p->error, sizeof(p->error), "%s", err);
+		metrics_add(t->r->stats.upstream_errors, 1,
+			    t->error[0]	 ? "transfer"
+			    : end.status ? "status"
+					 : "unreachable");
+		if (!t->error[0] && err)
+			snprintf(t->error, sizeof(t->error), "%s", err);
 	}
 	log_warn("blob_pull_failed", "digest=%s registry=%s status=%ld bytes=%lld error=\"%s\"",
-		 p->digest, p->host, status, p->tmp.written, p->error);
-	pull_free(p, 0, status, upreq_header(u, "Retry-After"));
+		 t->digest, t->host, end.status, t->tmp.written, t->error);
+	end.err = t->error[0] ? t->error : NULL;
+	end.retry_after = upreq_header(u, "Retry-After");
+	transfer_free(t, &end);
 }
 
-static struct blob_pull *pull_start(struct registry *r, const struct blob_ask *ask)
+static struct transfer *transfer_new(struct registry *r, const struct blob_ask *ask)
 {
 	static const struct upreq_hooks hooks = {on_response, on_data, on_done};
-	struct blob_pull *p = calloc(1, sizeof(*p));
+	struct transfer *t = calloc(1, sizeof(*t));
 	char path[16 + DIGEST_STR_SIZE];
 
-	if (!p)
+	if (!t)
 		return NULL;
-	p->r = r;
-	p->size = -1;
-	p->started = ev_now(r->loop);
-	snprintf(p->digest, sizeof(p->digest), "%s", ask->digest);
-	snprintf(p->host, sizeof(p->host), "%s", upstream_host(ask->up));
-	if (store_tmp_begin(&r->store, &p->tmp) < 0) {
-		log_error("blob_pull", "digest=%s error=\"temp file: %s\"", p->digest,
+	t->r = r;
+	t->size = -1;
+	t->dirfd = -1;
+	t->started = ev_now(r->loop);
+	TAILQ_INIT(&t->readers);
+	snprintf(t->digest, sizeof(t->digest), "%s", ask->digest);
+	snprintf(t->host, sizeof(t->host), "%s", upstream_host(ask->up));
+	if (store_tmp_begin(&r->store, &t->tmp) < 0) {
+		log_error("blob_pull", "digest=%s error=\"temp file: %s\"", t->digest,
 			  strerror(errno));
-		free(p);
+		free(t);
 		return NULL;
 	}
-	p->tmp_open = 1;
+	t->tmp_open = 1;
 	snprintf(path, sizeof(path), "blobs/%s", ask->digest);
-	p->u = upreq_start(r, ask->up, "GET", ask->repo, path, NULL, 0, &hooks, p);
-	if (!p->u) {
-		store_tmp_abort(&p->tmp);
-		free(p);
+	t->u = upreq_start(r, ask->up, "GET", ask->repo, path, NULL, 0, &hooks, t);
+	if (!t->u) {
+		store_tmp_abort(&t->tmp);
+		free(t);
 		return NULL;
 	}
-	p->next = r->blob_pulls;
-	r->blob_pulls = p;
-	log_info("blob_pull", "digest=%s registry=%s repo=%s", p->digest, p->host, ask->repo);
-	return p;
+	LIST_INSERT_HEAD(&r->transfers, t, link);
+	log_info("blob_pull", "digest=%s registry=%s repo=%s", t->digest, t->host, ask->repo);
+	return t;
 }
 
-static struct blob_pull *pull_find(struct registry *r, const char *digest)
+static struct transfer *transfer_find(struct registry *r, const char *digest)
 {
-	struct blob_pull *p;
+	struct transfer *t;
 
-	for (p = r->blob_pulls; p; p = p->next)
-		if (strcmp(p->digest, digest) == 0)
-			return p;
+	for (t = LIST_FIRST(&r->transfers); t; t = LIST_NEXT(t, link))
+		if (strcmp(t->digest, digest) == 0)
+			return t;
 	return NULL;
 }
 
-/* Joins the pull of this blob, starting it when none runs. */
-static int pull_join(struct registry *r, const struct blob_ask *ask, struct blob_reader *rd)
+int transfer_join(struct registry *r, const struct blob_ask *ask, struct transfer_reader *rd)
 {
-	struct blob_pull *p = pull_find(r, ask->digest);
+	struct transfer *t = transfer_find(r, ask->digest);
 
-	if (!p)
-		p = pull_start(r, ask);
-	if (!p)
+	if (!t && !(t = transfer_new(r, ask)))
 		return -1;
-	rd->p = p;
-	rd->next = p->readers;
-	p->readers = rd;
+	rd->t = t;
+	rd->started = 0;
+	TAILQ_INSERT_TAIL(&t->readers, rd, link);
+	if (readable(t))
+		reader_start(t, rd); /* the last use of rd: it may be gone after */
 	return 0;
 }
 
-void pull_blob_attach(struct registry *r, struct httpd_conn *conn, const struct blob_ask *ask)
+void transfer_leave(struct transfer_reader *rd)
 {
-	struct blob_reader *rd = calloc(1, sizeof(*rd));
-
-	if (!rd || (ask->range && !(rd->range = strdup(ask->range))) || pull_join(r, ask, rd) < 0) {
-		if (rd)
-			reader_free(rd);
-		api_error(conn, 500, "UNKNOWN", "cannot start blob transfer");
+	if (!rd->t)
 		return;
-	}
-	rd->conn = conn;
-	httpd_set_release(conn, reader_release, rd);
-	if (rd->p->streaming && rd->p->size > 0)
-		reader_start(rd);
+	TAILQ_REMOVE(&rd->t->readers, rd, link);
+	rd->t = NULL;
 }
 
-void pull_blob_fetch(struct registry *r, const struct blob_ask *ask, blob_done_fn done, void *arg)
-{
-	struct blob_reader *rd;
+/* An internal caller's reader: it wants only the end. */
+struct fetch_reader {
+	struct transfer_reader rd;
+	transfer_done_fn done;
+	void *arg;
+};
 
-	if (store_blob_exists(&r->store, ask->digest, NULL)) {
+static void fetch_end(void *arg, const struct transfer_end *end)
+{
+	struct fetch_reader *fr = arg;
+
+	fr->done(fr->arg, end->ok ? NULL : end->err ? end->err : "upstream failed");
+	free(fr);
+}
+
+void transfer_fetch(struct registry *r, const struct blob_ask *ask, transfer_done_fn done,
+		    void *arg)
+{
+	static const struct transfer_reader_ops ops = {.on_end = fetch_end};
+	struct fetch_reader *fr;
+
+	/* One in flight is joined even when the blob is visible: stored means its name is durable.
+	 */
+	if (!transfer_find(r, ask->digest) && store_blob_exists(&r->store, ask->digest, NULL)) {
 		done(arg, NULL);
 		return;
 	}
-	rd = calloc(1, sizeof(*rd));
-	if (!rd || pull_join(r, ask, rd) < 0) {
-		free(rd);
-		done(arg, "cannot start blob transfer");
+	fr = calloc(1, sizeof(*fr));
+	if (!fr) {
+		done(arg, "out of memory");
 		return;
 	}
-	rd->done = done;
-	rd->arg = arg;
+	fr->rd.ops = &ops;
+	fr->rd.arg = fr;
+	fr->done = done;
+	fr->arg = arg;
+	if (transfer_join(r, ask, &fr->rd) < 0) {
+		free(fr);
+		done(arg, "cannot start blob transfer");
+	}
 }
 
-/* Pulls whose blob is verified and syncing are left to finish (syncq_drain completes them). */
-void pulls_abort_all(struct registry *r)
+/* Transfers whose blob is verified are left to finish (syncq_drain completes them). */
+void transfer_abort_all(struct registry *r)
 {
-	struct blob_pull **pp = &r->blob_pulls;
+	struct transfer *t = LIST_FIRST(&r->transfers), *next;
+	struct transfer_end end = {.err = "shutting down"};
 
-	while (*pp) {
-		struct blob_pull *p = *pp;
-
-		if (p->verified) {
-			pp = &p->next;
+	for (; t; t = next) {
+		next = LIST_NEXT(t, link);
+		if (t->state >= TRANSFER_SYNCING)
 			continue;
-		}
-		if (p->u)
-			upreq_cancel(p->u);
-		snprintf(p->error, sizeof(p->error), "shutting down");
-		pull_free(p, 0, 0, NULL);
+		if (t->u)
+			upreq_cancel(t->u);
+		transfer_free(t, &end);
 	}
 }

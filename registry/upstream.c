@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
+#include "backoff.h"
 #include "ref.h"
 #include "registry.h"
 
@@ -17,7 +19,7 @@
 #define RETRY_AFTER_MAX_S 30.0 /* a longer wait goes back to the client instead */
 
 struct token {
-	struct token *next;
+	TAILQ_ENTRY(token) link; /* newest first */
 	char *scope;
 	char *value;
 	ev_tstamp expires;
@@ -25,7 +27,7 @@ struct token {
 
 struct upstream {
 	const struct upstream_conf *conf;
-	struct token *tokens;
+	TAILQ_HEAD(token_list, token) tokens;
 	unsigned ntokens;
 };
 
@@ -56,8 +58,10 @@ int upstreams_init(struct registry *r)
 	r->upstreams = calloc(r->nupstreams, sizeof(*r->upstreams));
 	if (!r->upstreams)
 		return -1;
-	for (i = 0; i < r->nupstreams; i++)
+	for (i = 0; i < r->nupstreams; i++) {
 		r->upstreams[i].conf = &r->conf->upstreams[i];
+		TAILQ_INIT(&r->upstreams[i].tokens);
+	}
 	return 0;
 }
 
@@ -70,14 +74,16 @@ static void token_free(struct token *t)
 
 void upstreams_free(struct registry *r)
 {
-	size_t i;
+	struct token_list *list;
 	struct token *t;
 
-	for (i = 0; i < r->nupstreams; i++)
-		while ((t = r->upstreams[i].tokens)) {
-			r->upstreams[i].tokens = t->next;
+	for (size_t i = 0; i < r->nupstreams; i++) {
+		list = &r->upstreams[i].tokens;
+		while ((t = TAILQ_FIRST(list))) {
+			TAILQ_REMOVE(list, t, link);
 			token_free(t);
 		}
+	}
 	free(r->upstreams);
 	r->upstreams = NULL;
 }
@@ -104,7 +110,7 @@ static const char *token_lookup(struct upstream *up, const char *scope, ev_tstam
 {
 	struct token *t;
 
-	for (t = up->tokens; t; t = t->next)
+	for (t = TAILQ_FIRST(&up->tokens); t; t = TAILQ_NEXT(t, link))
 		if (strcmp(t->scope, scope) == 0 && t->expires > now)
 			return t->value;
 	return NULL;
@@ -113,7 +119,7 @@ static const char *token_lookup(struct upstream *up, const char *scope, ev_tstam
 /* Newest first; past the cap the oldest goes. */
 static void token_store(struct upstream *up, const char *scope, const char *value, ev_tstamp exp)
 {
-	struct token *t = calloc(1, sizeof(*t)), **pp;
+	struct token *t = calloc(1, sizeof(*t));
 
 	if (!t || !(t->scope = strdup(scope)) || !(t->value = strdup(value))) {
 		if (t)
@@ -121,14 +127,12 @@ static void token_store(struct upstream *up, const char *scope, const char *valu
 		return;
 	}
 	t->expires = exp;
-	t->next = up->tokens;
-	up->tokens = t;
+	TAILQ_INSERT_HEAD(&up->tokens, t, link);
 	if (++up->ntokens <= TOKEN_CACHE_MAX)
 		return;
-	for (pp = &up->tokens; (*pp)->next; pp = &(*pp)->next)
-		;
-	token_free(*pp);
-	*pp = NULL;
+	t = TAILQ_LAST(&up->tokens, token_list);
+	TAILQ_REMOVE(&up->tokens, t, link);
+	token_free(t);
 	up->ntokens--;
 }
 
@@ -151,12 +155,11 @@ static void finish(struct upreq *u, int ok, const char *err)
 /* Backoff 0.5 s, 1 s, 2 s … capped at 8 s, with jitter; Retry-After (seconds) wins. */
 static double retry_delay(struct upreq *u, const char *retry_after)
 {
-	double d = 0.5 * (double)(1 << (u->attempt < 4 ? u->attempt : 4));
+	static const struct backoff bo = {.base_s = 0.5, .cap_s = 8.0, .jitter = 0.25};
 
-	d *= 0.75 + 0.5 * ((double)rand() / RAND_MAX);
 	if (retry_after && *retry_after >= '0' && *retry_after <= '9')
-		d = atof(retry_after);
-	return d;
+		return atof(retry_after);
+	return backoff_delay(&bo, (unsigned)u->attempt + 1);
 }
 
 /* Decides whether this answer is final, or is to be retried (auth, 429, 5xx). */

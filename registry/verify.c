@@ -2,15 +2,12 @@
  * the store; one whose bytes do not match its name is moved aside to ROOT/quarantine/ (never
  * served again, kept for a post-mortem) and the command exits 1. Safe beside a running daemon: it
  * only reads, and a rename is atomic. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "registry.h"
@@ -18,7 +15,7 @@
 #define VERIFY_CHUNK (1 << 20)
 
 struct verify {
-	const char *root;
+	struct store *s;
 	struct digest_ctx *dg;
 	char *buf;
 	long long files, bytes;
@@ -56,55 +53,31 @@ out:
 	return rc;
 }
 
-static void quarantine(struct verify *v, const char *file, const char *hex)
+static void quarantine(struct verify *v, const struct store_object *o)
 {
 	char dst[PATH_MAX];
 
-	snprintf(dst, sizeof(dst), "%s/quarantine", v->root);
-	mkdir(dst, 0755);
-	snprintf(dst, sizeof(dst), "%s/quarantine/%.64s.%lld", v->root, hex, (long long)time(NULL));
-	if (rename(file, dst) == 0)
-		log_error("verify_bad", "file=%s moved_to=%s", file, dst);
+	if (store_quarantine(v->s, o, dst) == 0)
+		log_error("verify_bad", "file=%s moved_to=%s", o->path, dst);
 	else
-		log_error("verify_bad", "file=%s error=\"cannot move aside: %s\"", file,
+		log_error("verify_bad", "file=%s error=\"cannot move aside: %s\"", o->path,
 			  strerror(errno));
 }
 
-static void check_file(struct verify *v, const char *dir, const char *hex, int manifest)
+static int check_object(void *arg, const struct store_object *o)
 {
-	char file[PATH_MAX + 80], want[DIGEST_STR_SIZE], got[DIGEST_STR_SIZE];
+	struct verify *v = arg;
+	char got[DIGEST_STR_SIZE];
 
-	snprintf(file, sizeof(file), "%s/%.64s", dir, hex);
-	snprintf(want, sizeof(want), "sha256:%.64s", hex);
 	v->files++;
-	if (hash_file(v, file, manifest, got) < 0) {
-		log_error("verify_unreadable", "file=%s error=\"%s\"", file, strerror(errno));
+	if (hash_file(v, o->path, o->kind == STORE_MANIFEST, got) < 0) {
+		log_error("verify_unreadable", "file=%s error=\"%s\"", o->path, strerror(errno));
 		v->errors++;
-	} else if (strcmp(got, want) != 0) {
+	} else if (strcmp(got, o->digest) != 0) {
 		v->bad++;
-		quarantine(v, file, hex);
+		quarantine(v, o);
 	}
-}
-
-/* KIND/sha256/<2 hex>/<64 hex>: anything else in there is not ours and is left alone. */
-static void check_kind(struct verify *v, const char *kind)
-{
-	char dir[PATH_MAX];
-	int i;
-
-	for (i = 0; i < 256; i++) {
-		DIR *d;
-		struct dirent *de;
-
-		snprintf(dir, sizeof(dir), "%s/%s/sha256/%02x", v->root, kind, i);
-		if (!(d = opendir(dir)))
-			continue;
-		while ((de = readdir(d)))
-			if (strlen(de->d_name) == DIGEST_HEX_LEN &&
-			    strspn(de->d_name, "0123456789abcdef") == DIGEST_HEX_LEN)
-				check_file(v, dir, de->d_name, kind[0] == 'm');
-		closedir(d);
-	}
+	return 0;
 }
 
 static int verify_usage(FILE *out)
@@ -115,42 +88,26 @@ static int verify_usage(FILE *out)
 
 int verify_main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"root", required_argument, NULL, 'R'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
-	const char *config = NULL, *root = NULL;
+	struct archive_opts o = {0};
 	struct verify v = {0};
 	struct store s = {0};
 	char err[512];
-	int ch;
+	int ch = archive_getopt(argc, argv, "", NULL, &o);
 
-	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'R':
-			root = optarg;
-			break;
-		case 'h':
-			return verify_usage(stdout);
-		default:
-			return verify_usage(stderr);
-		}
-	}
+	if (ch != -1)
+		return verify_usage(ch == 'h' ? stdout : stderr);
 	if (optind != argc)
 		return verify_usage(stderr);
-	if (archive_store_open(&s, config, root, err, sizeof(err)) != 0) {
+	if (archive_store_open(&s, o.config, o.root, err, sizeof(err)) != 0) {
 		fprintf(stderr, "microscale-registry verify: %s\n", err);
 		return 1;
 	}
-	v.root = s.root;
+	v.s = &s;
 	v.dg = digest_new();
 	v.buf = malloc(VERIFY_CHUNK);
 	if (v.dg && v.buf) {
-		check_kind(&v, "blobs");
-		check_kind(&v, "manifests");
+		store_each(&s, STORE_BLOB, check_object, &v);
+		store_each(&s, STORE_MANIFEST, check_object, &v);
 	} else {
 		v.errors++;
 	}

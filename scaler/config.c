@@ -19,14 +19,13 @@
  * active agents' resources hold (needs "mesos"). Unknown keys are errors. Every error names the
  * file, the key (apps[2].demand.url) and the reason. Passwords and tokens never appear in a
  * message. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf_secret.h"
 #include "scaler.h"
 
-#define TOKEN_MAX 8192
 #define APPS_MAX 1000
 #define PRIORITY_MAX 100
 
@@ -35,16 +34,17 @@ static const char *const top_keys[] = {
     "interval_ms", "listen", "log_level", "apps", NULL,
 };
 static const char *const mesos_keys[] = {
-    "url", "username", "password", "cache_url", "refresh_ms", NULL,
+    "url", "username", "password", "password_file", "cache_url", "refresh_ms", NULL,
 };
 static const char *const gate_keys[] = {"unreachable_grace_ms", "token_file", "require_runtime",
 					NULL};
 static const char *const task_keys[] = {"cpus", "mem", NULL};
-static const char *const zk_keys[] = {"servers",  "path",     "session_timeout_ms",
-				      "username", "password", NULL};
+static const char *const zk_keys[] = {
+    "servers", "path", "session_timeout_ms", "username", "password", "password_file", NULL,
+};
 static const char *const marathon_keys[] = {
-    "url",	  "username",  "password",	 "token_file", "force",
-    "timeout_ms", "resync_ms", "backoff_max_ms", "events",     NULL,
+    "url",	  "username",  "password",	 "password_file", "token_file", "force",
+    "timeout_ms", "resync_ms", "backoff_max_ms", "events",	  NULL,
 };
 static const char *const app_keys[] = {
     "id", "priority", "min", "max", "max_delta", "down_cooldown_ms", "image", "demand", NULL,
@@ -63,86 +63,21 @@ static int set_str(struct conf *c, const char *key, char **dst, const char *src)
 
 /* --- marathon --- */
 
-static void secret_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-/* The token: the first line of FILE, trimmed. Read at load so a bad file stops the start-up. */
-static int read_token(struct conf *c, const char *key, const char *file, char **out)
-{
-	char line[TOKEN_MAX];
-	size_t n;
-	FILE *f;
-	int rc = 0;
-
-	f = fopen(file, "re");
-	if (!f)
-		return conf_fail(c, key, "cannot read %s: %s", file, strerror(errno));
-	if (!fgets(line, sizeof(line), f)) {
-		rc = ferror(f) ? conf_fail(c, key, "cannot read %s: %s", file, strerror(errno))
-			       : conf_fail(c, key, "%s is empty", file);
-	} else if (!strchr(line, '\n') && !feof(f)) {
-		rc = conf_fail(c, key, "%s: the first line is too long", file);
-	}
-	fclose(f);
-	if (rc == 0) {
-		line[strcspn(line, "\r\n")] = '\0';
-		n = strlen(line);
-		while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-			line[--n] = '\0';
-		if (n == 0)
-			rc = conf_fail(c, key, "%s: the first line is empty", file);
-		else if (!(*out = strdup(line + strspn(line, " \t"))))
-			rc = conf_fail(c, key, "out of memory");
-	}
-	explicit_bzero(line, sizeof(line));
-	return rc;
-}
-
-/* username and password below obj (PREFIX names them) into *userpwd, "user:password". */
-static int basic_auth(struct conf *c, json_t *obj, const char *prefix, const char *what,
-		      char **userpwd)
-{
-	const char *user = "", *pass = "";
-	char key[CONF_KEY_MAX];
-	size_t len;
-
-	if (conf_string(c, obj, prefix, "username", &user) != 0 ||
-	    conf_string(c, obj, prefix, "password", &pass) != 0)
-		return -1;
-	if (pass[0] != '\0')
-		conf_check_private(c->file, what);
-	if (user[0] == '\0' && pass[0] != '\0')
-		return conf_fail(c, conf_key(key, prefix, "password"), "needs a username");
-	if (user[0] == '\0')
-		return 0;
-	if (strchr(user, ':'))
-		return conf_fail(c, conf_key(key, prefix, "username"), "must not contain ':'");
-	len = strlen(user) + strlen(pass) + 2;
-	if (!(*userpwd = malloc(len)))
-		return conf_fail(c, conf_key(key, prefix, "username"), "out of memory");
-	snprintf(*userpwd, len, "%s:%s", user, pass);
-	return 0;
-}
-
+/* username with password or password_file, or a DC/OS token_file: one of the two. The conflict
+ * is reported before any file is read. */
 static int marathon_auth(struct conf *c, json_t *m, struct marathon_conf *mc)
 {
-	const char *file = "";
+	const char *file = NULL;
 
-	if (conf_string(c, m, "marathon", "token_file", &file) != 0)
+	if (conf_secret_userpwd(c, m, "marathon", "the Marathon password", &mc->userpwd) != 0 ||
+	    conf_string(c, m, "marathon", "token_file", &file) != 0)
 		return -1;
-	if (file[0] != '\0' && (json_object_get(m, "username") || json_object_get(m, "password")))
+	if (!file || file[0] == '\0')
+		return 0;
+	if (mc->userpwd)
 		return conf_fail(c, "marathon.token_file",
 				 "not allowed together with username and password");
-	if (file[0] != '\0') {
-		conf_check_private(file, "the Marathon token");
-		return read_token(c, "marathon.token_file", file, &mc->token);
-	}
-	return basic_auth(c, m, "marathon", "the Marathon password", &mc->userpwd);
+	return conf_secret_read(c, "marathon.token_file", file, "the Marathon token", &mc->token);
 }
 
 static int load_marathon(struct scaler_conf *sc, struct conf *c)
@@ -186,7 +121,7 @@ static int load_mesos(struct scaler_conf *sc, struct conf *c)
 	    conf_url(c, m, "mesos", "url", &mc->url) != 0 ||
 	    conf_string(c, m, "mesos", "cache_url", &tmpl) != 0 ||
 	    conf_int(c, m, "mesos", "refresh_ms", 100, 3600000, &refresh) != 0 ||
-	    basic_auth(c, m, "mesos", "the Mesos password", &mc->userpwd) != 0)
+	    conf_secret_userpwd(c, m, "mesos", "the Mesos password", &mc->userpwd) != 0)
 		return -1;
 	if (!mc->url)
 		return conf_fail(c, "mesos.url", "missing");
@@ -207,7 +142,6 @@ static int load_mesos(struct scaler_conf *sc, struct conf *c)
 
 static int load_gate(struct scaler_conf *sc, struct conf *c)
 {
-	const char *file = "";
 	json_t *g;
 
 	if (conf_object(c, c->root, NULL, "gate", &g) != 0)
@@ -217,13 +151,10 @@ static int load_gate(struct scaler_conf *sc, struct conf *c)
 	if (conf_known_keys(c, g, "gate", gate_keys) != 0 ||
 	    conf_int(c, g, "gate", "unreachable_grace_ms", 0, 86400000LL, &sc->gate_grace_ms) !=
 		0 ||
-	    conf_string(c, g, "gate", "token_file", &file) != 0 ||
 	    conf_bool(c, g, "gate", "require_runtime", &sc->require_runtime) != 0)
 		return -1;
-	if (file[0] == '\0')
-		return 0;
-	conf_check_private(file, "the caches' admin token");
-	return read_token(c, "gate.token_file", file, &sc->cache_token);
+	return conf_secret_file(c, g, "gate", "token_file", "the caches' admin token",
+				&sc->cache_token);
 }
 
 /* ZooKeeper's node path: absolute, no empty segment, no trailing slash. */
@@ -256,7 +187,7 @@ static int load_zookeeper(struct scaler_conf *sc, struct conf *c)
 	    conf_string(c, z, "zookeeper", "servers", &servers) != 0 ||
 	    conf_string(c, z, "zookeeper", "path", &path) != 0 ||
 	    conf_int(c, z, "zookeeper", "session_timeout_ms", 1000, 600000, &timeout) != 0 ||
-	    basic_auth(c, z, "zookeeper", "the ZooKeeper password", &zc->auth) != 0)
+	    conf_secret_userpwd(c, z, "zookeeper", "the ZooKeeper password", &zc->auth) != 0)
 		return -1;
 	if (!servers)
 		return conf_fail(c, "zookeeper.servers", "missing");
@@ -511,15 +442,15 @@ int scaler_conf_load(struct scaler_conf *sc, struct conf *c)
 void scaler_conf_free(struct scaler_conf *sc)
 {
 	free(sc->marathon.url);
-	secret_free(sc->marathon.userpwd);
-	secret_free(sc->marathon.token);
+	conf_secret_free(sc->marathon.userpwd);
+	conf_secret_free(sc->marathon.token);
 	free(sc->mesos.url);
-	secret_free(sc->mesos.userpwd);
+	conf_secret_free(sc->mesos.userpwd);
 	free(sc->mesos.cache_url);
-	secret_free(sc->cache_token);
+	conf_secret_free(sc->cache_token);
 	free(sc->zk.servers);
 	free(sc->zk.path);
-	secret_free(sc->zk.auth);
+	conf_secret_free(sc->zk.auth);
 	for (size_t i = 0; i < sc->ncaches; i++)
 		free(sc->caches[i]);
 	free(sc->caches);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "scaler.h"
 
 #define BACKOFF_BASE_S 0.2
@@ -54,17 +55,6 @@ struct marathon {
 	void *arg;
 	struct metric_family *m_calls, *m_seconds;
 };
-
-double marathon_backoff_s(unsigned n, double base_s, double max_s, double r)
-{
-	double d = base_s;
-
-	for (unsigned k = 1; k < n && d < max_s; k++)
-		d *= 2;
-	if (d > max_s)
-		d = max_s;
-	return d * (0.5 + 0.5 * r);
-}
 
 static void app_image_set(struct marathon_app *a, const char *image)
 {
@@ -350,6 +340,9 @@ int marathon_scale(struct marathon *m, size_t i, long long instances)
 static void failure(struct marathon *m, struct mapp *a, int auth, const char *what)
 {
 	ev_tstamp now = ev_now(m->loop);
+	struct backoff bo = {.base_s = BACKOFF_BASE_S,
+			     .cap_s = (double)m->conf->backoff_max_ms / 1000.0,
+			     .jitter = 0.5};
 	double delay;
 
 	m->auth_failed = auth;
@@ -358,9 +351,7 @@ static void failure(struct marathon *m, struct mapp *a, int auth, const char *wh
 		return;
 	m->failures++;
 	m->fail_at = now;
-	delay = marathon_backoff_s(m->failures, BACKOFF_BASE_S,
-				   (double)m->conf->backoff_max_ms / 1000.0,
-				   (double)rand() / (double)RAND_MAX);
+	delay = backoff_delay(&bo, m->failures);
 	m->backoff_until = now + delay;
 	log_warn("marathon_backoff", "failures=%u delay_ms=%.0f", m->failures, delay * 1000.0);
 }

@@ -17,8 +17,6 @@
 
 #include "scaler.h"
 
-#define LATENCY_RING 1024
-
 static int acting(struct scaler *s);
 
 static double seconds(long ms)
@@ -111,27 +109,9 @@ static void latency_note(struct scaler *s, double v)
 {
 	metrics_observe(s->m_latency, v);
 	s->latencies[s->lat_next] = v;
-	s->lat_next = (s->lat_next + 1) % LATENCY_RING;
-	if (s->nlat < LATENCY_RING)
+	s->lat_next = (s->lat_next + 1) % SCALER_LATENCY_RING;
+	if (s->nlat < SCALER_LATENCY_RING)
 		s->nlat++;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-double scaler_latency_median(const struct scaler *s)
-{
-	double v[LATENCY_RING];
-
-	if (s->nlat == 0)
-		return -1;
-	memcpy(v, s->latencies, s->nlat * sizeof(v[0]));
-	qsort(v, s->nlat, sizeof(v[0]), cmp_double);
-	return s->nlat % 2 ? v[s->nlat / 2] : (v[s->nlat / 2 - 1] + v[s->nlat / 2]) / 2;
 }
 
 /* --- deciding --- */
@@ -500,7 +480,7 @@ static int start_parts(struct scaler *s)
 	s->apps = calloc(n, sizeof(*s->apps));
 	s->alloc = calloc(n, sizeof(*s->alloc));
 	s->plan = calloc(n, sizeof(*s->plan));
-	s->latencies = calloc(LATENCY_RING, sizeof(*s->latencies));
+	s->latencies = calloc(SCALER_LATENCY_RING, sizeof(*s->latencies));
 	s->by_priority = calloc(n, sizeof(*s->by_priority));
 	if (!s->fl || !s->demands || !s->apps || !s->alloc || !s->plan || !s->latencies ||
 	    !s->by_priority || families_init(s) < 0)

@@ -89,8 +89,9 @@ struct scaler_conf {
  * safe to pass to scaler_conf_free afterwards. */
 int scaler_conf_load(struct scaler_conf *sc, struct conf *c);
 void scaler_conf_free(struct scaler_conf *sc);
-/* demand.c: the demand source interface. One struct demand per app; a source is one file that
- * defines a struct demand_source and is listed in demand.c's table. */
+/* demand.c: the demand source interface and one app's reading at run time (struct demand). A
+ * source is one file that defines a struct demand_source and is listed in demand_conf.c's table;
+ * the calls go one way: demand_conf.c -> the sources -> demand.c. */
 struct demand;
 
 /* What a source may use at run time. */
@@ -129,17 +130,19 @@ struct demand {
 	void *state;	      /* the source's */
 };
 
-/* Parses an app's "demand" object (PREFIX names it in errors). */
-int demand_conf_parse(struct conf *c, json_t *obj, const char *prefix, long long min, long long max,
-		      struct demand_conf *out);
-void demand_conf_free(struct demand_conf *dc);
-/* "random, static, http, remainder": for messages. */
-const char *demand_source_names(void);
 struct demand *demand_new(const struct app_conf *app, const struct demand_env *env);
 void demand_free(struct demand *d);
 void demand_poll(struct demand *d);
 /* For sources: records a reading (or DEMAND_UNKNOWN with a reason, logged when it changes). */
 void demand_set(struct demand *d, long long value, const char *err);
+
+/* demand_conf.c: an app's "demand" object, through the table of sources */
+/* Parses an app's "demand" object (PREFIX names it in errors). */
+int demand_conf_parse(struct conf *c, json_t *obj, const char *prefix, long long min, long long max,
+		      struct demand_conf *out);
+void demand_conf_free(struct demand_conf *dc);
+/* "random, static, http, remainder": for messages. */
+const char *demand_conf_sources(void);
 
 /* demand_random.c, demand_static.c, demand_http.c, demand_remainder.c */
 extern const struct demand_source demand_random_source;
@@ -257,9 +260,6 @@ int marathon_scale(struct marathon *m, size_t i, long long instances);
 const char *marathon_health(const struct marathon *m);
 /* {"url", "health", "failures", "backoff_ms", "calls"}. */
 json_t *marathon_status_json(const struct marathon *m);
-/* The delay after the n-th consecutive failure (n >= 1): base * 2^(n-1), capped at max, then
- * scaled by a factor in [0.5, 1] drawn from r in [0, 1]. */
-double marathon_backoff_s(unsigned n, double base_s, double max_s, double r);
 /* Reads {"app": {...}} into a; -1 when the body is not an app. */
 int marathon_parse_app(const char *body, size_t len, struct marathon_app *a);
 /* An event from Marathon's event bus: the apps it names are read again at once. 1 when it named
@@ -499,6 +499,7 @@ extern const unsigned char dash_page[];
 extern const size_t dash_page_len;
 
 /* scaler.c: the daemon: the tick, the decision, its log line, the metrics */
+#define SCALER_LATENCY_RING 1024
 /* What was last decided for one app, for the log, /status and /metrics. */
 struct scaler_app {
 	long long demand; /* the reading it was decided on */
@@ -537,7 +538,8 @@ struct scaler {
 	struct metric_family *m_capacity, *m_demand, *m_desired, *m_target, *m_requested,
 	    *m_running, *m_held, *m_held_s, *m_held_total, *m_decisions, *m_latency, *m_agents,
 	    *m_fleet, *m_leader;
-	double *latencies; /* demand change to PUT, seconds: a ring for the median */
+	double *latencies; /* demand change to PUT, seconds: a ring of SCALER_LATENCY_RING for
+			    * /status's median (status.c) */
 	size_t nlat, lat_next;
 };
 int scaler_start(struct scaler *s);
@@ -546,7 +548,6 @@ void scaler_stop(struct scaler *s);
 void scaler_decide(struct scaler *s);
 /* Decides again soon (on the next loop turn), once however often it is called. */
 void scaler_kick(void *arg);
-double scaler_latency_median(const struct scaler *s);
 
 /* status.c: GET /metrics (Prometheus text) and GET /status (JSON) */
 void status_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg);

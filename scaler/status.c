@@ -11,6 +11,25 @@ static const char *state_name(enum mapp_state st)
 	return st == MAPP_KNOWN ? "known" : st == MAPP_MISSING ? "missing" : "unknown";
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median of the ring scaler.c fills (demand change to PUT, seconds), or -1 when empty. */
+static double latency_median(const struct scaler *s)
+{
+	double v[SCALER_LATENCY_RING];
+
+	if (s->nlat == 0)
+		return -1;
+	memcpy(v, s->latencies, s->nlat * sizeof(v[0]));
+	qsort(v, s->nlat, sizeof(v[0]), cmp_double);
+	return s->nlat % 2 ? v[s->nlat / 2] : (v[s->nlat / 2 - 1] + v[s->nlat / 2]) / 2;
+}
+
 static json_t *app_json(const struct scaler *s, size_t i)
 {
 	const struct app_conf *ac = &s->conf->apps[i];
@@ -49,7 +68,7 @@ static json_t *app_json(const struct scaler *s, size_t i)
 json_t *status_json(const struct scaler *s)
 {
 	json_t *apps = json_array(), *o;
-	double median = scaler_latency_median(s);
+	double median = latency_median(s);
 
 	for (size_t i = 0; apps && i < s->conf->napps; i++)
 		json_array_append_new(apps, app_json(s, i));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
 #include "fetch.h"
 #include "log.h"
@@ -20,7 +21,8 @@ struct fetch_loop {
 	ev_check deferred; /* removes cancelled transfers outside libcurl's callbacks */
 	int in_curl;	   /* inside curl_multi_socket_action: no handle may be removed now */
 	unsigned active;
-	struct fetch *all, *cancelled;
+	LIST_HEAD(, fetch) all;	      /* running */
+	LIST_HEAD(, fetch) cancelled; /* waiting for reap_cancelled */
 };
 
 struct fetch_sock {
@@ -31,7 +33,7 @@ struct fetch_sock {
 
 struct fetch {
 	struct fetch_loop *fl;
-	struct fetch *prev, *next;
+	LIST_ENTRY(fetch) link; /* in all, then maybe in cancelled */
 	CURL *easy;
 	struct curl_slist *headers;
 	struct fetch_hooks hooks;
@@ -48,25 +50,6 @@ struct fetch {
 	ev_tstamp started;
 	char errbuf[CURL_ERROR_SIZE];
 };
-
-static void list_remove(struct fetch **head, struct fetch *f)
-{
-	if (f->prev)
-		f->prev->next = f->next;
-	else
-		*head = f->next;
-	if (f->next)
-		f->next->prev = f->prev;
-	f->prev = f->next = NULL;
-}
-
-static void list_push(struct fetch **head, struct fetch *f)
-{
-	f->next = *head;
-	if (*head)
-		(*head)->prev = f;
-	*head = f;
-}
 
 /* The one destructor: the handle must already be out of the multi handle. */
 static void fetch_free(struct fetch *f)
@@ -102,7 +85,7 @@ static void finish(struct fetch *f, CURLcode rc)
 	const char *err = NULL;
 	int ok;
 
-	list_remove(&f->fl->all, f);
+	LIST_REMOVE(f, link);
 	detach(f);
 	if (rc == CURLE_OK && report_response(f) < 0)
 		rc = CURLE_ABORTED_BY_CALLBACK;
@@ -138,8 +121,8 @@ static void reap_cancelled(struct fetch_loop *fl)
 {
 	struct fetch *f;
 
-	while ((f = fl->cancelled)) {
-		list_remove(&fl->cancelled, f);
+	while ((f = LIST_FIRST(&fl->cancelled))) {
+		LIST_REMOVE(f, link);
 		detach(f);
 		fetch_free(f);
 	}
@@ -234,6 +217,8 @@ struct fetch_loop *fetch_loop_new(struct ev_loop *loop)
 	if (!fl)
 		return NULL;
 	fl->loop = loop;
+	LIST_INIT(&fl->all);
+	LIST_INIT(&fl->cancelled);
 	fl->multi = curl_multi_init();
 	if (!fl->multi) {
 		free(fl);
@@ -254,8 +239,8 @@ void fetch_loop_free(struct fetch_loop *fl)
 {
 	if (!fl)
 		return;
-	while (fl->all)
-		fetch_cancel(fl->all);
+	while (!LIST_EMPTY(&fl->all))
+		fetch_cancel(LIST_FIRST(&fl->all));
 	reap_cancelled(fl);
 	ev_timer_stop(fl->loop, &fl->timer);
 	ev_check_stop(fl->loop, &fl->deferred);
@@ -419,7 +404,7 @@ struct fetch *fetch_start(struct fetch_loop *fl, const struct fetch_req *req,
 		return NULL;
 	}
 	fl->active++;
-	list_push(&fl->all, f);
+	LIST_INSERT_HEAD(&fl->all, f, link);
 	return f;
 }
 
@@ -430,8 +415,8 @@ void fetch_cancel(struct fetch *f)
 	if (f->cancelled)
 		return;
 	f->cancelled = 1;
-	list_remove(&fl->all, f);
-	list_push(&fl->cancelled, f);
+	LIST_REMOVE(f, link);
+	LIST_INSERT_HEAD(&fl->cancelled, f, link);
 	/* curl forbids removing a handle from inside its callbacks: do it once they return. */
 	if (fl->in_curl)
 		return;

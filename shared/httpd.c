@@ -1,4 +1,7 @@
-/* httpd: the listener and the life of a connection (accept, read, timeouts, close, reap). */
+/* httpd: the listener and the life of a connection (accept, read, timeouts, close, reap): the owner
+ * of the state machine. It hands requests the parser reports ready to the handler, answers the
+ * errors it reports, and acts on what the writer and the stream report; the public responding
+ * calls live here because each of them changes the state. */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
@@ -38,31 +41,19 @@ void httpd_opts_default(struct httpd_opts *o)
 	o->send_timeout_s = 60;
 }
 
-static void conn_free(struct httpd_conn *c)
+/* Everything a response holds: head, memory or file body, a stream's queue. */
+static void conn_response_free(struct httpd_conn *c)
 {
 	httpd_conn_response_free(c);
+	httpd_conn_stream_free(c);
+}
+
+static void conn_free(struct httpd_conn *c)
+{
+	conn_response_free(c);
 	free(c->arena);
 	free(c->body);
 	free(c);
-}
-
-static void list_remove(struct httpd_conn **head, struct httpd_conn *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		*head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void list_push(struct httpd_conn **head, struct httpd_conn *c)
-{
-	c->next = *head;
-	if (*head)
-		(*head)->prev = c;
-	*head = c;
 }
 
 void httpd_conn_set_state(struct httpd_conn *c, enum conn_state s)
@@ -100,10 +91,10 @@ void httpd_close(struct httpd_conn *c)
 	ev_io_stop(h->loop, &c->io);
 	ev_timer_stop(h->loop, &c->timer);
 	close(c->fd);
-	httpd_conn_response_free(c);
+	conn_response_free(c);
 	httpd_conn_run_release(c);
-	list_remove(&h->conns, c);
-	list_push(&h->graveyard, c);
+	LIST_REMOVE(c, link);
+	LIST_INSERT_HEAD(&h->graveyard, c, link);
 	h->nconns--;
 	ev_check_start(h->loop, &h->reaper);
 }
@@ -114,8 +105,8 @@ static void reap_cb(struct ev_loop *loop, ev_check *w, int revents)
 	struct httpd_conn *c;
 
 	(void)revents;
-	while ((c = h->graveyard)) {
-		list_remove(&h->graveyard, c);
+	while ((c = LIST_FIRST(&h->graveyard))) {
+		LIST_REMOVE(c, link);
 		conn_free(c);
 	}
 	ev_check_stop(loop, w);
@@ -174,6 +165,78 @@ static void read_more(struct httpd_conn *c)
 	httpd_close(c);
 }
 
+static void conn_dispatch(struct httpd_conn *c)
+{
+	c->req_start = ev_now(c->h->loop);
+	httpd_conn_set_state(c, CONN_HANDLING);
+	httpd_conn_watch(c, 0, 0);
+	c->h->handler(c, &c->req, c->h->arg);
+}
+
+static void conn_parse(struct httpd_conn *c)
+{
+	struct httpd_parse_error err;
+
+	switch (httpd_conn_parse(c, &err)) {
+	case HTTPD_PARSE_REQUEST:
+		conn_dispatch(c);
+		break;
+	case HTTPD_PARSE_ERROR:
+		httpd_conn_error(c, err.status, err.code, err.reason);
+		break;
+	case HTTPD_PARSE_MORE:
+		break;
+	}
+}
+
+static void response_done(struct httpd_conn *c)
+{
+	httpd_conn_log_request(c, "done");
+	conn_response_free(c);
+	httpd_conn_run_release(c);
+	if (c->state != CONN_CLOSED)
+		httpd_conn_next_request(c);
+}
+
+static void conn_write(struct httpd_conn *c)
+{
+	switch (httpd_conn_write(c)) {
+	case HTTPD_WRITE_DONE:
+		response_done(c);
+		break;
+	case HTTPD_WRITE_AGAIN:
+		httpd_conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
+		break;
+	case HTTPD_WRITE_CAUGHT_UP:
+		httpd_conn_set_state(c, CONN_WAITING);
+		httpd_conn_watch(c, 0, 0);
+		break;
+	case HTTPD_WRITE_ERROR:
+		log_debug("http_write_error", "fd=%d error=\"%s\"", c->fd, strerror(errno));
+		httpd_close(c);
+		break;
+	}
+}
+
+/* Acts on what a stream reported: 0, or -1 when the connection has been closed. */
+static int conn_stream(struct httpd_conn *c, enum httpd_stream_verdict v)
+{
+	switch (v) {
+	case HTTPD_STREAM_OK:
+		break;
+	case HTTPD_STREAM_BLOCKED:
+		httpd_conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
+		break;
+	case HTTPD_STREAM_DRAINED:
+		httpd_conn_watch(c, EV_READ, 0);
+		break;
+	case HTTPD_STREAM_END:
+		httpd_close(c);
+		return -1;
+	}
+	return 0;
+}
+
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct httpd_conn *c = w->data;
@@ -182,11 +245,11 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (c->state == CONN_READING && (revents & EV_READ)) {
 		read_more(c);
 		if (c->state == CONN_READING && c->in_len > 0)
-			httpd_conn_parse(c);
+			conn_parse(c);
 	} else if (c->state == CONN_WRITING && (revents & EV_WRITE)) {
-		httpd_conn_write(c);
+		conn_write(c);
 	} else if (c->state == CONN_STREAMING) {
-		httpd_conn_stream_io(c, revents);
+		conn_stream(c, httpd_conn_stream_io(c, revents));
 	}
 }
 
@@ -227,7 +290,7 @@ static struct httpd_conn *conn_new(struct httpd *h, int fd, const struct sockadd
 	ev_timer_init(&c->timer, timeout_cb, 0, 0);
 	c->timer.data = c;
 	httpd_conn_parser_reset(c);
-	list_push(&h->conns, c);
+	LIST_INSERT_HEAD(&h->conns, c, link);
 	h->nconns++;
 	httpd_conn_set_state(c, CONN_READING);
 	httpd_conn_watch(c, EV_READ, h->opts.idle_timeout_s);
@@ -324,6 +387,8 @@ struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_opts *opts, htt
 	h->handler = handler;
 	h->arg = arg;
 	h->lfd = -1;
+	LIST_INIT(&h->conns);
+	LIST_INIT(&h->graveyard);
 	ev_check_init(&h->reaper, reap_cb);
 	h->reaper.data = h;
 	ev_timer_init(&h->accept_retry, accept_retry_cb, 0.1, 0);
@@ -416,8 +481,8 @@ void httpd_shutdown(struct httpd *h)
 
 	h->shutting_down = 1;
 	stop_listening(h);
-	for (c = h->conns; c; c = next) {
-		next = c->next;
+	for (c = LIST_FIRST(&h->conns); c; c = next) {
+		next = LIST_NEXT(c, link);
 		if ((c->state == CONN_READING && c->in_len == 0) || c->state == CONN_STREAMING)
 			httpd_close(c); /* idle keep-alive, or a stream that would never finish */
 	}
@@ -434,8 +499,8 @@ void httpd_free(struct httpd *h)
 		return;
 	h->shutting_down = 1;
 	stop_listening(h);
-	while (h->conns)
-		httpd_close(h->conns);
+	while (!LIST_EMPTY(&h->conns))
+		httpd_close(LIST_FIRST(&h->conns));
 	reap_cb(h->loop, &h->reaper, 0);
 	free(h);
 }
@@ -473,4 +538,125 @@ void httpd_set_release(struct httpd_conn *c, void (*fn)(struct httpd_conn *, voi
 {
 	c->release = fn;
 	c->release_arg = arg;
+}
+
+/* 0 when a response may start now (the state is HANDLING, the added headers fit); else -1, and
+ * the connection has been answered 500 or left alone as it was. */
+static int response_ready(struct httpd_conn *c)
+{
+	if (c->state != CONN_HANDLING) {
+		log_error("http_respond", "fd=%d error=\"response in wrong state\"", c->fd);
+		return -1;
+	}
+	if (c->extra_overflow) {
+		log_error("http_respond", "fd=%d error=\"response headers too large\"", c->fd);
+		c->extra_len = 0;
+		c->extra_overflow = 0;
+		c->must_close = 1;
+		httpd_respond(c, 500, "", 0);
+		return -1;
+	}
+	return 0;
+}
+
+static void start_writing(struct httpd_conn *c)
+{
+	httpd_conn_set_state(c, CONN_WRITING);
+	conn_write(c);
+}
+
+void httpd_respond(struct httpd_conn *c, int status, const char *body, size_t len)
+{
+	if (response_ready(c) < 0)
+		return;
+	httpd_conn_build_head(c, status, (long long)len);
+	if (!c->req.is_head && len > 0) {
+		c->mem = malloc(len);
+		if (!c->mem) {
+			httpd_close(c);
+			return;
+		}
+		memcpy(c->mem, body, len);
+		c->mem_len = len;
+	}
+	start_writing(c);
+}
+
+void httpd_respond_head(struct httpd_conn *c, int status, long long length)
+{
+	if (response_ready(c) < 0)
+		return;
+	httpd_conn_build_head(c, status, length);
+	start_writing(c);
+}
+
+void httpd_respond_file(struct httpd_conn *c, int status, int fd, off_t offset, off_t length,
+			off_t avail_end)
+{
+	if (response_ready(c) < 0) {
+		close(fd);
+		return;
+	}
+	httpd_conn_build_head(c, status, (long long)length);
+	if (c->req.is_head) {
+		close(fd);
+	} else {
+		c->file_fd = fd;
+		c->file_off = offset;
+		c->file_end = offset + length;
+		c->avail_end = avail_end;
+	}
+	start_writing(c);
+}
+
+void httpd_file_avail(struct httpd_conn *c, off_t avail_end)
+{
+	if (avail_end <= c->avail_end)
+		return;
+	c->avail_end = avail_end;
+	if (c->state == CONN_WAITING)
+		start_writing(c);
+}
+
+int httpd_respond_stream(struct httpd_conn *c, int status, size_t max_queued)
+{
+	if (response_ready(c) < 0)
+		return -1;
+	c->must_close = 1;
+	httpd_conn_build_head(c, status, -1);
+	if (c->req.is_head) { /* the head alone, then the connection closes */
+		start_writing(c);
+		return -1;
+	}
+	httpd_conn_set_state(c, CONN_STREAMING);
+	c->sq_max = c->head_len + max_queued;
+	c->streamed = 0;
+	httpd_conn_watch(c, EV_READ, 0);
+	/* The head goes the way the body does; c->head is left to what it says for the log. */
+	return httpd_stream_write(c, c->head, c->head_len);
+}
+
+int httpd_stream_write(struct httpd_conn *c, const char *buf, size_t len)
+{
+	if (c->state != CONN_STREAMING)
+		return -1;
+	return conn_stream(c, httpd_conn_stream_put(c, buf, len));
+}
+
+void httpd_conn_error(struct httpd_conn *c, int status, const char *code, const char *message)
+{
+	char body[512];
+	int n = snprintf(body, sizeof(body),
+			 "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}]}\n", code, message);
+
+	log_info("http_bad_request", "fd=%d status=%d reason=\"%s\"", c->fd, status, message);
+	c->must_close = 1;
+	c->extra_len = 0;
+	c->extra_overflow = 0;
+	c->req.is_head = 0;
+	if (c->state == CONN_READING)
+		c->req_start = ev_now(c->h->loop);
+	httpd_conn_set_state(c, CONN_HANDLING);
+	httpd_add_header(c, "Content-Type", "application/json");
+	httpd_respond(c, status, body, (size_t)n);
 }

@@ -1,12 +1,15 @@
-/* httpd_internal: the connection object shared by httpd.c (lifecycle, reading), httpd_parse.c
- * (request parsing) and httpd_write.c (responses). Not for users of httpd.h. */
+/* httpd_internal: the connection object shared by httpd.c (lifecycle, reading, dispatch),
+ * httpd_parse.c (request parsing), httpd_write.c (sending responses) and httpd_stream.c (streamed
+ * bodies). Not for users of httpd.h. */
 #ifndef MS_HTTPD_INTERNAL_H
 #define MS_HTTPD_INTERNAL_H
 
 #include <http_parser.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include "httpd.h"
+#include "httpd_strict.h"
 
 #define HTTPD_MAX_HEADERS 64
 #define HTTPD_INBUF 16384
@@ -37,7 +40,7 @@ struct httpd {
 	ev_timer accept_retry; /* restarts accepting after EMFILE */
 	int accept_starved;    /* out of descriptors since the last accept */
 	ev_check reaper;       /* frees closed connections outside any of their callbacks */
-	struct httpd_conn *conns, *graveyard;
+	LIST_HEAD(, httpd_conn) conns, graveyard;
 	unsigned nconns;
 	int shutting_down;
 	void (*observer)(const struct httpd_req *, int, long long, void *);
@@ -46,7 +49,7 @@ struct httpd {
 
 struct httpd_conn {
 	struct httpd *h;
-	struct httpd_conn *prev, *next;
+	LIST_ENTRY(httpd_conn) link; /* in conns, then in graveyard */
 	int fd;
 	enum conn_state state;
 	struct sockaddr_storage peer;
@@ -55,6 +58,7 @@ struct httpd_conn {
 
 	/* request side */
 	http_parser parser;
+	struct httpd_strict strict; /* what http-parser lets through and RFC 9112 does not */
 	char in[HTTPD_INBUF];
 	size_t in_len;
 	size_t head_bytes; /* bytes of the current request head so far */
@@ -96,34 +100,60 @@ struct httpd_conn {
 	long long streamed; /* bytes sent so far, head included */
 };
 
+/* The files call one way: httpd.c (lifecycle, the state machine, dispatch and the public
+ * responding calls) -> httpd_stream.c, httpd_write.c -> httpd_parse.c, httpd_strict.c. A lower
+ * file reports what happened by its return value and never changes the state itself. */
+
 /* httpd.c */
 void httpd_conn_set_state(struct httpd_conn *c, enum conn_state s);
 void httpd_conn_watch(struct httpd_conn *c, int events, double timeout_s);
 void httpd_conn_next_request(struct httpd_conn *c);
 void httpd_conn_run_release(struct httpd_conn *c);
+/* Errors found by httpd itself, in the OCI error format; the connection closes afterwards. */
+void httpd_conn_error(struct httpd_conn *c, int status, const char *code, const char *message);
 
 /* httpd_parse.c */
+enum httpd_parse_verdict {
+	HTTPD_PARSE_MORE,    /* every buffered byte is consumed; read more */
+	HTTPD_PARSE_REQUEST, /* c->req holds a complete request (or its head): dispatch it */
+	HTTPD_PARSE_ERROR,   /* a bad or too large head: answer the httpd_parse_error */
+};
+struct httpd_parse_error {
+	int status; /* 400, 431, 505 */
+	const char *code;
+	const char *reason;
+};
 void httpd_conn_parser_reset(struct httpd_conn *c);
-/* Feeds buffered bytes to the parser; dispatches a complete request to the handler. */
-void httpd_conn_parse(struct httpd_conn *c);
+/* Feeds buffered bytes to the parser; err is set on HTTPD_PARSE_ERROR. */
+enum httpd_parse_verdict httpd_conn_parse(struct httpd_conn *c, struct httpd_parse_error *err);
 
 /* httpd_write.c */
-/* 0 when a response may start now (the state is HANDLING, the added headers fit); else -1, and
- * the connection has been answered 500 or left alone as it was. */
-int httpd_conn_response_ready(struct httpd_conn *c);
+enum httpd_write_verdict {
+	HTTPD_WRITE_DONE,      /* the whole response went */
+	HTTPD_WRITE_AGAIN,     /* the socket is full: wait for room */
+	HTTPD_WRITE_CAUGHT_UP, /* a file body reached avail_end: wait for httpd_file_avail() */
+	HTTPD_WRITE_ERROR,     /* errno says why */
+};
 /* The response head into c->head; length < 0: no Content-Length (the body ends with the
  * connection). */
 void httpd_conn_build_head(struct httpd_conn *c, int status, long long length);
-void httpd_conn_start_writing(struct httpd_conn *c);
-void httpd_conn_write(struct httpd_conn *c);
-void httpd_conn_error(struct httpd_conn *c, int status, const char *code, const char *message);
+enum httpd_write_verdict httpd_conn_write(struct httpd_conn *c);
+/* Frees the head, memory and file bodies (not a stream's queue). */
 void httpd_conn_response_free(struct httpd_conn *c);
 /* One access-log line for the request just answered (or cut off). */
 void httpd_conn_log_request(struct httpd_conn *c, const char *outcome);
 
 /* httpd_stream.c */
+enum httpd_stream_verdict {
+	HTTPD_STREAM_OK,      /* nothing for the owner to change */
+	HTTPD_STREAM_BLOCKED, /* bytes wait for room: watch for writing, (re)start the send timer */
+	HTTPD_STREAM_DRAINED, /* the queue emptied: watch for the peer closing */
+	HTTPD_STREAM_END,     /* the peer closed, a send failed or the queue is full (logged) */
+};
+/* Sends buf, or queues what the socket does not take. */
+enum httpd_stream_verdict httpd_conn_stream_put(struct httpd_conn *c, const char *buf, size_t len);
 /* The socket is readable or writable while CONN_STREAMING. */
-void httpd_conn_stream_io(struct httpd_conn *c, int revents);
+enum httpd_stream_verdict httpd_conn_stream_io(struct httpd_conn *c, int revents);
 void httpd_conn_stream_free(struct httpd_conn *c);
 
 #endif

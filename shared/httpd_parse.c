@@ -1,11 +1,13 @@
 /* httpd_parse: http-parser callbacks that copy one request head into a bounded arena, and the
- * request accessors. */
+ * request accessors. A leaf: it tells httpd.c what it found (need more, a request, an error) and
+ * leaves the state, the dispatch and the answers to it. */
 #include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "httpd_internal.h"
 #include "log.h"
@@ -77,6 +79,24 @@ static int on_value(http_parser *p, const char *at, size_t len)
 	return piece_begin(c, P_VALUE) < 0 || arena_put(c, at, len) < 0 ? -1 : 0;
 }
 
+/* A client that sent "Expect: 100-continue" waits for this before its body (curl for a second).
+ * Sent only for a body that will be read; one that will not gets the final answer instead. A
+ * full socket buffer is no harm: the client sends its body after its own timeout. */
+static void expect_continue(struct httpd_conn *c)
+{
+	static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	for (size_t i = 0; i < c->nheaders; i++) {
+		if (strcasecmp(c->headers[i].name, "Expect") == 0 &&
+		    strcasecmp(c->headers[i].value, "100-continue") == 0 &&
+		    c->parser.http_minor == 1) {
+			(void)!send(c->fd, interim, sizeof(interim) - 1,
+				    MSG_NOSIGNAL | MSG_DONTWAIT);
+			return;
+		}
+	}
+}
+
 /* Small bodies are read before the handler runs; a large or chunked one is not read at all:
  * the handler answers at once and the connection closes after the answer. */
 static int on_headers_complete(http_parser *p)
@@ -96,6 +116,7 @@ static int on_headers_complete(http_parser *p)
 		c->body = malloc(p->content_length);
 		if (!c->body)
 			return -1;
+		expect_continue(c);
 	}
 	return 0;
 }
@@ -131,6 +152,7 @@ void httpd_conn_parser_reset(struct httpd_conn *c)
 {
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
+	httpd_strict_init(&c->strict);
 	c->head_bytes = 0;
 	c->arena_len = 0;
 	c->piece = P_NONE;
@@ -151,7 +173,15 @@ void httpd_conn_parser_reset(struct httpd_conn *c)
 	c->resp_length = 0;
 }
 
-static void dispatch(struct httpd_conn *c)
+static enum httpd_parse_verdict parse_error(struct httpd_parse_error *err, int status,
+					    const char *code, const char *reason)
+{
+	*err = (struct httpd_parse_error){.status = status, .code = code, .reason = reason};
+	return HTTPD_PARSE_ERROR;
+}
+
+/* The parser paused on a complete head (and a body read, or one left unread): c->req. */
+static enum httpd_parse_verdict request_ready(struct httpd_conn *c, struct httpd_parse_error *err)
 {
 	struct httpd_req *r = &c->req;
 	char *q;
@@ -159,10 +189,9 @@ static void dispatch(struct httpd_conn *c)
 	c->keep_alive = http_should_keep_alive(&c->parser);
 	if (!c->message_done)
 		c->must_close = 1;
-	if (!c->url || c->url[0] != '/') {
-		httpd_conn_error(c, 400, "BAD_REQUEST", "request target must be an absolute path");
-		return;
-	}
+	if (!c->url || c->url[0] != '/')
+		return parse_error(err, 400, "BAD_REQUEST",
+				   "request target must be an absolute path");
 	q = strchr(c->url, '?');
 	if (q)
 		*q++ = '\0';
@@ -176,15 +205,20 @@ static void dispatch(struct httpd_conn *c)
 	    .body_len = c->message_done ? c->body_len : 0,
 	    .is_head = c->parser.method == HTTP_HEAD,
 	};
-	c->req_start = ev_now(c->h->loop);
-	httpd_conn_set_state(c, CONN_HANDLING);
-	httpd_conn_watch(c, 0, 0);
-	c->h->handler(c, r, c->h->arg);
+	return HTTPD_PARSE_REQUEST;
+}
+
+/* What the strict scanner rejects in head bytes that http-parser would let through. */
+static enum httpd_parse_verdict strict_error(struct httpd_conn *c, struct httpd_parse_error *err)
+{
+	return parse_error(err, c->strict.status,
+			   c->strict.status == 505 ? "HTTP_VERSION_NOT_SUPPORTED" : "BAD_REQUEST",
+			   c->strict.why);
 }
 
 /* Feeds the parser no more head bytes than the limit allows, so a head one byte too long is
  * caught however the bytes arrived. */
-void httpd_conn_parse(struct httpd_conn *c)
+enum httpd_parse_verdict httpd_conn_parse(struct httpd_conn *c, struct httpd_parse_error *err)
 {
 	size_t max = c->h->opts.max_head_bytes;
 
@@ -196,28 +230,25 @@ void httpd_conn_parse(struct httpd_conn *c)
 			c->head_too_large = 1;
 		else if (!c->headers_done && feed > max - c->head_bytes)
 			feed = max - c->head_bytes;
+		if (!c->headers_done && httpd_strict_feed(&c->strict, c->in, feed) < 0)
+			return strict_error(c, err);
 		n = c->head_too_large ? 0 : http_parser_execute(&c->parser, &settings, c->in, feed);
 		e = HTTP_PARSER_ERRNO(&c->parser);
 		if (!c->headers_done)
 			c->head_bytes += n;
 		memmove(c->in, c->in + n, c->in_len - n);
 		c->in_len -= n;
-		if (c->head_too_large || e == HPE_HEADER_OVERFLOW) {
-			httpd_conn_error(c, 431, "HEADERS_TOO_LARGE",
-					 "request header fields too large");
-			return;
-		}
-		if (e == HPE_PAUSED) {
-			dispatch(c);
-			return;
-		}
-		if (e != HPE_OK) {
-			httpd_conn_error(c, 400, "BAD_REQUEST", http_errno_description(e));
-			return;
-		}
+		if (c->head_too_large || e == HPE_HEADER_OVERFLOW)
+			return parse_error(err, 431, "HEADERS_TOO_LARGE",
+					   "request header fields too large");
+		if (e == HPE_PAUSED)
+			return request_ready(c, err);
+		if (e != HPE_OK)
+			return parse_error(err, 400, "BAD_REQUEST", http_errno_description(e));
 		if (n == 0)
-			return;
+			return HTTPD_PARSE_MORE;
 	}
+	return HTTPD_PARSE_MORE;
 }
 
 const char *httpd_req_header(const struct httpd_req *req, const char *name)

@@ -6,7 +6,8 @@
  * reader that stops reading costs its queue and no more, never a buffer that grows with it. While
  * the queue is empty the connection watches for the peer closing (what it sends is read and
  * discarded: nothing may follow a response that ends with the connection); while it is not, for
- * room to send, with the send timeout, which only progress restarts. */
+ * room to send, with the send timeout, which only progress restarts. Which of those to watch,
+ * and when to close, httpd.c decides from the verdicts this file returns. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,34 +74,30 @@ static ssize_t send_some(struct httpd_conn *c, const char *buf, size_t len)
 	return n;
 }
 
-static void stream_fail(struct httpd_conn *c, const char *why)
+static enum httpd_stream_verdict stream_fail(struct httpd_conn *c, const char *why)
 {
 	log_debug("http_stream_error", "fd=%d error=\"%s\"", c->fd, why);
-	httpd_close(c);
+	return HTTPD_STREAM_END;
 }
 
-int httpd_stream_write(struct httpd_conn *c, const char *buf, size_t len)
+enum httpd_stream_verdict httpd_conn_stream_put(struct httpd_conn *c, const char *buf, size_t len)
 {
+	enum httpd_stream_verdict v = HTTPD_STREAM_OK;
 	ssize_t n = 0;
 
-	if (c->state != CONN_STREAMING)
-		return -1;
 	if (pending(c) == 0 && len > 0) { /* nothing waits: straight to the socket */
-		if ((n = send_some(c, buf, len)) < 0) {
-			stream_fail(c, strerror(errno));
-			return -1;
-		}
+		if ((n = send_some(c, buf, len)) < 0)
+			return stream_fail(c, strerror(errno));
 		if ((size_t)n == len)
-			return 0;
-		httpd_conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
+			return HTTPD_STREAM_OK;
+		v = HTTPD_STREAM_BLOCKED;
 	}
 	if (queue_put(c, buf + n, len - (size_t)n) < 0) {
 		log_info("http_stream_dropped", "fd=%d queued=%zu max=%zu reason=\"slow reader\"",
 			 c->fd, pending(c), c->sq_max);
-		httpd_close(c);
-		return -1;
+		return HTTPD_STREAM_END;
 	}
-	return 0;
+	return v;
 }
 
 size_t httpd_stream_queued(const struct httpd_conn *c)
@@ -108,56 +105,38 @@ size_t httpd_stream_queued(const struct httpd_conn *c)
 	return c->state == CONN_STREAMING ? pending(c) : 0;
 }
 
-int httpd_respond_stream(struct httpd_conn *c, int status, size_t max_queued)
-{
-	if (httpd_conn_response_ready(c) < 0)
-		return -1;
-	c->must_close = 1;
-	httpd_conn_build_head(c, status, -1);
-	if (c->req.is_head) { /* the head alone, then the connection closes */
-		httpd_conn_start_writing(c);
-		return -1;
-	}
-	httpd_conn_set_state(c, CONN_STREAMING);
-	c->sq_max = c->head_len + max_queued;
-	c->streamed = 0;
-	httpd_conn_watch(c, EV_READ, 0);
-	/* The head goes the way the body does; c->head is left to what it says for the log. */
-	return httpd_stream_write(c, c->head, c->head_len);
-}
-
-static void stream_send(struct httpd_conn *c)
+static enum httpd_stream_verdict stream_send(struct httpd_conn *c)
 {
 	ssize_t n = send_some(c, c->sq + c->sq_off, pending(c));
 
-	if (n < 0) {
-		stream_fail(c, strerror(errno));
-		return;
-	}
+	if (n < 0)
+		return stream_fail(c, strerror(errno));
 	c->sq_off += (size_t)n;
 	if (pending(c) == 0) {
 		c->sq_off = c->sq_len = 0;
-		httpd_conn_watch(c, EV_READ, 0);
-	} else if (n > 0) { /* progress: the send timeout starts again */
-		httpd_conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
+		return HTTPD_STREAM_DRAINED;
 	}
+	/* progress: the send timeout starts again */
+	return n > 0 ? HTTPD_STREAM_BLOCKED : HTTPD_STREAM_OK;
 }
 
 /* The peer has nothing to say on a streamed connection but its end. */
-static void stream_read(struct httpd_conn *c)
+static enum httpd_stream_verdict stream_read(struct httpd_conn *c)
 {
 	ssize_t n = read(c->fd, c->in, sizeof(c->in));
 
 	if (n == 0)
-		httpd_close(c);
-	else if (n < 0 && errno != EAGAIN && errno != EINTR)
-		stream_fail(c, strerror(errno));
+		return HTTPD_STREAM_END;
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return stream_fail(c, strerror(errno));
+	return HTTPD_STREAM_OK;
 }
 
-void httpd_conn_stream_io(struct httpd_conn *c, int revents)
+enum httpd_stream_verdict httpd_conn_stream_io(struct httpd_conn *c, int revents)
 {
 	if ((revents & EV_WRITE) && pending(c) > 0)
-		stream_send(c);
-	else if (revents & EV_READ)
-		stream_read(c);
+		return stream_send(c);
+	if (revents & EV_READ)
+		return stream_read(c);
+	return HTTPD_STREAM_OK;
 }

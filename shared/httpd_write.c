@@ -1,5 +1,6 @@
 /* httpd_write: building a response head and sending it with a body from memory or from a file
- * (sendfile), including a file whose readable end (avail_end) still grows. */
+ * (sendfile), including a file whose readable end (avail_end) still grows. What a send achieved
+ * goes back to httpd.c as a verdict; the state and the watchers are its business. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,6 +66,8 @@ const char *httpd_status_text(int status)
 		return "Service Unavailable";
 	case 504:
 		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
 	default:
 		return "Unknown";
 	}
@@ -95,7 +98,6 @@ void httpd_add_header(struct httpd_conn *c, const char *name, const char *fmt, .
 
 void httpd_conn_response_free(struct httpd_conn *c)
 {
-	httpd_conn_stream_free(c);
 	free(c->mem);
 	c->mem = NULL;
 	c->mem_len = c->mem_sent = 0;
@@ -122,82 +124,6 @@ void httpd_conn_build_head(struct httpd_conn *c, int status, long long length)
 		     c->extra);
 	c->head_len = (size_t)n < sizeof(c->head) ? (size_t)n : sizeof(c->head) - 1;
 	c->head_sent = 0;
-}
-
-int httpd_conn_response_ready(struct httpd_conn *c)
-{
-	if (c->state != CONN_HANDLING) {
-		log_error("http_respond", "fd=%d error=\"response in wrong state\"", c->fd);
-		return -1;
-	}
-	if (c->extra_overflow) {
-		log_error("http_respond", "fd=%d error=\"response headers too large\"", c->fd);
-		c->extra_len = 0;
-		c->extra_overflow = 0;
-		c->must_close = 1;
-		httpd_respond(c, 500, "", 0);
-		return -1;
-	}
-	return 0;
-}
-
-void httpd_conn_start_writing(struct httpd_conn *c)
-{
-	httpd_conn_set_state(c, CONN_WRITING);
-	httpd_conn_write(c);
-}
-
-void httpd_respond(struct httpd_conn *c, int status, const char *body, size_t len)
-{
-	if (httpd_conn_response_ready(c) < 0)
-		return;
-	httpd_conn_build_head(c, status, (long long)len);
-	if (!c->req.is_head && len > 0) {
-		c->mem = malloc(len);
-		if (!c->mem) {
-			httpd_close(c);
-			return;
-		}
-		memcpy(c->mem, body, len);
-		c->mem_len = len;
-	}
-	httpd_conn_start_writing(c);
-}
-
-void httpd_respond_head(struct httpd_conn *c, int status, long long length)
-{
-	if (httpd_conn_response_ready(c) < 0)
-		return;
-	httpd_conn_build_head(c, status, length);
-	httpd_conn_start_writing(c);
-}
-
-void httpd_respond_file(struct httpd_conn *c, int status, int fd, off_t offset, off_t length,
-			off_t avail_end)
-{
-	if (httpd_conn_response_ready(c) < 0) {
-		close(fd);
-		return;
-	}
-	httpd_conn_build_head(c, status, (long long)length);
-	if (c->req.is_head) {
-		close(fd);
-	} else {
-		c->file_fd = fd;
-		c->file_off = offset;
-		c->file_end = offset + length;
-		c->avail_end = avail_end;
-	}
-	httpd_conn_start_writing(c);
-}
-
-void httpd_file_avail(struct httpd_conn *c, off_t avail_end)
-{
-	if (avail_end <= c->avail_end)
-		return;
-	c->avail_end = avail_end;
-	if (c->state == CONN_WAITING)
-		httpd_conn_start_writing(c);
 }
 
 /* Sends what is left of the head and of a memory body in one sendmsg per round (a small
@@ -233,7 +159,8 @@ static int send_head_and_mem(struct httpd_conn *c)
 	return 1;
 }
 
-/* Returns 1 when the file body is complete, 0 when waiting (socket or producer), -1 on error. */
+/* Returns 1 when the file body is complete, 0 when the socket is full, 2 when it caught up with
+ * avail_end, -1 on error. */
 static int send_file(struct httpd_conn *c)
 {
 	while (c->file_off < c->file_end) {
@@ -241,11 +168,8 @@ static int send_file(struct httpd_conn *c)
 		size_t chunk;
 		ssize_t n;
 
-		if (c->file_off >= limit) {
-			httpd_conn_set_state(c, CONN_WAITING);
-			httpd_conn_watch(c, 0, 0);
-			return 0;
-		}
+		if (c->file_off >= limit)
+			return 2;
 		chunk = (size_t)(limit - c->file_off);
 		if (chunk > SENDFILE_CHUNK)
 			chunk = SENDFILE_CHUNK;
@@ -262,56 +186,29 @@ static int send_file(struct httpd_conn *c)
 
 void httpd_conn_log_request(struct httpd_conn *c, const char *outcome)
 {
+	char path[256], query[128];
+
 	if (c->h->observer)
 		c->h->observer(&c->req, c->status, c->resp_length, c->h->observer_arg);
+	if (!log_enabled(LOG_INFO))
+		return;
 	log_info("http_request",
-		 "method=%s path=\"%.200s\" query=\"%.100s\" status=%d bytes=%lld "
-		 "ms=%.1f fd=%d outcome=%s",
-		 c->req.method ? c->req.method : "-", c->req.path ? c->req.path : "-",
-		 c->req.query ? c->req.query : "", c->status, c->resp_length,
+		 "method=%s path=\"%s\" query=\"%s\" status=%d bytes=%lld ms=%.1f fd=%d outcome=%s",
+		 c->req.method ? c->req.method : "-",
+		 log_quote(path, sizeof(path), c->req.path ? c->req.path : "-"),
+		 log_quote(query, sizeof(query), c->req.query), c->status, c->resp_length,
 		 (ev_now(c->h->loop) - c->req_start) * 1000, c->fd, outcome);
 }
 
-static void response_done(struct httpd_conn *c)
-{
-	httpd_conn_log_request(c, "done");
-	httpd_conn_response_free(c);
-	httpd_conn_run_release(c);
-	if (c->state != CONN_CLOSED)
-		httpd_conn_next_request(c);
-}
-
-void httpd_conn_write(struct httpd_conn *c)
+enum httpd_write_verdict httpd_conn_write(struct httpd_conn *c)
 {
 	int r = send_head_and_mem(c);
 
 	if (r > 0 && c->file_fd >= 0)
 		r = send_file(c);
-	if (r < 0) {
-		log_debug("http_write_error", "fd=%d error=\"%s\"", c->fd, strerror(errno));
-		httpd_close(c);
-	} else if (r > 0) {
-		response_done(c);
-	} else if (c->state == CONN_WRITING) {
-		httpd_conn_watch(c, EV_WRITE, c->h->opts.send_timeout_s);
-	}
-}
-
-/* Errors found by httpd itself, in the OCI error format; the connection closes afterwards. */
-void httpd_conn_error(struct httpd_conn *c, int status, const char *code, const char *message)
-{
-	char body[512];
-	int n = snprintf(body, sizeof(body),
-			 "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}]}\n", code, message);
-
-	log_info("http_bad_request", "fd=%d status=%d reason=\"%s\"", c->fd, status, message);
-	c->must_close = 1;
-	c->extra_len = 0;
-	c->extra_overflow = 0;
-	c->req.is_head = 0;
-	if (c->state == CONN_READING)
-		c->req_start = ev_now(c->h->loop);
-	httpd_conn_set_state(c, CONN_HANDLING);
-	httpd_add_header(c, "Content-Type", "application/json");
-	httpd_respond(c, status, body, (size_t)n);
+	if (r < 0)
+		return HTTPD_WRITE_ERROR;
+	if (r == 2)
+		return HTTPD_WRITE_CAUGHT_UP;
+	return r > 0 ? HTTPD_WRITE_DONE : HTTPD_WRITE_AGAIN;
 }

@@ -64,6 +64,23 @@ static void log_sanitize(char *s, size_t len)
 	}
 }
 
+const char *log_quote(char *out, size_t outlen, const char *in)
+{
+	size_t o = 0;
+
+	for (; in && *in && o + 1 < outlen; in++) {
+		if (*in == '"' || *in == '\\') {
+			if (o + 2 >= outlen)
+				break;
+			out[o++] = '\\';
+		}
+		out[o++] = *in;
+	}
+	if (outlen)
+		out[o] = '\0';
+	return out;
+}
+
 static void log_write(const char *buf, size_t len)
 {
 	ssize_t n;

@@ -13,6 +13,11 @@ int log_enabled(enum log_level level);
 void log_event(enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* IN as a quoted value may carry it: '"' and '\\' get a backslash, so that a peer's string
+ * (a request path) cannot close the quotes and write fields of its own. Cut to fit OUT; returns
+ * OUT. */
+const char *log_quote(char *out, size_t outlen, const char *in);
+
 #define log_debug(...) log_event(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_event(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) log_event(LOG_WARN, __VA_ARGS__)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "metrics.h"
 
@@ -22,7 +23,7 @@ static const char *const type_names[] = {"counter", "gauge", "histogram"};
  * counts observations in (bounds[i-1], bounds[i]], the last one those above every bound) and then
  * the key, the label values one after another, each with its NUL. */
 struct series {
-	struct series *next; /* hash chain */
+	SLIST_ENTRY(series) chain; /* in its slot of the family's table */
 	uint64_t hash;
 	double value; /* counter, gauge; the sum for a histogram */
 	uint64_t count;
@@ -31,8 +32,10 @@ struct series {
 	uint64_t buckets[];
 };
 
+SLIST_HEAD(series_chain, series);
+
 struct metric_family {
-	struct metric_family *next; /* creation order */
+	STAILQ_ENTRY(metric_family) link; /* in creation order */
 	struct metrics *m;
 	enum metric_type type;
 	char *name;
@@ -43,13 +46,13 @@ struct metric_family {
 	double *bounds;
 	double (*fn)(void *arg);
 	void *fn_arg;
-	struct series **table;
-	size_t tsize; /* a power of two */
+	struct series_chain *table; /* tsize chains */
+	size_t tsize;		    /* a power of two */
 	size_t nseries;
 };
 
 struct metrics {
-	struct metric_family *head, **tail;
+	STAILQ_HEAD(, metric_family) families;
 	struct metric_family *dropped;
 };
 
@@ -113,7 +116,9 @@ static int family_uses_name(const struct metric_family *f, const char *name)
 /* Would a new family f clash with an existing one (either way round)? */
 static int name_taken(const struct metrics *m, const struct metric_family *f)
 {
-	for (const struct metric_family *o = m->head; o; o = o->next) {
+	const struct metric_family *o;
+
+	for (o = STAILQ_FIRST(&m->families); o; o = STAILQ_NEXT(o, link)) {
 		if (family_uses_name(o, f->name) || family_uses_name(f, o->name))
 			return 1;
 	}
@@ -181,17 +186,15 @@ static struct series *series_new(const struct metric_family *f, const char *cons
 static void table_grow(struct metric_family *f)
 {
 	size_t nsize = f->tsize * 2;
-	struct series **nt;
+	struct series_chain *nt;
+	struct series *s;
 
 	if (f->nseries <= f->tsize || !(nt = calloc(nsize, sizeof(*nt))))
 		return;
 	for (size_t i = 0; i < f->tsize; i++) {
-		struct series *s, *next;
-
-		for (s = f->table[i]; s; s = next) {
-			next = s->next;
-			s->next = nt[s->hash & (nsize - 1)];
-			nt[s->hash & (nsize - 1)] = s;
+		while ((s = SLIST_FIRST(&f->table[i]))) {
+			SLIST_REMOVE_HEAD(&f->table[i], chain);
+			SLIST_INSERT_HEAD(&nt[s->hash & (nsize - 1)], s, chain);
 		}
 	}
 	free(f->table);
@@ -203,9 +206,10 @@ static void table_grow(struct metric_family *f)
 static struct series *series_get(struct metric_family *f, const char *const *vals)
 {
 	uint64_t h = key_hash(vals, f->nlabels);
-	struct series **slot = &f->table[h & (f->tsize - 1)], *s;
+	struct series_chain *slot = &f->table[h & (f->tsize - 1)];
+	struct series *s;
 
-	for (s = *slot; s; s = s->next) {
+	for (s = SLIST_FIRST(slot); s; s = SLIST_NEXT(s, chain)) {
 		if (s->hash == h && key_equal(s->key, vals, f->nlabels))
 			return s;
 	}
@@ -214,8 +218,7 @@ static struct series *series_get(struct metric_family *f, const char *const *val
 			metrics_add(f->m->dropped, 1);
 		return NULL;
 	}
-	s->next = *slot;
-	*slot = s;
+	SLIST_INSERT_HEAD(slot, s, chain);
 	f->nseries++;
 	table_grow(f);
 	return s;
@@ -239,11 +242,11 @@ static struct series *series_va(struct metric_family *f, va_list ap)
 /* Frees the series, then the table, then the strings and the family itself. */
 static void family_free(struct metric_family *f)
 {
-	for (size_t i = 0; f->table && i < f->tsize; i++) {
-		struct series *s, *next;
+	struct series *s;
 
-		for (s = f->table[i]; s; s = next) {
-			next = s->next;
+	for (size_t i = 0; f->table && i < f->tsize; i++) {
+		while ((s = SLIST_FIRST(&f->table[i]))) {
+			SLIST_REMOVE_HEAD(&f->table[i], chain);
 			free(s);
 		}
 	}
@@ -328,8 +331,7 @@ static struct metric_family *family_add(struct metrics *m, struct metric_family 
 		family_free(f);
 		return NULL;
 	}
-	*m->tail = f;
-	m->tail = &f->next;
+	STAILQ_INSERT_TAIL(&m->families, f, link);
 	return f;
 }
 
@@ -373,7 +375,7 @@ struct metrics *metrics_new(void)
 
 	if (!m)
 		return NULL;
-	m->tail = &m->head;
+	STAILQ_INIT(&m->families);
 	m->dropped = metrics_counter(m, DROPPED_NAME,
 				     "Label sets not recorded: the family's series cap was reached "
 				     "or memory ran out.",
@@ -387,12 +389,12 @@ struct metrics *metrics_new(void)
 
 void metrics_free(struct metrics *m)
 {
-	struct metric_family *f, *next;
+	struct metric_family *f;
 
 	if (!m)
 		return;
-	for (f = m->head; f; f = next) {
-		next = f->next;
+	while ((f = STAILQ_FIRST(&m->families))) {
+		STAILQ_REMOVE_HEAD(&m->families, link);
 		family_free(f);
 	}
 	free(m);
@@ -648,8 +650,10 @@ static struct series **family_sorted(const struct metric_family *f)
 
 	if (!v)
 		return NULL;
+	struct series *s;
+
 	for (size_t i = 0; i < f->tsize; i++) {
-		for (struct series *s = f->table[i]; s; s = s->next)
+		for (s = SLIST_FIRST(&f->table[i]); s; s = SLIST_NEXT(s, chain))
 			v[n++] = s;
 	}
 	qsort(v, n, sizeof(*v), series_cmp);
@@ -672,11 +676,12 @@ static void render_family(struct buf *b, const struct metric_family *f)
 
 char *metrics_render(const struct metrics *m, size_t *len)
 {
+	const struct metric_family *f;
 	struct buf b = {0};
 
 	if (!m || buf_reserve(&b, 0) != 0)
 		return NULL;
-	for (const struct metric_family *f = m->head; f; f = f->next)
+	for (f = STAILQ_FIRST(&m->families); f; f = STAILQ_NEXT(f, link))
 		render_family(&b, f);
 	if (b.oom) {
 		free(b.p);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -13,7 +14,7 @@
 #define SYNCQ_DEPTH 64
 
 struct sync_req {
-	struct sync_req *next; /* the fallback's list of finished requests */
+	STAILQ_ENTRY(sync_req) link; /* in the fallback's list of finished requests */
 	void (*done)(void *arg, int err);
 	void *arg;
 	int err;
@@ -26,7 +27,7 @@ struct syncq {
 	int efd;   /* signalled on every completion */
 	ev_io efd_io;
 	ev_timer later; /* the fallback delivers its callbacks from here, on the next loop turn */
-	struct sync_req *finished;
+	STAILQ_HEAD(, sync_req) finished; /* in the order they were asked for */
 	unsigned pending;
 };
 
@@ -76,8 +77,8 @@ static void later_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)revents;
 	ev_timer_stop(loop, w);
-	while ((r = q->finished)) {
-		q->finished = r->next;
+	while ((r = STAILQ_FIRST(&q->finished))) {
+		STAILQ_REMOVE_HEAD(&q->finished, link);
 		complete(q, r, r->err);
 	}
 }
@@ -107,6 +108,7 @@ struct syncq *syncq_new(struct ev_loop *loop)
 		return NULL;
 	q->loop = loop;
 	q->efd = -1;
+	STAILQ_INIT(&q->finished);
 	ev_timer_init(&q->later, later_cb, 0, 0);
 	q->later.data = q;
 	q->async = ring_up(q) == 0;
@@ -119,8 +121,7 @@ struct syncq *syncq_new(struct ev_loop *loop)
 static void fsync_now(struct syncq *q, struct sync_req *r, int fd)
 {
 	r->err = fsync(fd) == 0 ? 0 : errno;
-	r->next = q->finished;
-	q->finished = r;
+	STAILQ_INSERT_TAIL(&q->finished, r, link);
 	ev_timer_start(q->loop, &q->later);
 }
 

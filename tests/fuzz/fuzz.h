@@ -42,6 +42,15 @@ static inline void fuzz_fail(const char *file, int line, const char *what)
 	abort();
 }
 
+/* What shared/conf_secret.c promises of a "user:password" it built: NULL, or a non-empty user
+ * without ':' and a non-empty password. */
+static inline int fuzz_userpwd_ok(const char *userpwd)
+{
+	const char *colon = userpwd ? strchr(userpwd, ':') : NULL;
+
+	return !userpwd || (colon && colon != userpwd && colon[1] != '\0');
+}
+
 /* The input as a NUL-terminated string (it may hold NULs of its own: C code then sees the part
  * before the first). Never NULL: out of memory aborts, it is not a finding. */
 static inline char *fuzz_strdup(const uint8_t *data, size_t size)

@@ -180,18 +180,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		ev_run(loop, EVRUN_NOWAIT);
 		moved += drain(sv[1], out, &outlen);
-		if (server->conns) {
-			moved +=
-			    server->conns->state != last_state || server->conns->in_len != last_in;
-			last_state = server->conns->state;
-			last_in = server->conns->in_len;
+		if (!LIST_EMPTY(&server->conns)) {
+			moved += LIST_FIRST(&server->conns)->state != last_state ||
+				 LIST_FIRST(&server->conns)->in_len != last_in;
+			last_state = LIST_FIRST(&server->conns)->state;
+			last_in = LIST_FIRST(&server->conns)->in_len;
 		}
 		moved += seen.n != last_seen;
 		last_seen = seen.n;
 		idle = moved == 0 && written == size ? idle + 1 : 0;
 	}
-	while (server->conns)
-		httpd_close(server->conns);
+	while (!LIST_EMPTY(&server->conns))
+		httpd_close(LIST_FIRST(&server->conns));
 	reap_cb(loop, &server->reaper, 0);
 	drain(sv[1], out, &outlen);
 	close(sv[1]);

@@ -82,8 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		len = sep ? (size_t)(sep - doc) : (size_t)(end - doc);
 		if (digest_buffer(doc, len, digests[ndocs]) != 0 ||
 		    store_manifest_put(&store, digests[ndocs], doc, len,
-				       "application/vnd.oci.image.manifest.v1+json", err,
-				       sizeof(err)) != 0) {
+				       "application/vnd.oci.image.manifest.v1+json", NULL, NULL,
+				       err, sizeof(err)) != 0) {
 			fprintf(stderr, "store_manifest_put: %s\n", err);
 			abort();
 		}

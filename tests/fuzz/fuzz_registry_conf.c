@@ -2,7 +2,8 @@
  * registry/config.c's registry_conf_load), from a memory file. Beyond not crashing or leaking: a
  * refused config names the file in its error, an accepted one has what the daemon relies on
  * (a listen address and root, a docker.io upstream, every upstream a valid host with an http(s)
- * URL, 1 to 16 valid platforms, limits within their documented ranges). */
+ * URL and credentials that are a user and a password or none, 1 to 16 valid platforms, limits
+ * within their documented ranges). */
 #include "fuzz.h"
 
 #include "registry.h"
@@ -21,7 +22,7 @@ static void check(const struct registry_conf *rc)
 		FUZZ_ASSERT(strncmp(u->url, "http://", 7) == 0 ||
 			    strncmp(u->url, "https://", 8) == 0);
 		FUZZ_ASSERT(u->url[strlen(u->url) - 1] != '/');
-		FUZZ_ASSERT(!u->userpwd || strchr(u->userpwd, ':') != NULL);
+		FUZZ_ASSERT(fuzz_userpwd_ok(u->userpwd));
 		for (size_t k = 0; k < i; k++)
 			FUZZ_ASSERT(strcmp(rc->upstreams[k].host, u->host) != 0);
 	}

@@ -2,7 +2,8 @@
  * scaler/config.c's scaler_conf_load with every demand source's parser), from a memory file.
  * Beyond not crashing or leaking: a refused config names the file in its error and is still safe
  * to free, an accepted one keeps the promises the scaler relies on (a capacity, apps with
- * absolute ids, min <= max, the sum of mins within the capacity, a demand source each). */
+ * absolute ids, min <= max, the sum of mins within the capacity, a demand source each, credentials
+ * that are a user and a password or none, never both those and a token). */
 #include "fuzz.h"
 
 #include "scaler.h"
@@ -13,6 +14,8 @@ static void check(const struct scaler_conf *sc)
 
 	FUZZ_ASSERT(sc->capacity >= 1 && sc->capacity <= SCALER_INSTANCES_MAX);
 	FUZZ_ASSERT(sc->marathon.url && sc->listen);
+	FUZZ_ASSERT(fuzz_userpwd_ok(sc->marathon.userpwd) && fuzz_userpwd_ok(sc->mesos.userpwd));
+	FUZZ_ASSERT(fuzz_userpwd_ok(sc->zk.auth) && !(sc->marathon.userpwd && sc->marathon.token));
 	FUZZ_ASSERT(sc->interval_ms >= 10 && sc->interval_ms <= 60000);
 	FUZZ_ASSERT(sc->napps >= 1 && sc->apps);
 	for (size_t i = 0; i < sc->ncaches; i++)

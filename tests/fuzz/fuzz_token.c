@@ -24,8 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		loop = ev_loop_new(EVFLAG_AUTO);
 	r.loop = loop;
 	now = ev_now(loop);
+	TAILQ_INIT(&up.tokens);
 	if (parse_token(&u, (const char *)data, size) == 0) {
-		t = up.tokens;
+		t = TAILQ_FIRST(&up.tokens);
 		FUZZ_ASSERT(t && up.ntokens == 1);
 		FUZZ_ASSERT(t->value[0] != '\0' && strcmp(t->scope, u.scope) == 0);
 		for (const char *p = t->value; *p != '\0'; p++)
@@ -33,10 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(isfinite(t->expires) && t->expires > now);
 		FUZZ_ASSERT(token_lookup(&up, u.scope, now) == t->value);
 	} else {
-		FUZZ_ASSERT(!up.tokens);
+		FUZZ_ASSERT(TAILQ_EMPTY(&up.tokens));
 	}
-	while ((t = up.tokens)) {
-		up.tokens = t->next;
+	while ((t = TAILQ_FIRST(&up.tokens))) {
+		TAILQ_REMOVE(&up.tokens, t, link);
 		token_free(t);
 	}
 	return 0;

@@ -185,6 +185,14 @@ RAW=(
 	'nul-in-target        GET /v2/\x00 HTTP/1.1\r\nHost: a\r\n\r\n'
 	'negative-length      GET /v2/ HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n'
 	'two-lengths          GET /v2/ HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n'
+	# RFC 9112: what a server must reject and http-parser lets through (shared/httpd_strict.c)
+	'http-0.9             GET /v2/\r\n'
+	'no-version           GET /v2/ FTP/1.1\r\nHost: a\r\n\r\n'
+	'bare-lf              GET /v2/ HTTP/1.1\nHost: a\n\n'
+	'bare-lf-in-head      GET /v2/ HTTP/1.1\r\nHost: a\nX: b\r\n\r\n'
+	'obs-fold             GET /v2/ HTTP/1.1\r\nHost: a\r\nX-A: b\r\n  folded\r\n\r\n'
+	'space-before-colon   GET /v2/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n'
+	'tab-before-colon     GET /v2/ HTTP/1.1\r\nHost\t: a\r\n\r\n'
 )
 for row in "${RAW[@]}"; do
 	read -r what data <<<"$row"
@@ -194,6 +202,19 @@ for row in "${RAW[@]}"; do
 	check_eq "raw $what: connection closed after it" 0 "$(cat "$T/raw.rc")"
 done
 check "still answers GET /v2/ after the raw garbage" alive
+for v in 9.9 2.0 1.2 0.9; do
+	check_eq "raw HTTP/$v request line: 505" 505 "$(raw "GET /v2/ HTTP/$v\r\nHost: a\r\n\r\n")"
+	check_eq "raw HTTP/$v: connection closed after it" 0 "$(cat "$T/raw.rc")"
+done
+check_eq "HTTP/1.0 is answered" 200 "$(raw 'GET /v2/ HTTP/1.0\r\nHost: a\r\n\r\n' | sed 's/.* //')"
+check_eq "empty lines before the request line are ignored" 200 \
+	"$(raw '\r\nGET /v2/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')"
+# A quote in the path cannot end the logged value and forge a field of its own.
+raw 'GET /v2/x"outcome="forged HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' >/dev/null
+check "a quote in a logged path is escaped" grep -qF 'path="/v2/x\"outcome=\"forged"' "$CACHE_LOG"
+check "no log line reads as outcome=\"forged\"" bash -c "! grep -q ' outcome=\"forged' '$CACHE_LOG'"
+check_eq "Expect: 100-continue gets 100 Continue, then the answer" "100 200" \
+	"$(raw 'GET /v2/ HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}')"
 
 # --- pipelining ------------------------------------------------------------------------------------
 check_eq "two pipelined GET /v2/ in one write: two 200s" "200 200" \

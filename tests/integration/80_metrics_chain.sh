@@ -55,6 +55,12 @@ check "requests by method and status" test "$(metric 'microscale_http_requests_t
 check "fetch duration histogram" test "$(metric microscale_blob_fetch_duration_seconds_count)" -ge 4
 check_eq "no digest mismatch" 0 "$(metric microscale_digest_mismatches_total)"
 
+# A HEAD of a stored blob sends no body: it counts no bytes served from the store.
+store_bytes() { curl -s "$NODE1_URL/metrics" | awk '$1 == "microscale_bytes_total{source=\"store\"}" { print $2 }'; }
+before=$(store_bytes)
+check "HEAD of the big stored layer" curl -sfI -o /dev/null "$NODE1_URL/v2/${FIX_BIG%%:*}/blobs/$FIX_BIG_LAYER"
+check_eq "the HEAD counted no store bytes" "$before" "$(store_bytes)"
+
 for p in "$NODE1_PID" "$NODE2_PID" "$TIER_PID"; do
 	kill -TERM "$p"
 	wait "$p"

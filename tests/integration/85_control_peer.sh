@@ -32,6 +32,8 @@ check_eq "ready: other host without token -> 403" 403 "$(other "$url/_microscale
 check_eq "prewarm: other host without token -> 403" 403 "$(other -d '{"ref":"busybox"}' "$url/_microscale/v1/prewarm")"
 check_eq "wrong token -> 403" 403 "$(other -H "Authorization: Bearer ${token}x" "$url/_microscale/v1/images")"
 check_eq "the admin token opens it" 200 "$(other -H "Authorization: Bearer $token" "$url/_microscale/v1/images")"
+check_eq "the scheme in lower case too (schemes are case-insensitive)" 200 \
+	"$(other -H "Authorization: bearer $token" "$url/_microscale/v1/images")"
 body=$(ip netns exec "$ns" curl --noproxy '*' -s "$url/_microscale/v1/images")
 check_eq "the refusal is OCI error JSON" DENIED "$(jq -r '.errors[0].code' <<<"$body")"
 check "the token is never logged" bash -c "! grep -q '$token' '$T/cache.log'"

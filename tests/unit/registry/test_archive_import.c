@@ -14,7 +14,7 @@ static void assert_clean(const char *dir, const char *path, const char *want)
 {
 	char out[ARCHIVE_PATH_MAX];
 
-	assert_int_equal(path_clean(dir, path, out, sizeof(out)), 0);
+	assert_int_equal(import_path_clean(dir, path, out, sizeof(out)), 0);
 	assert_string_equal(out, want);
 }
 
@@ -29,11 +29,11 @@ static void test_path_clean(void **state)
 	assert_clean("abc", "../" HEX ".tar", HEX ".tar");
 	assert_clean("a/b", "../c/./d", "a/c/d");
 	assert_clean("a/b", "/top", "top");
-	assert_int_equal(path_clean("", "..", out, sizeof(out)), -1);
-	assert_int_equal(path_clean("a", "../../etc/passwd", out, sizeof(out)), -1);
-	assert_int_equal(path_clean("", "./", out, sizeof(out)), -1);
-	assert_int_equal(path_clean("", "", out, sizeof(out)), -1);
-	assert_int_equal(path_clean("", "abcdefghij", small, sizeof(small)), -1);
+	assert_int_equal(import_path_clean("", "..", out, sizeof(out)), -1);
+	assert_int_equal(import_path_clean("a", "../../etc/passwd", out, sizeof(out)), -1);
+	assert_int_equal(import_path_clean("", "./", out, sizeof(out)), -1);
+	assert_int_equal(import_path_clean("", "", out, sizeof(out)), -1);
+	assert_int_equal(import_path_clean("", "abcdefghij", small, sizeof(small)), -1);
 }
 
 static void test_name_digest(void **state)
@@ -58,7 +58,7 @@ static void test_name_digest(void **state)
 
 static void add(struct import *im, const char *name, const char *target, long long size)
 {
-	struct entry *e = entry_add(im, name);
+	struct entry *e = import_entry_add(im, name);
 
 	assert_non_null(e);
 	e->size = size;
@@ -77,16 +77,16 @@ static void test_entries(void **state)
 	add(&im, "loop2", "loop1", 0);
 	add(&im, "a.tar", NULL, 2); /* a second member of that name: this one counts */
 	add(&im, "dangling", "nothere", 0);
-	entries_index(&im);
+	import_entries_index(&im);
 	assert_int_equal(im.nentries, 5);
-	assert_non_null(entry_find(&im, "a.tar"));
-	assert_int_equal(entry_find(&im, "a.tar")->size, 2);
-	assert_ptr_equal(entry_find(&im, "b/layer.tar"), entry_find(&im, "a.tar"));
-	assert_ptr_equal(entry_find_path(&im, "./b/../b/layer.tar"), entry_find(&im, "a.tar"));
-	assert_null(entry_find(&im, "loop1"));
-	assert_null(entry_find(&im, "dangling"));
-	assert_null(entry_find(&im, "c"));
-	assert_null(entry_find_path(&im, "../a.tar"));
+	assert_non_null(import_entry(&im, "a.tar"));
+	assert_int_equal(import_entry(&im, "a.tar")->size, 2);
+	assert_ptr_equal(import_entry(&im, "b/layer.tar"), import_entry(&im, "a.tar"));
+	assert_ptr_equal(import_entry_path(&im, "./b/../b/layer.tar"), import_entry(&im, "a.tar"));
+	assert_null(import_entry(&im, "loop1"));
+	assert_null(import_entry(&im, "dangling"));
+	assert_null(import_entry(&im, "c"));
+	assert_null(import_entry_path(&im, "../a.tar"));
 	import_free(&im);
 }
 
@@ -98,10 +98,10 @@ static void test_entries_bounded(void **state)
 	(void)state;
 	for (int i = 0; i < ENTRIES_MAX; i++) {
 		snprintf(name, sizeof(name), "f%d", i);
-		if (!entry_add(&im, name))
+		if (!import_entry_add(&im, name))
 			fail_msg("entry %d refused", i);
 	}
-	assert_null(entry_add(&im, "one-too-many"));
+	assert_null(import_entry_add(&im, "one-too-many"));
 	assert_string_equal(im.err, "more than 65536 members");
 	import_free(&im);
 }

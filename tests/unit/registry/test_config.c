@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf_secret.h"
 #include "registry.h"
 
 struct fixture {
@@ -245,11 +246,24 @@ static void test_bad_configs(void **state)
 	    {"{\"upstreams\": {\"a.io\": {\"insecure_tls\": \"yes\"}}}",
 	     ": upstreams.a.io.insecure_tls: expected true or false"},
 	    {"{\"upstreams\": {\"a.io\": {\"username\": \"u\"}}}",
-	     ": upstreams.a.io.password: username and password go together"},
+	     ": upstreams.a.io.username: needs a password or password_file"},
+	    {"{\"upstreams\": {\"a.io\": {\"username\": \"u\", \"password\": \"\"}}}",
+	     ": upstreams.a.io.username: needs a password or password_file"},
 	    {"{\"upstreams\": {\"a.io\": {\"password\": \"s3cret\"}}}",
-	     ": upstreams.a.io.username: username and password go together"},
+	     ": upstreams.a.io.password: needs a username"},
+	    {"{\"upstreams\": {\"a.io\": {\"username\": \"\", \"password\": \"s3cret\"}}}",
+	     ": upstreams.a.io.password: needs a username"},
+	    {"{\"upstreams\": {\"a.io\": {\"password_file\": \"/x\"}}}",
+	     ": upstreams.a.io.password_file: needs a username"},
+	    {"{\"upstreams\": {\"a.io\": {\"username\": \"u\", \"password\": \"s3cret\","
+	     " \"password_file\": \"/x\"}}}",
+	     ": upstreams.a.io.password_file: not allowed together with password"},
 	    {"{\"upstreams\": {\"a.io\": {\"username\": \"u:x\", \"password\": \"s3cret\"}}}",
-	     ": upstreams.a.io.username: the user name must be non-empty and hold no ':'"},
+	     ": upstreams.a.io.username: the user name must not contain ':'"},
+	    {"{\"upstreams\": {\"a.io\": {\"username\": \"u\", \"password_file\": "
+	     "\"/nonexistent/p\"}}}",
+	     ": upstreams.a.io.password_file: cannot read /nonexistent/p: No such file or "
+	     "directory"},
 	    {"{\"upstreams\": {\"a.io\": {\"username\": \"u\", \"password\": \"s3cret\","
 	     " \"credentials_file\": \"/x\"}}}",
 	     ": upstreams.a.io.credentials_file: not allowed together with username and "
@@ -306,7 +320,7 @@ static void test_credentials_file_errors(void **state)
 {
 	struct fixture *f = *state;
 	const char *cfg = "{\"upstreams\": {\"a.io\": {\"credentials_file\": \"CREDS\"}}}";
-	char big[1100];
+	char big[CONF_SECRET_MAX + 100];
 
 	/* Absent. */
 	assert_int_equal(load(f, cfg), -1);
@@ -324,7 +338,13 @@ static void test_credentials_file_errors(void **state)
 	assert_null(strstr(f->c.err, "s3cret"));
 	write_file(f->creds, ":s3cret\n");
 	assert_int_equal(load(f, cfg), -1);
+	assert_non_null(
+	    strstr(f->c.err, ": upstreams.a.io.credentials_file: the user name is empty"));
 	assert_null(strstr(f->c.err, "s3cret"));
+	write_file(f->creds, "u:\n");
+	assert_int_equal(load(f, cfg), -1);
+	assert_non_null(
+	    strstr(f->c.err, ": upstreams.a.io.credentials_file: the password is empty"));
 	/* Too long to be taken whole. */
 	memset(big, 'a', sizeof(big) - 2);
 	big[5] = ':';
@@ -337,6 +357,32 @@ static void test_credentials_file_errors(void **state)
 	unlink(f->creds);
 	assert_int_equal(load(f, "{\"upstreams\": {\"a.io\": {\"credentials_file\": \"/\"}}}"), -1);
 	assert_non_null(strstr(f->c.err, "cannot read /"));
+}
+
+/* The same user:password rules as the scaler's: a password from a file, "" taken as not set. */
+static void test_password_file(void **state)
+{
+	struct fixture *f = *state;
+	const struct upstream_conf *u;
+
+	write_file(f->creds, "  pa:ss word \n");
+	assert_int_equal(load(f,
+			      "{\"upstreams\": {\"a.io\": {\"username\": \"u\", \"password\": \"\","
+			      " \"password_file\": \"CREDS\", \"credentials_file\": \"\"},"
+			      " \"b.io\": {\"username\": \"\", \"password\": \"\"}}}"),
+			 0);
+	u = find(&f->rc, "a.io");
+	assert_non_null(u);
+	assert_string_equal(u->userpwd, "u:pa:ss word");
+	u = find(&f->rc, "b.io");
+	assert_non_null(u);
+	assert_null(u->userpwd);
+	/* a credentials_file as well is one source of credentials too many, before it is read */
+	assert_int_equal(load(f, "{\"upstreams\": {\"a.io\": {\"username\": \"u\", "
+				 "\"password_file\": \"CREDS\", \"credentials_file\": \"/x\"}}}"),
+			 -1);
+	assert_non_null(
+	    strstr(f->c.err, ": upstreams.a.io.credentials_file: not allowed together"));
 }
 
 static void test_syntax_error_names_line(void **state)
@@ -372,13 +418,10 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_defaults),
-	    T(test_full_config),
-	    T(test_partial_sections),
-	    T(test_runtime),
-	    T(test_bad_configs),
-	    T(test_credentials_file_errors),
-	    T(test_syntax_error_names_line),
+	    T(test_defaults),	      T(test_full_config),
+	    T(test_partial_sections), T(test_runtime),
+	    T(test_bad_configs),      T(test_credentials_file_errors),
+	    T(test_password_file),    T(test_syntax_error_names_line),
 	    T(test_set_upstream),
 	};
 #undef T

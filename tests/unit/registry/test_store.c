@@ -267,7 +267,8 @@ static void test_manifest_put_get(void **state)
 	assert_int_equal(store_manifest_get(&f->s, digest, &data, &len, mt), -1);
 	assert_int_equal(errno, ENOENT);
 	assert_int_equal(
-	    store_manifest_put(&f->s, digest, m, strlen(m), MT, f->err, sizeof(f->err)), 0);
+	    store_manifest_put(&f->s, digest, m, strlen(m), MT, NULL, NULL, f->err, sizeof(f->err)),
+	    0);
 	assert_int_equal(store_manifest_get(&f->s, digest, &data, &len, mt), 0);
 	assert_int_equal(len, strlen(m));
 	assert_memory_equal(data, m, len);
@@ -276,8 +277,9 @@ static void test_manifest_put_get(void **state)
 	snprintf(path, sizeof(path), "manifests/sha256/%.2s/%s", digest + 7, digest + 7);
 	assert_true(exists(at(f, path)));
 	/* Again, even with another media type: already present, a no-op. */
-	assert_int_equal(
-	    store_manifest_put(&f->s, digest, m, strlen(m), "x/y", f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_manifest_put(&f->s, digest, m, strlen(m), "x/y", NULL, NULL, f->err,
+					    sizeof(f->err)),
+			 0);
 	assert_int_equal(store_manifest_get(&f->s, digest, &data, &len, mt), 0);
 	assert_string_equal(mt, MT);
 	free(data);
@@ -293,25 +295,30 @@ static void test_manifest_put_rejects(void **state)
 	size_t len;
 
 	assert_int_equal(digest_buffer(m, 2, digest), 0);
-	assert_int_equal(store_manifest_put(&f->s, ABC_DIGEST, m, 2, MT, f->err, sizeof(f->err)),
-			 -1);
+	assert_int_equal(
+	    store_manifest_put(&f->s, ABC_DIGEST, m, 2, MT, NULL, NULL, f->err, sizeof(f->err)),
+	    -1);
 	assert_non_null(strstr(f->err, "digest mismatch: expected " ABC_DIGEST));
-	assert_int_equal(store_manifest_put(&f->s, "sha256:x", m, 2, MT, f->err, sizeof(f->err)),
-			 -1);
+	assert_int_equal(
+	    store_manifest_put(&f->s, "sha256:x", m, 2, MT, NULL, NULL, f->err, sizeof(f->err)),
+	    -1);
 	assert_string_equal(f->err, "invalid digest");
-	assert_int_equal(store_manifest_put(&f->s, digest, m, 2, "a b", f->err, sizeof(f->err)),
-			 -1);
+	assert_int_equal(
+	    store_manifest_put(&f->s, digest, m, 2, "a b", NULL, NULL, f->err, sizeof(f->err)), -1);
 	assert_string_equal(f->err, "invalid media type");
-	assert_int_equal(store_manifest_put(&f->s, digest, m, 2, "a\nb", f->err, sizeof(f->err)),
-			 -1);
-	assert_int_equal(store_manifest_put(&f->s, digest, m, 2, "", f->err, sizeof(f->err)), -1);
+	assert_int_equal(
+	    store_manifest_put(&f->s, digest, m, 2, "a\nb", NULL, NULL, f->err, sizeof(f->err)),
+	    -1);
+	assert_int_equal(
+	    store_manifest_put(&f->s, digest, m, 2, "", NULL, NULL, f->err, sizeof(f->err)), -1);
 	memset(longmt, 'a', MEDIA_TYPE_MAX);
 	longmt[MEDIA_TYPE_MAX] = '\0';
-	assert_int_equal(store_manifest_put(&f->s, digest, m, 2, longmt, f->err, sizeof(f->err)),
-			 -1);
+	assert_int_equal(
+	    store_manifest_put(&f->s, digest, m, 2, longmt, NULL, NULL, f->err, sizeof(f->err)),
+	    -1);
 	longmt[MEDIA_TYPE_MAX - 1] = '\0'; /* 127 characters: the longest that fits */
-	assert_int_equal(store_manifest_put(&f->s, digest, m, 2, longmt, f->err, sizeof(f->err)),
-			 0);
+	assert_int_equal(
+	    store_manifest_put(&f->s, digest, m, 2, longmt, NULL, NULL, f->err, sizeof(f->err)), 0);
 	assert_int_equal(store_manifest_get(&f->s, digest, &data, &len, mt), 0);
 	assert_string_equal(mt, longmt);
 	assert_int_equal(len, 2);
@@ -319,8 +326,8 @@ static void test_manifest_put_rejects(void **state)
 	big = calloc(1, MANIFEST_MAX_BYTES + 1);
 	assert_non_null(big);
 	assert_int_equal(digest_buffer(big, MANIFEST_MAX_BYTES + 1, digest), 0);
-	assert_int_equal(store_manifest_put(&f->s, digest, big, MANIFEST_MAX_BYTES + 1, MT, f->err,
-					    sizeof(f->err)),
+	assert_int_equal(store_manifest_put(&f->s, digest, big, MANIFEST_MAX_BYTES + 1, MT, NULL,
+					    NULL, f->err, sizeof(f->err)),
 			 -1);
 	assert_string_equal(f->err, "manifest too large");
 	free(big);
@@ -338,7 +345,8 @@ static void test_manifest_corrupt_on_disk(void **state)
 
 	assert_int_equal(digest_buffer(m, strlen(m), digest), 0);
 	assert_int_equal(
-	    store_manifest_put(&f->s, digest, m, strlen(m), MT, f->err, sizeof(f->err)), 0);
+	    store_manifest_put(&f->s, digest, m, strlen(m), MT, NULL, NULL, f->err, sizeof(f->err)),
+	    0);
 	snprintf(path, sizeof(path), "manifests/sha256/%.2s/%s", digest + 7, digest + 7);
 	fp = fopen(at(f, path), "w");
 	assert_non_null(fp);
@@ -359,9 +367,9 @@ static void test_tags(void **state)
 	assert_int_equal(
 	    store_tag_get(&f->s, "docker.io", "library/busybox", "latest", digest, &at_time), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_int_equal(
-	    store_tag_put(&f->s, "docker.io", "library/busybox", "latest", ABC_DIGEST, 1764072000),
-	    0);
+	assert_int_equal(store_tag_put(&f->s, "docker.io", "library/busybox", "latest", ABC_DIGEST,
+				       1764072000, NULL, NULL),
+			 0);
 	assert_true(exists(at(f, "tags/docker.io/library/busybox/_tags/latest")));
 	assert_int_equal(
 	    store_tag_get(&f->s, "docker.io", "library/busybox", "latest", digest, &at_time), 0);
@@ -369,16 +377,17 @@ static void test_tags(void **state)
 	assert_int_equal(at_time, 1764072000);
 	/* A tag moves. */
 	assert_int_equal(store_tag_put(&f->s, "docker.io", "library/busybox", "latest",
-				       EMPTY_DIGEST, 1764072060),
+				       EMPTY_DIGEST, 1764072060, NULL, NULL),
 			 0);
 	assert_int_equal(
 	    store_tag_get(&f->s, "docker.io", "library/busybox", "latest", digest, &at_time), 0);
 	assert_string_equal(digest, EMPTY_DIGEST);
 	assert_int_equal(at_time, 1764072060);
-	assert_int_equal(store_tag_put(&f->s, "127.0.0.1:5001", "a/b/c", "_v1.0", ABC_DIGEST, 5),
-			 0);
+	assert_int_equal(
+	    store_tag_put(&f->s, "127.0.0.1:5001", "a/b/c", "_v1.0", ABC_DIGEST, 5, NULL, NULL), 0);
 	assert_true(exists(at(f, "tags/127.0.0.1:5001/a/b/c/_tags/_v1.0")));
-	assert_int_equal(store_tag_put(&f->s, "docker.io", "x", "t", "sha256:../../x", 5), -1);
+	assert_int_equal(
+	    store_tag_put(&f->s, "docker.io", "x", "t", "sha256:../../x", 5, NULL, NULL), -1);
 	assert_int_equal(count_entries(at(f, "tmp")), 0);
 }
 
@@ -389,7 +398,7 @@ static void test_tag_file_corrupt(void **state)
 	time_t t;
 	FILE *fp;
 
-	assert_int_equal(store_tag_put(&f->s, "docker.io", "x", "t", ABC_DIGEST, 5), 0);
+	assert_int_equal(store_tag_put(&f->s, "docker.io", "x", "t", ABC_DIGEST, 5, NULL, NULL), 0);
 	fp = fopen(at(f, "tags/docker.io/x/_tags/t"), "w");
 	assert_non_null(fp);
 	fputs("sha256:../../etc 5\n", fp);
@@ -413,7 +422,8 @@ static void test_memo(void **state)
 
 	assert_int_equal(digest_buffer(m, strlen(m), digest), 0);
 	assert_int_equal(
-	    store_manifest_put(&f->s, digest, m, strlen(m), MT, f->err, sizeof(f->err)), 0);
+	    store_manifest_put(&f->s, digest, m, strlen(m), MT, NULL, NULL, f->err, sizeof(f->err)),
+	    0);
 	assert_int_equal(store_manifest_get(&f->s, digest, &data, &len, mt), 0);
 	free(data);
 	snprintf(path, sizeof(path), "manifests/sha256/%.2s/%s", digest + 7, digest + 7);
@@ -424,9 +434,10 @@ static void test_memo(void **state)
 	assert_string_equal(mt, MT);
 	free(data);
 
-	assert_int_equal(store_tag_put(&f->s, "docker.io", "x", "t", ABC_DIGEST, 5), 0);
+	assert_int_equal(store_tag_put(&f->s, "docker.io", "x", "t", ABC_DIGEST, 5, NULL, NULL), 0);
 	assert_int_equal(store_open(&other, f->root, err, sizeof(err)), 0);
-	assert_int_equal(store_tag_put(&other, "docker.io", "x", "t", EMPTY_DIGEST, 6), 0);
+	assert_int_equal(store_tag_put(&other, "docker.io", "x", "t", EMPTY_DIGEST, 6, NULL, NULL),
+			 0);
 	store_close(&other);
 	assert_int_equal(store_tag_get(&f->s, "docker.io", "x", "t", digest, &t), 0);
 	assert_string_equal(digest, ABC_DIGEST); /* the memo, for up to a second */
@@ -452,24 +463,26 @@ static void test_path_traversal(void **state)
 
 	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
 		errno = 0;
-		assert_int_equal(store_tag_put(&f->s, regs[i], "x", "t", ABC_DIGEST, 1), -1);
+		assert_int_equal(store_tag_put(&f->s, regs[i], "x", "t", ABC_DIGEST, 1, NULL, NULL),
+				 -1);
 		assert_int_equal(errno, EINVAL);
 		assert_int_equal(store_tag_get(&f->s, regs[i], "x", "t", digest, &t), -1);
 		assert_int_equal(store_taglist_put(&f->s, regs[i], "x", "k", "[]", 2), -1);
 	}
 	for (size_t i = 0; i < sizeof(repos) / sizeof(repos[0]); i++) {
-		assert_int_equal(store_tag_put(&f->s, "docker.io", repos[i], "t", ABC_DIGEST, 1),
-				 -1);
+		assert_int_equal(
+		    store_tag_put(&f->s, "docker.io", repos[i], "t", ABC_DIGEST, 1, NULL, NULL),
+		    -1);
 		assert_int_equal(store_taglist_put(&f->s, "docker.io", repos[i], "k", "[]", 2), -1);
 		assert_int_equal(store_taglist_get(&f->s, "docker.io", repos[i], "k", &data, &len),
 				 -1);
 	}
 	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
-		assert_int_equal(store_tag_put(&f->s, "docker.io", "x", tags[i], ABC_DIGEST, 1),
-				 -1);
+		assert_int_equal(
+		    store_tag_put(&f->s, "docker.io", "x", tags[i], ABC_DIGEST, 1, NULL, NULL), -1);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		assert_int_equal(store_taglist_put(&f->s, "docker.io", "x", keys[i], "[]", 2), -1);
-	assert_int_equal(store_tag_put(&f->s, NULL, "x", "t", ABC_DIGEST, 1), -1);
+	assert_int_equal(store_tag_put(&f->s, NULL, "x", "t", ABC_DIGEST, 1, NULL, NULL), -1);
 	/* Nothing was written anywhere. */
 	assert_int_equal(count_entries(at(f, "tags")), 0);
 	assert_int_equal(count_entries(at(f, "taglists")), 0);

@@ -164,6 +164,25 @@ static void test_basic_auth(void **state)
 	assert_string_equal(f->sc.marathon.userpwd, "u:p:w");
 }
 
+#define APP_OK "{\"id\": \"/a\", \"demand\": {\"type\": \"remainder\"}}"
+
+/* A password from a file: its first line, trimmed; "" is as if the key were absent. */
+static void test_password_file(void **state)
+{
+	struct fixture *f = *state;
+
+	write_file(f->token, " pw:1\t\r\nsecond\n");
+	assert_int_equal(load(f,
+			      "{\"capacity\": 4, \"marathon\": {\"username\": \"u\", "
+			      "\"password\": \"\", \"password_file\": \"TOKEN\", \"token_file\": "
+			      "\"\"}, \"mesos\": {\"url\": \"http://m\", \"username\": \"\"}, "
+			      "\"apps\": [" APP_OK "]}"),
+			 0);
+	assert_string_equal(f->sc.marathon.userpwd, "u:pw:1");
+	assert_null(f->sc.marathon.token);
+	assert_null(f->sc.mesos.userpwd);
+}
+
 static void test_token_file(void **state)
 {
 	struct fixture *f = *state;
@@ -230,8 +249,6 @@ struct bad {
 	const char *err;
 };
 
-#define APP_OK "{\"id\": \"/a\", \"demand\": {\"type\": \"remainder\"}}"
-
 static const struct bad bads[] = {
     {"{\"capacity\": 4, \"apps\": [" APP_OK "], \"bogus\": 1}", "F: bogus: unknown key"},
     {"{\"apps\": [" APP_OK "]}", "F: capacity: missing"},
@@ -250,10 +267,28 @@ static const struct bad bads[] = {
      "F: marathon.force: expected true or false"},
     {"{\"capacity\": 4, \"marathon\": {\"password\": \"p\"}, \"apps\": [" APP_OK "]}",
      "F: marathon.password: needs a username"},
-    {"{\"capacity\": 4, \"marathon\": {\"username\": \"a:b\"}, \"apps\": [" APP_OK "]}",
-     "F: marathon.username: must not contain ':'"},
-    {"{\"capacity\": 4, \"marathon\": {\"username\": \"u\", \"token_file\": \"/x\"}, "
+    {"{\"capacity\": 4, \"marathon\": {\"username\": \"a:b\", \"password\": \"p\"}, "
      "\"apps\": [" APP_OK "]}",
+     "F: marathon.username: the user name must not contain ':'"},
+    {"{\"capacity\": 4, \"marathon\": {\"username\": \"u\"}, \"apps\": [" APP_OK "]}",
+     "F: marathon.username: needs a password or password_file"},
+    {"{\"capacity\": 4, \"marathon\": {\"username\": \"u\", \"password\": \"\"}, \"apps\": "
+     "[" APP_OK "]}",
+     "F: marathon.username: needs a password or password_file"},
+    {"{\"capacity\": 4, \"marathon\": {\"password_file\": \"/x\"}, \"apps\": [" APP_OK "]}",
+     "F: marathon.password_file: needs a username"},
+    {"{\"capacity\": 4, \"marathon\": {\"username\": \"u\", \"password\": \"p\", "
+     "\"password_file\": \"/x\"}, \"apps\": [" APP_OK "]}",
+     "F: marathon.password_file: not allowed together with password"},
+    {"{\"capacity\": 4, \"marathon\": {\"username\": \"u\", \"password_file\": "
+     "\"/nonexistent/p\"}, "
+     "\"apps\": [" APP_OK "]}",
+     "F: marathon.password_file: cannot read /nonexistent/p: No such file or directory"},
+    {"{\"capacity\": 4, \"zookeeper\": {\"servers\": \"zk:1\", \"username\": \"u\"}, "
+     "\"apps\": [" APP_OK "]}",
+     "F: zookeeper.username: needs a password or password_file"},
+    {"{\"capacity\": 4, \"marathon\": {\"username\": \"u\", \"password\": \"p\", "
+     "\"token_file\": \"/x\"}, \"apps\": [" APP_OK "]}",
      "F: marathon.token_file: not allowed together with username and password"},
     {"{\"capacity\": 4, \"marathon\": {\"token_file\": \"/nonexistent/t\"}, \"apps\": [" APP_OK
      "]}",
@@ -408,6 +443,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_issue_example, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_basic_auth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_token_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fleet, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_configs, setup, teardown),

@@ -1,5 +1,4 @@
-/* demand: the source table, parsing through it, and demand_set (unknown on error, the time of
- * the last change). */
+/* demand: demand_set (unknown on error, the time of the last change). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,30 +9,6 @@
 #include <stdlib.h>
 
 #include "demand_helper.h"
-
-static void test_source_names(void **state)
-{
-	(void)state;
-	assert_string_equal(demand_source_names(), "random, static, http, remainder");
-}
-
-static void test_parse_picks_source(void **state)
-{
-	struct test_app t;
-
-	(void)state;
-	assert_int_equal(test_app_parse(&t, "{\"type\": \"static\", \"instances\": 3}", 0, 9), 0);
-	assert_ptr_equal(t.app.demand.src, &demand_static_source);
-	test_app_free(&t);
-	assert_null(t.app.demand.src);
-	assert_int_equal(test_app_parse(&t, "{\"type\": \"nope\"}", 0, 9), -1);
-	assert_string_equal(t.c.err, "t.json: apps[0].demand.type: unknown source \"nope\" (one "
-				     "of random, static, http, remainder)");
-	test_app_free(&t);
-	assert_int_equal(test_app_parse(&t, "{\"type\": 3}", 0, 9), -1);
-	assert_string_equal(t.c.err, "t.json: apps[0].demand.type: expected a string");
-	test_app_free(&t);
-}
 
 static void test_set_and_unknown(void **state)
 {
@@ -62,8 +37,6 @@ static void test_set_and_unknown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_source_names),
-	    cmocka_unit_test(test_parse_picks_source),
 	    cmocka_unit_test(test_set_and_unknown),
 	};
 

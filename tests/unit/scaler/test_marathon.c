@@ -337,16 +337,6 @@ static void test_refused_backs_off(void **state)
 	assert_int_equal(marathon_app(f->m, 0)->state, MAPP_UNKNOWN);
 }
 
-static void test_backoff_math(void **state)
-{
-	(void)state;
-	assert_true(marathon_backoff_s(1, 0.2, 5, 1) == 0.2);
-	assert_true(marathon_backoff_s(1, 0.2, 5, 0) == 0.1);
-	assert_true(marathon_backoff_s(3, 0.2, 5, 1) == 0.8);
-	assert_true(marathon_backoff_s(10, 0.2, 5, 1) == 5);
-	assert_true(marathon_backoff_s(100000, 0.2, 5, 0.5) == 3.75);
-}
-
 static void test_parse_app(void **state)
 {
 	struct marathon_app a = {0};
@@ -376,7 +366,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_409_forced_when_configured, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_5xx_backs_off_and_recovers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused_backs_off, setup, teardown),
-	    cmocka_unit_test(test_backoff_math),
 	    cmocka_unit_test(test_parse_app),
 	};
 	int rc;
