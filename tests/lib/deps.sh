@@ -4,7 +4,7 @@ set -eu
 PKGS="build-essential pkg-config libev-dev libcurl4-openssl-dev libjansson-dev libssl-dev
 libarchive-dev libhttp-parser-dev liburing-dev libcmocka-dev docker-registry skopeo containerd docker.io
 nginx-light wrk curl python3 jq iproute2 procps prometheus clang libclang-rt-14-dev valgrind openssl bsdutils packer systemd
-busybox-static util-linux libzookeeper-st-dev zookeeper chromium debootstrap systemd-container"
+busybox-static util-linux libzookeeper-st-dev zookeeper chromium debootstrap systemd-container strace"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
