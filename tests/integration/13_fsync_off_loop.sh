@@ -18,15 +18,19 @@ CACHE_LOG=$T/cache.log
 spawn "$CACHE_LOG" strace -f -qq -e trace=fsync,fdatasync,io_uring_enter -o "$T/strace" \
 	"$MS_BUILD/microscale-registry" -d --listen "$CACHE" --root "$CACHE_ROOT" \
 	--upstream "$UPSTREAM_URL" --log-level debug
-CACHE_PID=$SPAWNED
-wait_port "$CACHE_PORT" "$CACHE_PID" || exit 1
+wait_port "$CACHE_PORT" "$SPAWNED" || exit 1
+# The daemon is strace's child: a signal to strace would only detach it, so stop the daemon.
+CACHE_PID=$(pgrep -P "$SPAWNED" -f microscale-registry)
+[ -n "$CACHE_PID" ] || { echo "not ok - the traced daemon is running"; exit 1; }
+MS_PIDS+=("$CACHE_PID")
 
 check "a cold pull through the cache" cache_copy "$FIX_OCI" "dir:$T/out"
 check_eq "tags/list through the cache" 200 "$(cache_curl "/v2/library/oci-small/tags/list")"
 check "the blobs, manifest and tag are stored" \
 	[ -n "$(find "$CACHE_ROOT/manifests" -type f)" ] && [ -n "$(find "$CACHE_ROOT/tags" -type f)" ]
 kill -TERM "$CACHE_PID"
-wait_for 10 bash -c "! kill -0 $CACHE_PID 2>/dev/null"
+check "SIGTERM stops the traced daemon" wait_for 10 bash -c "! kill -0 $CACHE_PID 2>/dev/null"
+wait_for 10 bash -c "! kill -0 $SPAWNED 2>/dev/null" # strace, done writing its trace
 if grep -q 'io_uring_enter' "$T/strace"; then
 	check_eq "no fsync or fdatasync system call: all went through io_uring" "" \
 		"$(grep -E 'fsync\(|fdatasync\(' "$T/strace" | head -3)"
