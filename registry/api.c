@@ -51,15 +51,16 @@ static int route_parse(const char *path, struct route *rt)
 	return 0;
 }
 
-/* Sends the error and returns -1 when the digest is not one we can serve. */
-static int check_digest(struct httpd_conn *conn, const char *digest)
+/* Sends the error and returns -1 when the digest is not one we can serve. One that cannot be a
+ * digest names nothing that can exist: it is answered as a miss (MISS_CODE) would be. */
+static int check_digest(struct httpd_conn *conn, const char *digest, enum api_code miss_code)
 {
 	int rc = digest_check(digest);
 
 	if (rc == -1)
-		api_error(conn, 400, "DIGEST_INVALID", "invalid digest \"%.80s\"", digest);
+		api_error(conn, 404, miss_code, "no such digest \"%.80s\"", digest);
 	else if (rc == -2)
-		api_error(conn, 400, "UNSUPPORTED", "digest algorithm not supported: \"%.80s\"",
+		api_error(conn, 400, API_UNSUPPORTED, "digest algorithm not supported: \"%.80s\"",
 			  digest);
 	return rc == 0 ? 0 : -1;
 }
@@ -76,14 +77,15 @@ static struct upstream *pick_upstream(struct registry *r, struct httpd_conn *con
 	if (rc == -1)
 		return upstream_find(r, NULL);
 	if (rc == -2 || !ref_host_valid(ns)) {
-		api_error(conn, 400, "NAME_INVALID", "invalid ns");
+		api_error(conn, 400, API_NAME_INVALID, "invalid ns");
 		return NULL;
 	}
 	if (strcmp(ns, "index.docker.io") == 0 || strcmp(ns, "registry-1.docker.io") == 0)
 		snprintf(ns, sizeof(ns), "docker.io");
 	up = upstream_find(r, ns);
 	if (!up)
-		api_error(conn, 404, "NAME_UNKNOWN", "no upstream configured for registry %s", ns);
+		api_error(conn, 404, API_NAME_UNKNOWN, "no upstream configured for registry %s",
+			  ns);
 	return up;
 }
 
@@ -115,26 +117,31 @@ static void route_dispatch(struct registry *r, struct httpd_conn *conn, const st
 static void handle_v2(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req)
 {
 	struct route rt;
+	enum api_code miss;
 	int rc = route_parse(req->path, &rt);
 
 	if (rc == -1) {
-		api_error(conn, 404, "NOT_FOUND", "no such endpoint");
+		api_error(conn, 404, API_UNSUPPORTED, "no such endpoint");
 		return;
 	}
+	/* A reference that cannot exist (too long, not a tag) is a miss, as the spec's clients
+	 * and conformance checks expect of a registry that does not have it. */
+	miss = rt.kind == ROUTE_MANIFEST ? API_MANIFEST_UNKNOWN
+	       : rt.kind == ROUTE_BLOB	 ? API_BLOB_UNKNOWN
+					 : API_NAME_UNKNOWN;
 	if (rc == -3) {
-		api_error(conn, 400, rt.kind == ROUTE_MANIFEST ? "TAG_INVALID" : "DIGEST_INVALID",
-			  "reference too long");
+		api_error(conn, 404, miss, "no such reference: too long");
 		return;
 	}
 	if (rc == -2 || !ref_name_valid(rt.name, strlen(rt.name))) {
-		api_error(conn, 400, "NAME_INVALID", "invalid repository name");
+		api_error(conn, 400, API_NAME_INVALID, "invalid repository name");
 		return;
 	}
 	if (rt.kind == ROUTE_BLOB || strchr(rt.reference, ':')) {
-		if (check_digest(conn, rt.reference) < 0)
+		if (check_digest(conn, rt.reference, miss) < 0)
 			return;
 	} else if (rt.kind == ROUTE_MANIFEST && !ref_tag_valid(rt.reference)) {
-		api_error(conn, 400, "TAG_INVALID", "invalid tag \"%.80s\"", rt.reference);
+		api_error(conn, 404, miss, "no such tag \"%.80s\"", rt.reference);
 		return;
 	}
 	route_dispatch(r, conn, req, &rt);
@@ -157,7 +164,7 @@ void api_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg)
 	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
 		httpd_add_header(conn, "Allow", "GET, HEAD");
-		api_error(conn, 405, "UNSUPPORTED", "%s: this registry is a read-only cache",
+		api_error(conn, 405, API_UNSUPPORTED, "%s: this registry is a read-only cache",
 			  req->method);
 		return;
 	}
@@ -170,5 +177,5 @@ void api_handle(struct httpd_conn *conn, const struct httpd_req *req, void *arg)
 		handle_v2(r, conn, req);
 		return;
 	}
-	api_error(conn, 404, "NOT_FOUND", "no such endpoint");
+	api_error(conn, 404, API_UNSUPPORTED, "no such endpoint");
 }

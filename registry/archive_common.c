@@ -32,7 +32,7 @@ static int open_root(struct store *s, const char *root, char *err, size_t errlen
 		snprintf(err, errlen, "%s: path too long", root);
 		return -1;
 	}
-	if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))
+	if (lstat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) /* a link: store_open refuses it */
 		return store_open(s, root, err, errlen);
 	s->root = strdup(root);
 	if (!s->root) {

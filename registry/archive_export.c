@@ -430,7 +430,9 @@ out:
 	return rc;
 }
 
-/* FILE.tmp, then fsync and rename: FILE is complete or untouched. */
+/* FILE.tmp, then fsync and rename: FILE is complete or untouched. FILE.tmp is made new
+ * (O_EXCL, O_NOFOLLOW): one that is there already -- another export's, a crash's, or a symbolic
+ * link planted to have this export overwrite what it points at -- is refused and left as it is. */
 static int write_archive(struct xport *x)
 {
 	char tmp[PATH_MAX];
@@ -438,7 +440,10 @@ static int write_archive(struct xport *x)
 
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return xport_fail(x, "%s: name too long", x->out);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST)
+		return xport_fail(x, "%s exists (another export, or left behind): remove it first",
+				  tmp);
 	if (fd < 0)
 		return xport_fail(x, "%s: %s", tmp, strerror(errno));
 	x->a = archive_write_new();

@@ -1,8 +1,10 @@
 /* blob: GET and HEAD of /v2/<name>/blobs/<digest>, and everything HTTP about a blob. A stored
  * blob goes out with sendfile (Range too). Else the client becomes a reader of the blob's one
- * transfer (transfer.c), which says how much of its temp file may be sent; when the transfer
- * fails, a response under way is cut short so that no client takes it as complete. HEAD asks
- * the upstream with HEAD and never fetches the body. */
+ * transfer (transfer.c): it tells the transfer where its part (the whole blob or its range)
+ * ends, and the transfer says how much of its temp file may be sent, never the part's last byte
+ * before the whole blob is verified. When the transfer fails, a response under way is cut short
+ * so that no client takes it as complete, ranged or not. HEAD asks the upstream with HEAD and
+ * never fetches the body. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,44 +15,57 @@
 #include "httpd_range.h"
 #include "registry.h"
 
-/* Answers with bytes of fd (which it takes), a blob of SIZE bytes of which those before
- * avail_end can be read now; honours a Range header (206, or 416). Returns the body bytes it
- * will send (0 for a HEAD), or -1 when it answered 416 and sends nothing of the file. */
-static long long respond_fd(struct httpd_conn *conn, const char *digest, int fd, off_t size,
-			    off_t avail_end, const char *range)
+/* The part of a blob a GET or HEAD answers: bytes start..end inclusive, with STATUS. */
+struct part {
+	off_t start, end;
+	int status;
+};
+
+/* What of a blob of SIZE bytes the request gets: all of it (200), or the one range its Range
+ * header asks for (206). Adds the headers every answer about the blob carries. Returns -1 when
+ * it answered 416 instead. */
+static int part_of(struct httpd_conn *conn, const char *digest, off_t size, const char *range,
+		   struct part *p)
+{
+	p->start = 0;
+	p->end = size - 1;
+	p->status = 200;
+	httpd_add_header(conn, "Docker-Content-Digest", "%s", digest);
+	httpd_add_header(conn, "Accept-Ranges", "bytes");
+	if (!range)
+		return 0;
+	switch (httpd_range_parse(range, size, &p->start, &p->end)) {
+	case HTTPD_RANGE_NONE:
+		p->start = 0;
+		p->end = size - 1;
+		return 0;
+	case HTTPD_RANGE_OK:
+		p->status = 206;
+		httpd_add_header(conn, "Content-Range", "bytes %lld-%lld/%lld", (long long)p->start,
+				 (long long)p->end, (long long)size);
+		return 0;
+	default:
+		httpd_add_header(conn, "Content-Range", "bytes */%lld", (long long)size);
+		api_error(conn, 416, API_UNSUPPORTED, "range \"%.64s\" not satisfiable", range);
+		return -1;
+	}
+}
+
+/* Answers with part P of fd (which it takes), of which the bytes before avail_end can be read
+ * now. Returns the body bytes it will send (0 for a HEAD). */
+static long long respond_part(struct httpd_conn *conn, const char *digest, int fd,
+			      const struct part *p, off_t avail_end)
 {
 	/* Read now: a HEAD's response is complete inside httpd_respond_file, and then its
 	 * request is gone. */
 	int is_head = httpd_request(conn)->is_head;
-	off_t start = 0, end = size - 1;
-	int status = 200;
+	off_t len = p->end - p->start + 1;
 
-	httpd_add_header(conn, "Docker-Content-Digest", "%s", digest);
-	httpd_add_header(conn, "Accept-Ranges", "bytes");
-	if (range) {
-		switch (httpd_range_parse(range, size, &start, &end)) {
-		case HTTPD_RANGE_NONE:
-			start = 0;
-			end = size - 1;
-			break;
-		case HTTPD_RANGE_OK:
-			status = 206;
-			httpd_add_header(conn, "Content-Range", "bytes %lld-%lld/%lld",
-					 (long long)start, (long long)end, (long long)size);
-			break;
-		default:
-			close(fd);
-			httpd_add_header(conn, "Content-Range", "bytes */%lld", (long long)size);
-			api_error(conn, 416, "RANGE_INVALID", "range \"%.64s\" not satisfiable",
-				  range);
-			return -1;
-		}
-	}
 	httpd_add_header(conn, "Content-Type", "application/octet-stream");
 	httpd_add_header(conn, "ETag", "\"%s\"", digest);
 	httpd_add_header(conn, "Cache-Control", "max-age=31536000");
-	httpd_respond_file(conn, status, fd, start, end - start + 1, avail_end);
-	return is_head ? 0 : (long long)(end - start + 1);
+	httpd_respond_file(conn, p->status, fd, p->start, len, avail_end);
+	return is_head ? 0 : (long long)len;
 }
 
 /* Answers from a stored blob; returns -1 (nothing sent) when it is not stored. */
@@ -59,12 +74,17 @@ static int serve_stored(struct registry *r, struct httpd_conn *conn, const char 
 {
 	off_t size;
 	int fd = store_blob_open(&r->store, digest, &size);
+	struct part p;
 	long long sent;
 
 	if (fd < 0)
 		return -1;
 	evict_serving(r->evict, conn, digest);
-	sent = respond_fd(conn, digest, fd, size, size, range);
+	if (part_of(conn, digest, size, range, &p) < 0) {
+		close(fd);
+		return 0;
+	}
+	sent = respond_part(conn, digest, fd, &p, size);
 	if (sent > 0)
 		metrics_add(r->stats.bytes, (double)sent, "store");
 	return 0;
@@ -97,28 +117,36 @@ static void client_release(struct httpd_conn *conn, void *arg)
 	client_free(bc);
 }
 
-static void client_start(void *arg, const char *path, long long size, long long avail)
+/* The client tells the transfer where its part ends, so that the part's last byte, a range's
+ * as much as a whole blob's, waits for the digest. One that answered with an error instead
+ * reads nothing, and hears only the end. */
+static void client_start(void *arg, const char *path, long long size)
 {
 	struct blob_client *bc = arg;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct part p;
 
 	if (fd < 0) {
-		api_error(bc->conn, 500, "UNKNOWN", "cannot open temp file: %s", strerror(errno));
+		api_error(bc->conn, 500, API_BLOB_UNKNOWN, "cannot open temp file: %s",
+			  strerror(errno));
 		return;
 	}
-	bc->avail = avail;
-	bc->size = size; /* undone below when it answered 416 instead */
-	if (respond_fd(bc->conn, bc->digest, fd, size, avail, bc->range) < 0)
-		bc->size = 0;
+	if (part_of(bc->conn, bc->digest, size, bc->range, &p) < 0) {
+		close(fd);
+		return;
+	}
+	/* All set before the response starts: it may end, and bc be freed, inside respond_part. */
+	bc->size = size;
+	bc->avail = transfer_read(&bc->rd, (long long)p.end + 1);
+	respond_part(bc->conn, bc->digest, fd, &p, (off_t)bc->avail);
 }
 
-/* The response may complete (and bc be freed) inside httpd_file_avail. */
+/* Only for a client whose response streams. Its response may complete (and bc be freed)
+ * inside httpd_file_avail, once the blob is verified. */
 static void client_avail(void *arg, long long avail)
 {
 	struct blob_client *bc = arg;
 
-	if (bc->size == 0)
-		return; /* it answered with an error instead */
 	bc->avail = avail;
 	httpd_file_avail(bc->conn, (off_t)avail);
 }
@@ -127,11 +155,11 @@ static void client_avail(void *arg, long long avail)
 static void client_answer(struct blob_client *bc, const struct transfer_end *end)
 {
 	if (end->ok && serve_stored(bc->r, bc->conn, bc->digest, bc->range) < 0)
-		api_error(bc->conn, 500, "UNKNOWN", "stored blob cannot be opened");
+		api_error(bc->conn, 500, API_BLOB_UNKNOWN, "stored blob cannot be opened");
 	else if (!end->ok && end->status == 200)
-		api_error(bc->conn, 500, "UNKNOWN", "blob not stored: %s", end->err);
+		api_error(bc->conn, 500, API_BLOB_UNKNOWN, "blob not stored: %s", end->err);
 	else if (!end->ok)
-		api_error_upstream(bc->conn, end->status, end->retry_after, "BLOB_UNKNOWN",
+		api_error_upstream(bc->conn, end->status, end->retry_after, API_BLOB_UNKNOWN,
 				   end->err);
 }
 
@@ -166,7 +194,7 @@ static void client_attach(struct registry *r, struct httpd_conn *conn, const str
 	}
 	if (bc)
 		client_free(bc);
-	api_error(conn, 500, "UNKNOWN", "cannot start blob transfer");
+	api_error(conn, 500, API_BLOB_UNKNOWN, "cannot start blob transfer");
 }
 
 /* A HEAD for a blob we do not have: ask the upstream, with HEAD. */
@@ -198,8 +226,8 @@ static void head_done(struct upreq *u, int ok, const char *err, void *arg)
 		httpd_add_header(bh->conn, "Content-Type", "application/octet-stream");
 		httpd_respond_head(bh->conn, 200, len ? atoll(len) : 0);
 	} else {
-		api_error_upstream(bh->conn, status, upreq_header(u, "Retry-After"), "BLOB_UNKNOWN",
-				   err);
+		api_error_upstream(bh->conn, status, upreq_header(u, "Retry-After"),
+				   API_BLOB_UNKNOWN, err);
 	}
 	free(bh);
 }
@@ -211,7 +239,7 @@ static void head_upstream(struct registry *r, struct httpd_conn *conn, const str
 	char path[16 + DIGEST_STR_SIZE];
 
 	if (!bh) {
-		api_error(conn, 500, "UNKNOWN", "out of memory");
+		api_error(conn, 500, API_BLOB_UNKNOWN, "out of memory");
 		return;
 	}
 	bh->conn = conn;
@@ -220,7 +248,7 @@ static void head_upstream(struct registry *r, struct httpd_conn *conn, const str
 	bh->u = upreq_start(r, ask->up, "HEAD", ask->repo, path, NULL, 0, &hooks, bh);
 	if (!bh->u) {
 		free(bh);
-		api_error(conn, 500, "UNKNOWN", "cannot start upstream request");
+		api_error(conn, 500, API_BLOB_UNKNOWN, "cannot start upstream request");
 		return;
 	}
 	httpd_set_release(conn, head_release, bh);

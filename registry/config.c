@@ -3,7 +3,10 @@
  *   {"listen": "127.0.0.1:5000", "root": "/var/lib/microscale", "log_level": "info",
  *    "tag_ttl_s": 60,
  *    "upstreams": {"docker.io": {"url": "https://registry-1.docker.io",
- *                                "credentials_file": "/etc/microscale/hub"}},
+ *                                "credentials_file": "/etc/microscale/hub",
+ *                                "auth_realms": ["https://auth.docker.io/token"],
+ *                                "max_concurrent": 32, "max_queued": 1024,
+ *                                "miss_ttl_s": 5}},
  *    "http": {"max_connections": 1024, "header_timeout_s": 10, …},
  *    "fetch": {"connect_timeout_ms": 10000, "low_speed_time_s": 30, "retries": 3},
  *    "runtime": {"docker_socket": "/var/run/docker.sock", "parallel": 2}}
@@ -24,6 +27,11 @@
 
 #define DOCKER_HUB "docker.io"
 #define DOCKER_HUB_URL "https://registry-1.docker.io"
+#define DOCKER_HUB_AUTH "https://auth.docker.io/token" /* where Docker Hub's tokens come from */
+#define UPSTREAM_MAX_CONCURRENT 32
+#define UPSTREAM_MAX_QUEUED 1024
+#define UPSTREAM_MISS_TTL_S 5
+#define AUTH_REALMS_MAX 16
 #define KEY_PATH_MAX 320 /* "upstreams." + host[:port] + "." + member */
 
 static const char *const top_keys[] = {
@@ -31,13 +39,13 @@ static const char *const top_keys[] = {
     "http",   "fetch", "prewarm",   "admin_token", "store",	NULL,
 };
 static const char *const prewarm_keys[] = {
-    "list", "interval_s", "parallel", "platforms", NULL,
+    "list", "interval_s", "parallel", "platforms", "max_requested", "request_attempts", NULL,
 };
 static const char *const store_keys[] = {"max_bytes", NULL};
 static const char *const runtime_keys[] = {"docker_socket", "parallel", NULL};
 static const char *const upstream_keys[] = {
-    "url",	    "username", "password", "password_file", "credentials_file",
-    "insecure_tls", "ca_file",	NULL,
+    "url",     "username",    "password",	"password_file", "credentials_file", "insecure_tls",
+    "ca_file", "auth_realms", "max_concurrent", "max_queued",	 "miss_ttl_s",	     NULL,
 };
 static const char *const http_keys[] = {
     "max_connections", "max_header_bytes", "header_timeout_s",
@@ -73,6 +81,25 @@ static struct upstream_conf *uconf_find(struct registry_conf *rc, const char *ho
 	return NULL;
 }
 
+static void realms_free(char **list)
+{
+	for (size_t i = 0; list && list[i]; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* Docker Hub's tokens come from another host than its registry: without that host on the list,
+ * its credentials (and its pull allowance for them) would never be used. */
+static int hub_realms(struct upstream_conf *u)
+{
+	if (strcmp(u->host, DOCKER_HUB) != 0)
+		return 0;
+	u->auth_realms = calloc(2, sizeof(*u->auth_realms));
+	if (!u->auth_realms || !(u->auth_realms[0] = strdup(DOCKER_HUB_AUTH)))
+		return -1;
+	return 0;
+}
+
 static struct upstream_conf *uconf_add(struct registry_conf *rc, const char *host)
 {
 	struct upstream_conf *u;
@@ -91,7 +118,10 @@ static struct upstream_conf *uconf_add(struct registry_conf *rc, const char *hos
 	for (char *p = u->host; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	rc->nupstreams++;
-	return u;
+	u->max_concurrent = UPSTREAM_MAX_CONCURRENT;
+	u->max_queued = UPSTREAM_MAX_QUEUED;
+	u->miss_ttl_s = UPSTREAM_MISS_TTL_S;
+	return hub_realms(u) == 0 ? u : NULL;
 }
 
 static void uconf_free(struct upstream_conf *u)
@@ -100,6 +130,7 @@ static void uconf_free(struct upstream_conf *u)
 	free(u->url);
 	conf_secret_free(u->userpwd);
 	free(u->ca_file);
+	realms_free(u->auth_realms);
 }
 
 /* "PREFIX.NAME". A valid host keeps it well inside KEY_PATH_MAX; an invalid one is only
@@ -179,6 +210,57 @@ static int upstream_ca(struct conf *c, const char *prefix, struct upstream_conf 
 	return 0;
 }
 
+/* auth_realms: URLs whose realms may get the credentials too; checked against the url (read
+ * before), so that an https:// upstream cannot list a plain http:// realm. */
+static int upstream_realms(struct conf *c, const char *prefix, struct upstream_conf *u)
+{
+	char key[KEY_PATH_MAX], why[128];
+	json_t *list;
+	size_t i, n;
+
+	member_key(key, prefix, "auth_realms");
+	if (conf_array(c, c->root, NULL, key, &list) != 0)
+		return -1;
+	if (!list)
+		return 0;
+	n = json_array_size(list);
+	if (n > AUTH_REALMS_MAX)
+		return conf_fail(c, key, "at most %d realms", AUTH_REALMS_MAX);
+	realms_free(u->auth_realms);
+	u->auth_realms = calloc(n + 1, sizeof(*u->auth_realms));
+	if (!u->auth_realms)
+		return conf_fail(c, key, "out of memory");
+	for (i = 0; i < n; i++) {
+		const char *v = json_string_value(json_array_get(list, i));
+
+		if (!v || realm_entry_check(u->url, v, why, sizeof(why)) < 0)
+			return conf_fail(c, key, "entry %zu: %s", i,
+					 v ? why : "expected a URL string");
+		if (!(u->auth_realms[i] = strdup(v)))
+			return conf_fail(c, key, "out of memory");
+	}
+	return 0;
+}
+
+/* What the upstream is asked at once, how many may wait, how long a miss is remembered. */
+static int upstream_limits(struct conf *c, const char *prefix, struct upstream_conf *u)
+{
+	long long conc = u->max_concurrent, queued = u->max_queued, ttl = u->miss_ttl_s;
+	char key[3][KEY_PATH_MAX];
+
+	if (conf_int(c, c->root, NULL, member_key(key[0], prefix, "max_concurrent"), 1, 1024,
+		     &conc) != 0 ||
+	    conf_int(c, c->root, NULL, member_key(key[1], prefix, "max_queued"), 0, 100000,
+		     &queued) != 0 ||
+	    conf_int(c, c->root, NULL, member_key(key[2], prefix, "miss_ttl_s"), 0, 3600, &ttl) !=
+		0)
+		return -1;
+	u->max_concurrent = (int)conc;
+	u->max_queued = (int)queued;
+	u->miss_ttl_s = (long)ttl;
+	return 0;
+}
+
 static int load_upstream(struct registry_conf *rc, struct conf *c, const char *host, json_t *v)
 {
 	char prefix[KEY_PATH_MAX], key[KEY_PATH_MAX];
@@ -199,7 +281,8 @@ static int load_upstream(struct registry_conf *rc, struct conf *c, const char *h
 	member_key(key, prefix, "insecure_tls");
 	if (upstream_url(c, prefix, u) != 0 ||
 	    conf_bool(c, c->root, NULL, key, &u->insecure_tls) != 0 ||
-	    upstream_ca(c, prefix, u) != 0)
+	    upstream_ca(c, prefix, u) != 0 || upstream_realms(c, prefix, u) != 0 ||
+	    upstream_limits(c, prefix, u) != 0)
 		return -1;
 	return upstream_auth(c, v, prefix, u);
 }
@@ -341,6 +424,7 @@ static int load_platforms(struct registry_conf *rc, struct conf *c, json_t *o)
 static int load_prewarm(struct registry_conf *rc, struct conf *c)
 {
 	long long interval = rc->prewarm_interval_s, parallel = rc->prewarm_parallel;
+	long long requested = rc->prewarm_max_requested, attempts = rc->prewarm_request_attempts;
 	const char *list = NULL;
 	json_t *o;
 
@@ -349,12 +433,16 @@ static int load_prewarm(struct registry_conf *rc, struct conf *c)
 	    conf_string(c, c->root, NULL, "prewarm.list", &list) != 0 ||
 	    conf_int(c, c->root, NULL, "prewarm.interval_s", 10, 86400 * 7, &interval) != 0 ||
 	    conf_int(c, c->root, NULL, "prewarm.parallel", 1, 64, &parallel) != 0 ||
+	    conf_int(c, c->root, NULL, "prewarm.max_requested", 1, 65536, &requested) != 0 ||
+	    conf_int(c, c->root, NULL, "prewarm.request_attempts", 1, 100, &attempts) != 0 ||
 	    load_platforms(rc, c, o) != 0)
 		return -1;
 	if (list && set_str(&rc->prewarm_list, list) != 0)
 		return conf_fail(c, "prewarm.list", "out of memory");
 	rc->prewarm_interval_s = (long)interval;
 	rc->prewarm_parallel = (int)parallel;
+	rc->prewarm_max_requested = (int)requested;
+	rc->prewarm_request_attempts = (int)attempts;
 	return 0;
 }
 
@@ -420,6 +508,8 @@ static int load_defaults(struct registry_conf *rc)
 	rc->retries = 3;
 	rc->prewarm_interval_s = 300;
 	rc->prewarm_parallel = 4;
+	rc->prewarm_max_requested = 256;
+	rc->prewarm_request_attempts = 5;
 	rc->runtime_parallel = 2;
 	rc->listen = strdup("127.0.0.1:5000");
 	rc->root = strdup("/var/lib/microscale");

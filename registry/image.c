@@ -134,6 +134,8 @@ static int walk_manifest(struct store *s, const char *digest, const char *const 
 		snprintf(w->missing_manifest, sizeof(w->missing_manifest), "%s", digest);
 		return 0;
 	}
+	if (w->nmanifests < IMAGE_WALK_MANIFESTS)
+		snprintf(w->manifests[w->nmanifests++], DIGEST_STR_SIZE, "%s", digest);
 	doc = json_loadb(data, len, 0, NULL);
 	free(data);
 	manifests = json_object_get(doc, "manifests");
@@ -169,6 +171,31 @@ int image_walk(struct store *s, const char *digest, const char *const *platforms
 		w->complete &= b->present;
 	}
 	return 0;
+}
+
+int image_index_child(const char *data, size_t len, const char *platform,
+		      int (*takes)(void *arg, const char *mediatype), void *arg,
+		      char digest[DIGEST_STR_SIZE])
+{
+	json_t *doc = json_loadb(data, len, 0, NULL), *desc;
+	size_t i;
+	int rc = -1;
+
+	json_array_foreach(json_object_get(doc, "manifests"), i, desc)
+	{
+		const char *child = json_string_value(json_object_get(desc, "digest"));
+		const char *mt = json_string_value(json_object_get(desc, "mediaType"));
+
+		if (child && mt && digest_check(child) == 0 &&
+		    platform_matches(json_object_get(desc, "platform"), platform) &&
+		    takes(arg, mt)) {
+			snprintf(digest, DIGEST_STR_SIZE, "%s", child);
+			rc = 0;
+			break;
+		}
+	}
+	json_decref(doc);
+	return rc;
 }
 
 /* The one answer to "which platforms of this image": OWN (a platform= override) alone when set,

@@ -5,7 +5,18 @@
  *
  * A fetched manifest is verified, handed to the clients waiting, then stored; a tag is written
  * only once the manifest it names is durable (a tag must never name what a crash could lose).
- * Internal waiters (prewarm), who go on to read the store, hear when both are. */
+ * Internal waiters (prewarm), who go on to read the store, hear when both are.
+ *
+ * What a tag names never depends on who asked: the upstream is always asked with every manifest
+ * and index type (a narrower Accept would let it answer with one platform's manifest instead of
+ * the index), so one fetch serves every client whatever its Accept. Each client is then answered
+ * by its own: a tag naming an index that a client does not take (it accepts no index type) gets
+ * the index's linux/amd64 manifest by digest, as Docker's registry does, or 404 when there is
+ * none the client takes; the tag stays the index.
+ *
+ * Memory per client does not grow with a manifest's size: one of at most MEMO_MAX_BYTES is
+ * copied into its response; a larger one goes out from its store file with sendfile (a fetched
+ * one once it is stored), never a copy per client. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +33,9 @@
 	"application/vnd.docker.distribution.manifest.list.v2+json, "                              \
 	"application/vnd.docker.distribution.manifest.v2+json"
 
+/* The platform a client that takes no index gets from one (Docker's registry's default). */
+#define DEFAULT_PLATFORM "linux/amd64"
+
 /* Someone waiting for a manifest: an HTTP client, or an internal caller (prewarm). */
 struct manifest_waiter {
 	LIST_ENTRY(manifest_waiter) link; /* mp->waiters */
@@ -29,16 +43,23 @@ struct manifest_waiter {
 	struct httpd_conn *conn;
 	manifest_done_fn done;
 	void *arg;
+	/* A client's own: what it takes, and where an index's manifest for it is looked up. */
+	char *accept; /* its Accept, or NULL: anything */
+	struct upstream *up;
+	char repo[REF_NAME_MAX + 1];
+	int by_tag;   /* it named a tag: an index it does not take is answered by its child */
+	int on_child; /* it waits for that child now (counted in the metrics already) */
 };
 
-/* How a manifest request ended, for every waiter: a digest now in the store (with the bytes
- * when they were just fetched), or the upstream's failure. */
+/* How a manifest request ended, for every waiter: a digest now in the store (with the manifest
+ * when it is at hand: just fetched, or read to see that it is there), or the upstream's
+ * failure. */
 struct outcome {
 	const char *digest;
-	const char *data, *type;
-	size_t len;
+	struct store_manifest *m; /* NULL: read it from the store */
 	long status;
 	const char *retry_after, *err;
+	int unstored; /* fetched, but the store failed (err): clients still waiting get a 500 */
 };
 
 struct manifest_pull {
@@ -48,12 +69,14 @@ struct manifest_pull {
 	char repo[REF_NAME_MAX + 1];
 	char reference[DIGEST_STR_SIZE + REF_TAG_MAX];
 	char cached[DIGEST_STR_SIZE]; /* a tag's stored digest, "" when none */
-	char *accept;
 	struct upreq *u;
 	int storing;		      /* fetched and verified; being stored (and its tag) */
 	char digest[DIGEST_STR_SIZE]; /* what was fetched, once it is */
 	LIST_HEAD(, manifest_waiter) waiters;
 };
+
+static void manifest_start(struct registry *r, const struct manifest_ask *ask,
+			   struct manifest_waiter *w);
 
 static int is_digest(const char *reference)
 {
@@ -84,26 +107,118 @@ static int accepts(const char *accept, const char *mediatype)
 	return 0;
 }
 
-static void respond(struct httpd_conn *conn, const char *digest, const char *data, size_t len,
-		    const char *mediatype)
+static int accepts_cb(void *accept, const char *mediatype)
 {
-	httpd_add_header(conn, "Content-Type", "%s", mediatype);
-	httpd_add_header(conn, "Docker-Content-Digest", "%s", digest);
-	httpd_add_header(conn, "ETag", "\"%s\"", digest);
-	httpd_respond(conn, 200, data, len);
+	return accepts(accept, mediatype);
 }
 
-/* Answers from the store; -1 (nothing sent) when it is not there. */
-static int respond_stored(struct registry *r, struct httpd_conn *conn, const char *digest)
+static int is_index(const char *mediatype)
 {
-	char type[MEDIA_TYPE_MAX], *data;
-	size_t len;
+	return strcmp(mediatype, "application/vnd.oci.image.index.v1+json") == 0 ||
+	       strcmp(mediatype, "application/vnd.docker.distribution.manifest.list.v2+json") == 0;
+}
 
-	if (store_manifest_get(&r->store, digest, &data, &len, type) < 0)
-		return -1;
-	respond(conn, digest, data, len, type);
+/* The one constructor: a client's waiter (conn) or an internal caller's (done). */
+static struct manifest_waiter *waiter_new(const struct manifest_ask *ask, struct httpd_conn *conn)
+{
+	struct manifest_waiter *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	if (conn && ask->accept && !(w->accept = strdup(ask->accept))) {
+		free(w);
+		return NULL;
+	}
+	w->conn = conn;
+	w->up = ask->up;
+	snprintf(w->repo, sizeof(w->repo), "%s", ask->repo);
+	w->by_tag = !is_digest(ask->reference);
+	return w;
+}
+
+/* The one destructor; the waiter is off every list by now. NULL-safe. */
+static void waiter_free(struct manifest_waiter *w)
+{
+	if (!w)
+		return;
+	free(w->accept);
+	free(w);
+}
+
+/* Sends M: its bytes from memory (at most MEMO_MAX_BYTES), or from its file (taken). */
+static void respond(struct httpd_conn *conn, const char *digest, struct store_manifest *m)
+{
+	httpd_add_header(conn, "Content-Type", "%s", m->type);
+	httpd_add_header(conn, "Docker-Content-Digest", "%s", digest);
+	httpd_add_header(conn, "ETag", "\"%s\"", digest);
+	if (m->data) {
+		httpd_respond(conn, 200, m->data, m->len);
+		return;
+	}
+	httpd_respond_file(conn, 200, m->fd, m->body_at, (off_t)m->len, m->body_at + (off_t)m->len);
+	m->fd = -1;
+}
+
+/* A tag names the index M, which w's client does not take: it gets the index's manifest for
+ * the default platform, by digest, from the store or fetched through the cache. Takes w. */
+static void answer_child(struct registry *r, struct manifest_waiter *w, const char *digest,
+			 const struct store_manifest *m)
+{
+	char child[DIGEST_STR_SIZE], type[MEDIA_TYPE_MAX], *data = NULL;
+	struct manifest_ask ask = {
+	    .up = w->up, .repo = w->repo, .reference = child, .accept = w->accept};
+	size_t len = m->len;
+	int rc;
+
+	/* A large index is read whole for the moment it is parsed: one at a time, freed at once. */
+	if (!m->data && store_manifest_get(&r->store, digest, &data, &len, type) < 0) {
+		api_error(w->conn, 404, API_MANIFEST_UNKNOWN, "manifest %s unreadable", digest);
+		waiter_free(w);
+		return;
+	}
+	rc = image_index_child(m->data ? m->data : data, len, DEFAULT_PLATFORM, accepts_cb,
+			       w->accept, child);
 	free(data);
-	return 0;
+	if (rc < 0) {
+		api_error(w->conn, 404, API_MANIFEST_UNKNOWN,
+			  "index %s has no %s manifest of a type the client accepts", digest,
+			  DEFAULT_PLATFORM);
+		waiter_free(w);
+		return;
+	}
+	w->by_tag = 0;
+	w->on_child = 1;
+	manifest_start(r, &ask, w);
+}
+
+/* Answers w's client with the manifest DIGEST (M, or read from the store) as its Accept takes
+ * it. Takes w. */
+static void answer_client(struct registry *r, struct manifest_waiter *w, const char *digest,
+			  struct store_manifest *m)
+{
+	struct store_manifest own = {.fd = -1};
+
+	if (!m) {
+		if (store_manifest_open(&r->store, digest, MEMO_MAX_BYTES, &own) < 0) {
+			api_error(w->conn, 404, API_MANIFEST_UNKNOWN, "manifest %s unreadable",
+				  digest);
+			waiter_free(w);
+			return;
+		}
+		m = &own;
+	}
+	/* A digest names exactly these bytes: nothing else could be the answer to it. */
+	if (!w->by_tag || accepts(w->accept, m->type)) {
+		respond(w->conn, digest, m);
+		waiter_free(w);
+	} else if (is_index(m->type)) {
+		answer_child(r, w, digest, m);
+	} else {
+		api_error(w->conn, 404, API_MANIFEST_UNKNOWN,
+			  "manifest %s is %s, which the client does not accept", digest, m->type);
+		waiter_free(w);
+	}
+	store_manifest_close(&own);
 }
 
 static void waiter_release(struct httpd_conn *conn, void *arg)
@@ -112,19 +227,25 @@ static void waiter_release(struct httpd_conn *conn, void *arg)
 
 	(void)conn;
 	LIST_REMOVE(w, link);
-	free(w);
+	waiter_free(w);
 }
 
+/* Hands w the outcome. Takes w. */
 static void deliver(struct registry *r, struct manifest_waiter *w, const struct outcome *o)
 {
-	if (w->done)
+	if (w->done) {
 		w->done(w->arg, o->digest, o->digest ? NULL : o->err ? o->err : "upstream failed");
-	else if (!o->digest)
-		api_error_upstream(w->conn, o->status, o->retry_after, "MANIFEST_UNKNOWN", o->err);
-	else if (o->data)
-		respond(w->conn, o->digest, o->data, o->len, o->type);
-	else if (respond_stored(r, w->conn, o->digest) < 0)
-		api_error(w->conn, 404, "MANIFEST_UNKNOWN", "manifest %s unreadable", o->digest);
+		waiter_free(w);
+	} else if (o->unstored) {
+		api_error(w->conn, 500, API_MANIFEST_UNKNOWN, "manifest not stored: %s", o->err);
+		waiter_free(w);
+	} else if (!o->digest) {
+		api_error_upstream(w->conn, o->status, o->retry_after, API_MANIFEST_UNKNOWN,
+				   o->err);
+		waiter_free(w);
+	} else {
+		answer_client(r, w, o->digest, o->m);
+	}
 }
 
 static void waiter_deliver(struct manifest_waiter *w, const struct outcome *o)
@@ -133,10 +254,10 @@ static void waiter_deliver(struct manifest_waiter *w, const struct outcome *o)
 	if (w->conn)
 		httpd_set_release(w->conn, NULL, NULL);
 	deliver(w->mp->r, w, o);
-	free(w);
 }
 
-/* The clients waiting get the verified bytes now: the disk need not hold them up. */
+/* The clients waiting get the verified bytes now: the disk need not hold them up (a large
+ * manifest does: its clients get it from its file, once it is stored). */
 static void answer_clients(struct manifest_pull *mp, const struct outcome *o)
 {
 	struct manifest_waiter *w, *next;
@@ -158,7 +279,6 @@ static void mp_finish(struct manifest_pull *mp, const struct outcome *o)
 	LIST_REMOVE(mp, link);
 	if (mp->u)
 		upreq_cancel(mp->u);
-	free(mp->accept);
 	free(mp);
 }
 
@@ -255,11 +375,16 @@ static void tag_stored(void *arg, int err)
 	mp_stored(arg, err == 0);
 }
 
-/* Only now, with the manifest durable, may the tag name it. */
+/* Only now, with the manifest durable, may the tag name it. Clients of a large manifest, held
+ * until now, get it from its file. */
 static void manifest_stored(void *arg, int err)
 {
 	struct manifest_pull *mp = arg;
 
+	if (err == 0)
+		answer_clients(mp, &(struct outcome){.digest = mp->digest});
+	else
+		answer_clients(mp, &(struct outcome){.err = strerror(err), .unstored = 1});
 	if (err == 0 && !is_digest(mp->reference) &&
 	    store_tag_put(&mp->r->store, upstream_host(mp->up), mp->repo, mp->reference, mp->digest,
 			  time(NULL), tag_stored, mp) == 0)
@@ -270,17 +395,19 @@ static void manifest_stored(void *arg, int err)
 static void get_done(struct upreq *u, int ok, const char *err, void *arg)
 {
 	struct manifest_pull *mp = arg;
-	struct outcome o = {.status = ok ? upreq_status(u) : 0, .digest = mp->digest};
-	char type[MEDIA_TYPE_MAX], why[256];
+	long status = ok ? upreq_status(u) : 0;
+	struct store_manifest m = {.fd = -1};
+	const char *data;
+	char why[256];
 
 	mp->u = NULL;
-	if (o.status != 200) {
-		mp_fail(mp, u, o.status, err);
+	if (status != 200) {
+		mp_fail(mp, u, status, err);
 		return;
 	}
-	o.data = upreq_body(u, &o.len);
-	media_type(u, o.data, o.len, type);
-	if (digest_buffer(o.data, o.len, mp->digest) < 0 || verify(mp, u, mp->digest) < 0) {
+	data = upreq_body(u, &m.len);
+	media_type(u, data, m.len, m.type);
+	if (digest_buffer(data, m.len, mp->digest) < 0 || verify(mp, u, mp->digest) < 0) {
 		metrics_add(mp->r->stats.mismatches, 1);
 		log_warn("digest_mismatch", "registry=%s repo=%s reference=%s got=%s",
 			 upstream_host(mp->up), mp->repo, mp->reference, mp->digest);
@@ -288,13 +415,16 @@ static void get_done(struct upreq *u, int ok, const char *err, void *arg)
 		return;
 	}
 	log_info("manifest_fetched", "registry=%s repo=%s reference=%s digest=%s type=%s bytes=%zu",
-		 upstream_host(mp->up), mp->repo, mp->reference, mp->digest, type, o.len);
-	o.type = type;
-	answer_clients(mp, &o);
+		 upstream_host(mp->up), mp->repo, mp->reference, mp->digest, m.type, m.len);
+	if (m.len <= MEMO_MAX_BYTES) {
+		m.data = (char *)data; /* the fetch's, lent for the answers: not freed here */
+		answer_clients(mp, &(struct outcome){.digest = mp->digest, .m = &m});
+	}
 	mp->storing = 1;
-	if (store_manifest_put(&mp->r->store, mp->digest, o.data, o.len, type, manifest_stored, mp,
+	if (store_manifest_put(&mp->r->store, mp->digest, data, m.len, m.type, manifest_stored, mp,
 			       why, sizeof(why)) < 0) {
 		log_error("manifest_store", "digest=%s error=\"%s\"", mp->digest, why);
+		answer_clients(mp, &(struct outcome){.err = why, .unstored = 1});
 		mp_stored(mp, 0);
 	}
 }
@@ -324,8 +454,8 @@ static void mp_request(struct manifest_pull *mp, const char *method,
 	char path[32 + sizeof(mp->reference)];
 
 	snprintf(path, sizeof(path), "manifests/%s", mp->reference);
-	mp->u = upreq_start(mp->r, mp->up, method, mp->repo, path, mp->accept, MANIFEST_MAX_BYTES,
-			    &hooks, mp);
+	mp->u = upreq_start(mp->r, mp->up, method, mp->repo, path, DEFAULT_ACCEPT,
+			    MANIFEST_MAX_BYTES, &hooks, mp);
 	if (!mp->u)
 		mp_fail(mp, NULL, 0, "cannot start upstream request");
 }
@@ -351,10 +481,8 @@ static struct manifest_pull *mp_new(struct registry *r, const struct manifest_as
 {
 	struct manifest_pull *mp = calloc(1, sizeof(*mp));
 
-	if (!mp || !(mp->accept = strdup(ask->accept ? ask->accept : DEFAULT_ACCEPT))) {
-		free(mp);
+	if (!mp)
 		return NULL;
-	}
 	mp->r = r;
 	mp->up = ask->up;
 	snprintf(mp->repo, sizeof(mp->repo), "%s", ask->repo);
@@ -365,62 +493,48 @@ static struct manifest_pull *mp_new(struct registry *r, const struct manifest_as
 	return mp;
 }
 
-/* A manifest read from the store, for answering from it. */
-struct stored {
-	char *data;
-	size_t len;
-	char type[MEDIA_TYPE_MAX];
-};
-
-/* What the store can answer now: 0 with the digest in cached and the manifest in *st (the
- * caller frees st->data); 1 when a tag is held but due for revalidation (cached set, kept for
- * stale-if-error); -1 when nothing usable is held. */
+/* What the store can answer now: 0 with the digest in cached and the manifest in *m (the
+ * caller closes it); 1 when a tag is held but due for revalidation (cached set, kept for
+ * stale-if-error); -1 when nothing usable is held. Whether the client takes it is for the
+ * answer to decide: what is held does not depend on it. */
 static int lookup(struct registry *r, const struct manifest_ask *ask, char cached[DIGEST_STR_SIZE],
-		  struct stored *st)
+		  struct store_manifest *m)
 {
 	time_t fetched = 0;
-	int tag = !is_digest(ask->reference), held;
+	int tag = !is_digest(ask->reference);
 
-	st->data = NULL;
+	*m = (struct store_manifest){.fd = -1};
 	if (!tag)
 		snprintf(cached, DIGEST_STR_SIZE, "%s", ask->reference);
 	else if (store_tag_get(&r->store, upstream_host(ask->up), ask->repo, ask->reference, cached,
 			       &fetched) < 0)
 		return -1;
-	if (store_manifest_get(&r->store, cached, &st->data, &st->len, st->type) < 0) {
-		st->data = NULL;
+	if (store_manifest_open(&r->store, cached, MEMO_MAX_BYTES, m) < 0) {
 		cached[0] = '\0';
 		return -1;
 	}
-	held = !accepts(ask->accept, st->type)			   ? -1
-	       : tag && time(NULL) - fetched >= r->conf->tag_ttl_s ? 1
-								   : 0;
-	if (held == -1)
-		cached[0] = '\0';
-	if (held != 0) {
-		free(st->data);
-		st->data = NULL;
+	if (tag && time(NULL) - fetched >= r->conf->tag_ttl_s) {
+		store_manifest_close(m);
+		return 1;
 	}
-	return held;
+	return 0;
 }
 
-/* Answers w from the store, or attaches it to the one upstream request for this reference. */
+/* Answers w from the store, or attaches it to the one upstream request for this reference.
+ * Takes w. */
 static void manifest_start(struct registry *r, const struct manifest_ask *ask,
 			   struct manifest_waiter *w)
 {
 	char cached[DIGEST_STR_SIZE] = "";
-	struct stored st;
-	int held = lookup(r, ask, cached, &st), fresh = 0;
+	struct store_manifest m;
+	int held = lookup(r, ask, cached, &m), fresh = 0;
 	struct manifest_pull *mp = held == 0 ? NULL : mp_find(r, ask);
 
-	if (w->conn)
+	if (w->conn && !w->on_child)
 		metrics_add(r->stats.cache, 1, "manifest", held == 0 ? "hit" : "miss");
 	if (held == 0) {
-		deliver(r, w,
-			&(struct outcome){
-			    .digest = cached, .data = st.data, .len = st.len, .type = st.type});
-		free(st.data);
-		free(w);
+		deliver(r, w, &(struct outcome){.digest = cached, .m = &m});
+		store_manifest_close(&m);
 		return;
 	}
 	if (!mp) {
@@ -429,7 +543,6 @@ static void manifest_start(struct registry *r, const struct manifest_ask *ask,
 	}
 	if (!mp) {
 		deliver(r, w, &(struct outcome){.status = 0, .err = "out of memory"});
-		free(w);
 		return;
 	}
 	w->mp = mp;
@@ -444,20 +557,19 @@ static void manifest_start(struct registry *r, const struct manifest_ask *ask,
 
 void manifest_serve(struct registry *r, struct httpd_conn *conn, const struct manifest_ask *ask)
 {
-	struct manifest_waiter *w = calloc(1, sizeof(*w));
+	struct manifest_waiter *w = waiter_new(ask, conn);
 
 	if (!w) {
-		api_error(conn, 500, "UNKNOWN", "out of memory");
+		api_error(conn, 500, API_MANIFEST_UNKNOWN, "out of memory");
 		return;
 	}
-	w->conn = conn;
 	manifest_start(r, ask, w);
 }
 
 void manifest_resolve(struct registry *r, const struct manifest_ask *ask, manifest_done_fn done,
 		      void *arg)
 {
-	struct manifest_waiter *w = calloc(1, sizeof(*w));
+	struct manifest_waiter *w = waiter_new(ask, NULL);
 
 	if (!w) {
 		done(arg, NULL, "out of memory");

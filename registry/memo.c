@@ -3,14 +3,14 @@
  * (when it was read) that lets the caller decide whether it is still fresh: a manifest never
  * goes stale (immutable under its digest, verified before it is kept), a tag is read again after
  * a moment. Direct-mapped on a hash of the path: a collision replaces the older entry. Small
- * values only, so the memo stays under MEMO_SLOTS * MEMO_MAX_BYTES plus the keys. */
+ * values only (MEMO_MAX_BYTES, in registry.h: a manifest larger than that is sent from its file
+ * instead), so the memo stays under MEMO_SLOTS * MEMO_MAX_BYTES plus the keys. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "registry.h"
 
 #define MEMO_SLOTS 128
-#define MEMO_MAX_BYTES (16 * 1024)
 
 struct memo_slot {
 	char *key;   /* NULL: empty */
@@ -68,6 +68,17 @@ void memo_put(struct memo **mp, const char *key, const char *value, size_t len, 
 	free(s->key);
 	free(s->value);
 	*s = (struct memo_slot){k, v, len, stamp};
+}
+
+void memo_drop(struct memo *m, const char *key)
+{
+	struct memo_slot *s = m ? slot_of(m, key) : NULL;
+
+	if (!s || !s->key || strcmp(s->key, key) != 0)
+		return;
+	free(s->key);
+	free(s->value);
+	*s = (struct memo_slot){0};
 }
 
 void memo_free(struct memo *m)

@@ -29,6 +29,12 @@ struct upstream_conf {
 	char *userpwd; /* "user:password" (from the config or a credentials file), or NULL */
 	int insecure_tls;
 	char *ca_file; /* CA bundle for this upstream's TLS, or NULL: the system's */
+	/* Token realms beyond the upstream's own host that may get userpwd (realm.c), URLs,
+	 * NULL-terminated; docker.io's default is Docker Hub's auth host. NULL: none. */
+	char **auth_realms;
+	int max_concurrent; /* requests to it at once (upgate.c) */
+	int max_queued;	    /* waiting for one of those; more are answered 429 at once */
+	long miss_ttl_s;    /* how long a miss is remembered (upmiss.c); 0: not at all */
 };
 
 struct registry_conf {
@@ -44,12 +50,14 @@ struct registry_conf {
 	int retries;	    /* attempts after the first, for 429 and 5xx */
 	char *prewarm_list; /* file of priority images, or NULL */
 	long prewarm_interval_s;
-	int prewarm_parallel;	   /* blobs at once */
-	char **platforms;	   /* NULL-terminated; wanted from image indexes */
-	long long store_max_bytes; /* 0: 80% of the free space at start */
-	char *admin_token;	   /* opens the control API to non-loopback peers */
-	char *docker_socket;	   /* runtime.docker_socket, or NULL: the runtime step is off */
-	int runtime_parallel;	   /* runtime.parallel: requests to dockerd at once */
+	int prewarm_parallel;	      /* blobs at once */
+	int prewarm_max_requested;    /* images asked for through the API, tracked at once */
+	int prewarm_request_attempts; /* failures before an image never had is given up */
+	char **platforms;	      /* NULL-terminated; wanted from image indexes */
+	long long store_max_bytes;    /* 0: 80% of the free space at start */
+	char *admin_token;	      /* opens the control API to non-loopback peers */
+	char *docker_socket;	      /* runtime.docker_socket, or NULL: the runtime step is off */
+	int runtime_parallel;	      /* runtime.parallel: requests to dockerd at once */
 };
 
 /* Fills rc from the defaults, then c (may hold an empty object). -1 with c->err set. */
@@ -73,12 +81,26 @@ int wwwauth_parse(const char *value, struct wwwauth *out);
 /* store.c: content-addressed blobs and manifests, tags, all written verify-then-rename */
 struct memo;
 struct store_sync;
+/* What the store keeps. A NAME says which one: a blob's or manifest's digest; a tag's or tag
+ * list's path under ROOT/tags/ or ROOT/taglists/ ("docker.io/library/x/_tags/1"). */
+enum store_kind { STORE_BLOB, STORE_MANIFEST, STORE_TAG, STORE_TAGLIST };
+#define STORE_KINDS 4
+/* Whoever keeps the budget (evict.c) hears of the small files through this: stored once a file
+ * is durable under its name (DIGEST: the manifest it is or a tag names, "" for a tag list; BYTES:
+ * its size), used when one is read. Blobs are told by their transfer instead. */
+struct store_watch {
+	void (*stored)(void *arg, enum store_kind kind, const char *name, const char *digest,
+		       long long bytes);
+	void (*used)(void *arg, enum store_kind kind, const char *name);
+	void *arg;
+};
 struct store {
 	char *root;
 	struct memo *memo; /* manifests and tags read last (memo.c); NULL until one is */
 	/* writes behind, off the loop (store_sync.c); NULL (the offline tools): a write is done
 	 * when it returns */
 	struct store_sync *sync;
+	struct store_watch watch; /* zeroed: nobody is told */
 };
 /* How a write ended: err 0 (durable under its name) or an errno. */
 typedef void (*store_done_fn)(void *arg, int err);
@@ -95,22 +117,29 @@ struct store_tmp {
 
 int store_open(struct store *s, const char *root, char *err, size_t errlen);
 void store_close(struct store *s);
-/* Opens a verified blob read-only; -1 (errno ENOENT) when absent. *size is its length. */
+/* Opens a verified blob read-only; -1 (errno ENOENT) when absent. *size is its length. What is
+ * at a store path and not a regular file (a symbolic link, a FIFO, …) is moved to quarantine and
+ * counts as absent: no store file is opened through a link or in a way that could block. */
 int store_blob_open(struct store *s, const char *digest, off_t *size);
 /* Reads exactly LEN bytes from a store file; -1 with errno (EIO when it is shorter). */
 int store_read_exact(int fd, char *buf, size_t len);
 /* Removes a stored blob (readers holding it open keep reading). */
 int store_blob_remove(struct store *s, const char *digest);
+/* Removes what KIND and NAME name (see enum store_kind), and the directories it leaves empty. */
+int store_remove(struct store *s, enum store_kind kind, const char *name);
 /* Whether a verified blob is stored; its size in *size when size is not NULL. */
 int store_blob_exists(struct store *s, const char *digest, long long *size);
-/* Every stored blob or manifest, so that no one else needs to know where they are. */
-enum store_kind { STORE_BLOB, STORE_MANIFEST };
+/* Everything stored, so that no one else needs to know where it is. */
 struct store_object {
 	enum store_kind kind;
-	char digest[DIGEST_STR_SIZE]; /* its name, which its bytes should hash to */
+	const char *name;	      /* its NAME (points into digest or path) */
+	char digest[DIGEST_STR_SIZE]; /* a blob's or manifest's name, which its bytes should hash
+				       * to; the manifest a tag names ("" when unreadable); "" for
+				       * a tag list */
 	char path[PATH_MAX];	      /* to read it (a manifest: "<media type>\n" first) */
 	long long size;		      /* of the file */
 	time_t mtime;		      /* when it was stored */
+	int foreign; /* not a regular file (a link, a FIFO, …): not the store's */
 };
 /* Non-zero stops the walk; store_each then returns it. */
 typedef int (*store_each_fn)(void *arg, const struct store_object *o);
@@ -140,6 +169,22 @@ void store_tmp_abort(struct store_tmp *t);
 /* Manifests by digest, with their media type. get: 0, or -1 when absent; *data is malloc'd. */
 int store_manifest_get(struct store *s, const char *digest, char **data, size_t *len,
 		       char mediatype[MEDIA_TYPE_MAX]);
+/* A stored manifest to answer with, without a copy of a large one per response. */
+struct store_manifest {
+	char type[MEDIA_TYPE_MAX];
+	size_t len;    /* of the manifest's bytes */
+	char *data;    /* the bytes (malloc'd), or NULL: they are in fd */
+	int fd;	       /* -1, or the open store file: the bytes are [body_at, body_at + len) */
+	off_t body_at; /* past the media type's line */
+};
+/* A manifest whose file holds at most COPY_MAX bytes comes as store_manifest_get gives it (from
+ * the memo when it is there); a larger one as its open file, to send with sendfile. A large one
+ * is not re-hashed here, as a blob is not: it was verified before it was stored, and `verify`
+ * re-hashes it. 0, or -1 (errno) when absent or unreadable. */
+int store_manifest_open(struct store *s, const char *digest, size_t copy_max,
+			struct store_manifest *m);
+/* Frees the bytes and closes the file still held (a taker of fd sets it to -1). */
+void store_manifest_close(struct store_manifest *m);
 /* A media type the store can keep: 1 to MEDIA_TYPE_MAX - 1 visible ASCII bytes, no blank. */
 int store_media_type_valid(const char *mt);
 /* The puts: -1 (err or errno says why) when nothing was written, and done is not called; else
@@ -153,11 +198,13 @@ int store_tag_get(struct store *s, const char *registry, const char *repo, const
 		  char digest[DIGEST_STR_SIZE], time_t *fetched_at);
 int store_tag_put(struct store *s, const char *registry, const char *repo, const char *tag,
 		  const char *digest, time_t fetched_at, store_done_fn done, void *arg);
-/* The last tags/list answer per (registry, repository, query key); *data is malloc'd. */
-int store_taglist_get(struct store *s, const char *registry, const char *repo, const char *key,
-		      char **data, size_t *len);
-int store_taglist_put(struct store *s, const char *registry, const char *repo, const char *key,
-		      const char *data, size_t len);
+/* One tags/list answer per (registry, repository): its body and its Link header's value ("":
+ * none; a Link holds no newline). get: *body is malloc'd and NUL-terminated. */
+#define STORE_LINK_MAX 1024
+int store_taglist_get(struct store *s, const char *registry, const char *repo,
+		      char link[STORE_LINK_MAX], char **body, size_t *len);
+int store_taglist_put(struct store *s, const char *registry, const char *repo, const char *link,
+		      const char *body, size_t len);
 
 /* store_sync.c: the store's small files fsynced on the syncq, renamed in the order they came */
 struct store_sync *store_sync_new(struct store *s, struct syncq *q);
@@ -170,9 +217,12 @@ int store_sync_install(struct store_sync *ss, int fd, const char *tmp, const cha
 		       const char *memo, size_t memo_len, store_done_fn done, void *arg);
 
 /* memo.c: small store files read last, in memory, by path; a stamp per value for freshness.
- * memo_get's answer is valid until the next memo_put. */
+ * memo_get's answer is valid until the next memo_put. No value over MEMO_MAX_BYTES is kept. */
+#define MEMO_MAX_BYTES (16 * 1024)
 const char *memo_get(struct memo *m, const char *key, size_t *len, double *stamp);
 void memo_put(struct memo **mp, const char *key, const char *value, size_t len, double stamp);
+/* KEY's file is gone (evicted): its value must not answer for it. */
+void memo_drop(struct memo *m, const char *key);
 void memo_free(struct memo *m);
 
 /* stats.c: metric families, counted where the events happen (all NULL-safe) */
@@ -211,6 +261,57 @@ struct registry {
 	void *on_tag_moved_arg;
 };
 
+/* realm.c: where an upstream's credentials may go when a 401 names a token realm */
+/* 1 when REALM may get the credentials of the upstream at UPSTREAM_URL (ALLOWED: its
+ * auth_realms, NULL-terminated, or NULL); else 0 and why not in WHY (no secret in it). */
+int realm_allowed(const char *upstream_url, char *const *allowed, const char *realm, char *why,
+		  size_t whylen);
+/* Whether ENTRY can be an auth_realms entry of the upstream at UPSTREAM_URL; -1 and WHY. */
+int realm_entry_check(const char *upstream_url, const char *entry, char *why, size_t whylen);
+/* REALM with service= and scope= added (and any user:password@ dropped), malloc'd; NULL when
+ * REALM is not an http:// or https:// URL or out of memory. */
+char *realm_token_url(const char *realm, const char *service, const char *scope);
+
+/* upgate.c: requests to one upstream at once, a bounded queue, its Retry-After */
+struct upgate_wait {
+	TAILQ_ENTRY(upgate_wait) link;
+	void (*granted)(struct upgate_wait *w); /* a slot is now w's: it must upgate_leave later */
+	int queued;
+};
+struct upgate {
+	unsigned max_active, max_queued;
+	unsigned active, queued;
+	TAILQ_HEAD(, upgate_wait) waiting; /* first come, first served */
+	double closed_until;		   /* the upstream's Retry-After runs until then */
+};
+enum upgate_answer {
+	UPGATE_GO,     /* a slot is taken: go, and upgate_leave when done */
+	UPGATE_QUEUED, /* w->granted will be called (from upgate_leave) */
+	UPGATE_FULL,   /* the queue is full: refuse the request */
+};
+void upgate_init(struct upgate *g, unsigned max_active, unsigned max_queued);
+/* ADMITTED: w was let in before (a retry): it may wait whatever the queue's length. */
+enum upgate_answer upgate_enter(struct upgate *g, struct upgate_wait *w, int admitted);
+/* w leaves the queue, if it is in it. */
+void upgate_cancel(struct upgate *g, struct upgate_wait *w);
+/* Gives a slot up; the first waiter gets it (its granted runs before this returns). */
+void upgate_leave(struct upgate *g);
+/* The upstream said Retry-After: nothing goes to it until UNTIL (the latest such time wins). */
+void upgate_close(struct upgate *g, double until);
+/* Seconds the upstream's Retry-After still runs at NOW; 0 when it does not. */
+double upgate_closed_for(const struct upgate *g, double now);
+
+/* upmiss.c: misses remembered briefly, by upstream URL and Accept */
+struct upmiss;
+/* At most MAX entries. NULL when out of memory. */
+struct upmiss *upmiss_new(unsigned max);
+void upmiss_free(struct upmiss *m);
+/* The status remembered for KEY (404, 401, 403), or 0 when none is (any longer). */
+long upmiss_get(struct upmiss *m, const char *key, double now);
+/* Remembers KEY's STATUS until NOW + TTL. */
+void upmiss_put(struct upmiss *m, const char *key, long status, double now, double ttl);
+unsigned upmiss_count(const struct upmiss *m);
+
 /* upstream.c: per-registry upstreams and requests to them, with the token dance and retries
  * folded in: a caller sees only the final answer. */
 struct upreq;
@@ -237,13 +338,35 @@ long upreq_status(const struct upreq *u);
 const char *upreq_header(const struct upreq *u, const char *name);
 const char *upreq_body(const struct upreq *u, size_t *len);
 
-/* api_error.c: OCI error responses */
-void api_error(struct httpd_conn *conn, int status, const char *code, const char *fmt, ...)
+/* api_error.c: OCI error responses. The codes are the OCI distribution spec's (v1.1, "Error
+ * Codes") and only those: a client or a conformance check sees nothing it does not know. What
+ * the spec has no code for says what it is in its status and message (a 5xx while fetching a
+ * blob is BLOB_UNKNOWN with that status; a bad request head, an unsatisfiable range or an
+ * unknown endpoint is UNSUPPORTED, "an invalid set of parameters"). */
+enum api_code {
+	API_BLOB_UNKNOWN,
+	API_BLOB_UPLOAD_INVALID,
+	API_BLOB_UPLOAD_UNKNOWN,
+	API_DIGEST_INVALID,
+	API_MANIFEST_BLOB_UNKNOWN,
+	API_MANIFEST_INVALID,
+	API_MANIFEST_UNKNOWN,
+	API_NAME_INVALID,
+	API_NAME_UNKNOWN,
+	API_SIZE_INVALID,
+	API_UNAUTHORIZED,
+	API_DENIED,
+	API_UNSUPPORTED,
+	API_TOOMANYREQUESTS,
+};
+const char *api_code_name(enum api_code code);
+void api_error(struct httpd_conn *conn, int status, enum api_code code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Maps a failed upstream answer (status 0: none at all) to the client's error; unknown_code is
- * the code of a miss (BLOB_UNKNOWN, MANIFEST_UNKNOWN, NAME_UNKNOWN). */
+ * the code of a miss (API_BLOB_UNKNOWN, API_MANIFEST_UNKNOWN, API_NAME_UNKNOWN), and of any
+ * other failure to get the thing asked for. */
 void api_error_upstream(struct httpd_conn *conn, long status, const char *retry_after,
-			const char *unknown_code, const char *err);
+			enum api_code unknown_code, const char *err);
 
 /* blob.c: everything HTTP about a blob: from the store (sendfile, Range), or streamed to a
  * client attached as a reader of the transfer in flight; its error answers */
@@ -256,8 +379,9 @@ struct blob_ask {
 void blob_serve(struct registry *r, struct httpd_conn *conn, const struct httpd_req *req,
 		const struct blob_ask *ask);
 
-/* transfer.c: one upstream transfer per blob into a temp file; it speaks no HTTP. Its readers
- * may read every byte but the last while the digest is unverified, the last once it is. */
+/* transfer.c: one upstream transfer per blob into a temp file; it speaks no HTTP. Each reader
+ * says which bytes it reads (the whole blob, or a range's first bytes); of those it may read all
+ * but its last while the digest is unverified, its last once the blob is verified. */
 struct transfer_end {
 	int ok;			 /* verified and stored, its name durable */
 	const char *err;	 /* else why, or NULL when the upstream's status says it all */
@@ -266,10 +390,10 @@ struct transfer_end {
 	const char *retry_after; /* the upstream's Retry-After, or NULL */
 };
 struct transfer_reader_ops {
-	/* A 200 with a length came (at once for a reader joining later): bytes before AVAIL of
-	 * the temp file PATH, SIZE bytes in all, may be read. NULL: the reader wants the end only.
-	 */
-	void (*on_start)(void *arg, const char *path, long long size, long long avail);
+	/* A 200 with a length came (at once for a reader joining later): the temp file PATH will
+	 * hold SIZE bytes. A reader that reads some says so with transfer_read(), here or later;
+	 * until then it is told nothing more but the end. NULL: the reader wants the end only. */
+	void (*on_start)(void *arg, const char *path, long long size);
 	/* Bytes before AVAIL may be read; AVAIL == SIZE once the digest is verified. */
 	void (*on_avail)(void *arg, long long avail);
 	/* The end: the reader is off the transfer already and may free itself. */
@@ -282,10 +406,15 @@ struct transfer_reader {
 	void *arg;
 	struct transfer *t; /* while joined */
 	int started;	    /* on_start was called */
+	long long end;	    /* it reads the bytes before this (transfer_read); 0: none yet */
 };
 /* Joins the transfer of ask->digest, starting one when none runs; -1 when none can start. The
  * reader's on_start may run (and the reader leave) before this returns. */
 int transfer_join(struct registry *r, const struct blob_ask *ask, struct transfer_reader *rd);
+/* Once started, the reader reads the bytes before END (at most SIZE); returns how many of them
+ * may be read now, and on_avail tells it as that grows. The byte at END - 1 is released only
+ * once the whole blob's digest is verified. */
+long long transfer_read(struct transfer_reader *rd, long long end);
 /* A reader that stops before the end (its client went away); no callback follows. */
 void transfer_leave(struct transfer_reader *rd);
 /* For internal callers: done(arg, NULL) once the blob is stored (at once when it already is),
@@ -319,8 +448,11 @@ struct image_blob {
 	int is_layer; /* else the config */
 	int present;
 };
+#define IMAGE_WALK_MANIFESTS 16
 struct image_walk {
 	char missing_manifest[DIGEST_STR_SIZE]; /* a manifest needed first, "" when none */
+	char manifests[IMAGE_WALK_MANIFESTS][DIGEST_STR_SIZE]; /* those read (the first ones) */
+	size_t nmanifests;
 	char error[256];
 	struct image_blob *blobs;
 	size_t nblobs;
@@ -337,6 +469,11 @@ void image_walk_free(struct image_walk *w);
  * CONFIGURED ones (NULL-terminated). ONE is the caller's storage for the first case. */
 const char *const *image_platforms(char *const *configured, const char *own, const char *one[2]);
 const char *image_node_platform(void);
+/* The first manifest of the index DATA for PLATFORM ("linux/amd64") whose media type TAKES(arg,
+ * type) accepts, into DIGEST: 0, or -1 when DATA is no index or none of its manifests fits. */
+int image_index_child(const char *data, size_t len, const char *platform,
+		      int (*takes)(void *arg, const char *mediatype), void *arg,
+		      char digest[DIGEST_STR_SIZE]);
 int image_platform_valid(const char *platform);
 
 /* prewarm_list.c: the priority image list file */
@@ -348,11 +485,47 @@ struct prewarm_entry {
 int prewarm_list_read(const char *file, struct prewarm_entry **out, size_t *n, char *err,
 		      size_t errlen);
 
+/* prewarm_table.c: the tracked images by name, and the bound on those the API adds */
+/* The owner's callback for an image's timer; w->data is the image. */
+typedef void (*prewarm_timer_fn)(struct ev_loop *loop, ev_timer *w, int revents);
+struct prewarm_table {
+	struct ev_loop *loop;
+	struct prewarm *owner; /* each image's pw */
+	LIST_HEAD(, prewarm_image) all;
+	LIST_HEAD(prewarm_bucket, prewarm_image) * buckets;
+	TAILQ_HEAD(, prewarm_image) idle; /* droppable, least recently asked for first */
+	size_t ntracked, nrequested;	  /* nrequested: those counted */
+	int max_requested;
+	prewarm_timer_fn timer_cb;
+};
+int prewarm_table_init(struct prewarm_table *t, struct ev_loop *loop, struct prewarm *owner,
+		       int max_requested, prewarm_timer_fn timer_cb);
+/* Forgets every image (no job may run). */
+void prewarm_table_clear(struct prewarm_table *t);
+struct prewarm_image *prewarm_table_find(struct prewarm_table *t, const struct image_ref *ref);
+struct prewarm_image *prewarm_table_first(struct prewarm_table *t);
+/* REF's image, added when untracked, with no bound (the list's); NULL with errno ENOMEM. */
+struct prewarm_image *prewarm_table_get(struct prewarm_table *t, const struct image_ref *ref);
+/* REF's image for a request through the API: when it would newly count against max_requested
+ * and the table is full, the oldest droppable image makes room; NULL with errno EAGAIN when
+ * none can, ENOMEM. The caller sets requested and then reviews it. */
+struct prewarm_image *prewarm_table_claim(struct prewarm_table *t, const struct image_ref *ref);
+/* IMG was asked for again: the last to be dropped. */
+void prewarm_table_touch(struct prewarm_table *t, struct prewarm_image *img);
+/* After any change of IMG's listed, requested, api_pinned, busy or was_ready: the counts and the
+ * droppable queue follow, and an image neither listed nor requested with no job is forgotten
+ * (IMG is then freed: the caller must not touch it again). */
+void prewarm_table_review(struct prewarm_table *t, struct prewarm_image *img);
+/* Unlinks and frees IMG, for which no job may run. */
+void prewarm_table_forget(struct prewarm_table *t, struct prewarm_image *img);
+
 /* prewarm.c: tracked images and the jobs that keep them warm */
 enum prewarm_state { PREWARM_QUEUED, PREWARM_PULLING, PREWARM_READY, PREWARM_FAILED };
 struct prewarm;
 struct prewarm_image {
-	SLIST_ENTRY(prewarm_image) link; /* the tracked images: prewarm_images(), SLIST_NEXT */
+	LIST_ENTRY(prewarm_image) link; /* every tracked image: prewarm_images(), prewarm_next() */
+	LIST_ENTRY(prewarm_image) bucket; /* its bucket of the index by name */
+	TAILQ_ENTRY(prewarm_image) idle;  /* on the droppable queue while droppable */
 	struct prewarm *pw;
 	struct image_ref ref;
 	char name[REF_HOST_MAX + REF_NAME_MAX + REF_TAG_MAX + REF_DIGEST_MAX + 8];
@@ -364,8 +537,12 @@ struct prewarm_image {
 	long long bytes_present, bytes_total;
 	char error[256];
 	char blob_error[256];
-	int attempts;
-	ev_tstamp retry_at;
+	int attempts;	/* failures in a row */
+	int was_ready;	/* it was complete once: it exists, and is never given up */
+	int gave_up;	/* requested, never had, out of attempts: failed until forgotten */
+	int counted;	/* requested, not listed: counts against prewarm.max_requested */
+	int droppable;	/* on the table's idle queue */
+	ev_timer timer; /* the next retry; once given up, when it is forgotten */
 	int busy, resolved, pending;
 };
 /* once: --prewarm-once (no interval; the loop stops when every listed image settled). */
@@ -377,14 +554,19 @@ void prewarm_on_ready(struct prewarm *pw, prewarm_ready_fn fn, void *arg);
 void prewarm_free(struct prewarm *pw);
 int prewarm_load(struct prewarm *pw, const char *file, char *err, size_t errlen);
 void prewarm_all(struct prewarm *pw);
-/* Tracks (and pins, when pin) an image and starts its job unless it is ready or running. */
+/* Tracks (and pins, when pin) an image and starts its job unless it is ready, running or given
+ * up. NULL with errno EAGAIN when prewarm.max_requested images asked for through the API are
+ * tracked and none can make room, ENOMEM when out of memory. */
 struct prewarm_image *prewarm_request(struct prewarm *pw, const struct image_ref *ref, int pin);
 struct prewarm_image *prewarm_find(struct prewarm *pw, const struct image_ref *ref);
 /* REF's tag now names DIGEST (revalidated for a client, say): the tracked images under that tag
  * are warmed again, so that they and what follows them (the runtime) catch up. */
 void prewarm_tag_moved(struct prewarm *pw, const struct image_ref *ref, const char *digest);
+/* The tracked images, in no order: the first, then the one after IMG (NULL at the end). */
 struct prewarm_image *prewarm_images(struct prewarm *pw);
-/* fn(arg, digest) for every blob of every pinned image, as far as the store knows them. */
+struct prewarm_image *prewarm_next(const struct prewarm_image *img);
+/* fn(arg, digest) for every blob and manifest of every pinned image, as far as the store knows
+ * them. */
 void prewarm_pinned_blobs(struct prewarm *pw, void (*fn)(void *arg, const char *digest), void *arg);
 /* 0 when every listed image became ready (for --prewarm-once). */
 int prewarm_status(const struct prewarm *pw);

@@ -54,7 +54,9 @@ int stats_init(struct registry *r)
 			      fetch_buckets, sizeof(fetch_buckets) / sizeof(fetch_buckets[0]));
 	s->prewarm =
 	    metrics_gauge(m, "microscale_prewarm_images", "Tracked images, by state", l_state);
-	s->store_bytes = metrics_gauge(m, "microscale_store_bytes", "Bytes of blobs stored", NULL);
+	s->store_bytes = metrics_gauge(
+	    m, "microscale_store_bytes",
+	    "Bytes stored (blobs, manifests, tags, tag lists; in 4 KiB blocks)", NULL);
 	s->store_budget = metrics_gauge(m, "microscale_store_budget_bytes",
 					"store.max_bytes, or 80% of the free space at start", NULL);
 	s->evicted = metrics_counter(m, "microscale_evicted_bytes_total",
@@ -93,7 +95,7 @@ static void refresh(struct registry *r)
 	struct prewarm_image *img;
 	size_t i;
 
-	for (img = prewarm_images(r->prewarm); img; img = SLIST_NEXT(img, link))
+	for (img = prewarm_images(r->prewarm); img; img = prewarm_next(img))
 		count[img->state]++;
 	for (i = 0; i < 4; i++)
 		metrics_set(r->stats.prewarm, count[i], states[i]);
@@ -114,7 +116,7 @@ void stats_serve(struct registry *r, struct httpd_conn *conn)
 	refresh(r);
 	text = metrics_render(r->stats.m, &len);
 	if (!text) {
-		api_error(conn, 500, "UNKNOWN", "out of memory");
+		api_error(conn, 500, API_UNSUPPORTED, "out of memory");
 		return;
 	}
 	httpd_add_header(conn, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");

@@ -3,15 +3,23 @@
  *   ROOT/blobs/sha256/<2 hex>/<64 hex>        blob bytes
  *   ROOT/manifests/sha256/<2 hex>/<64 hex>    "<media type>\n" then the manifest bytes
  *   ROOT/tags/<registry>/<repo>/_tags/<tag>   "sha256:<hex> <fetched_at>\n"
- *   ROOT/taglists/<registry>/<repo>/_lists/<key>  the last tags/list answer
+ *   ROOT/taglists/<registry>/<repo>/_list     the last tags/list answer without n or last:
+ *                                             its Link header on the first line, then its body
  *   ROOT/tmp/                                 files being written
- *   ROOT/quarantine/<64 hex>.<unix time>      objects that failed verify, kept for a post-mortem
+ *   ROOT/quarantine/<name>.<unix time>        what failed verify or was not a regular file,
+ *                                             kept for a post-mortem
  *
  * Every visible file is complete and verified: it is written in ROOT/tmp, fsynced, renamed into
  * place and its directory fsynced (in the daemon, off the event loop: store_sync.c for
  * manifests, tags and tag lists; transfer.c for blobs). A crash leaves at most litter in ROOT/tmp,
- * which store_open() clears. "_tags" and "_lists" cannot collide with a repository component, which
- * never starts with '_'. */
+ * which store_open() clears. "_tags" and "_list" cannot collide with a repository component, which
+ * never starts with '_'. (Stores written before kept one file per query in
+ * ROOT/taglists/<registry>/<repo>/_lists/: those count as tag lists too, and are evicted.)
+ *
+ * Only the store writes here, so anything else found at a store path was put there from outside:
+ * no store file is opened through a symbolic link (O_NOFOLLOW) or in a way that could block on
+ * a FIFO (O_NONBLOCK), one that is not a regular file is moved to quarantine and counts as
+ * absent (fetched again), and a store directory that is a link refuses the start. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,13 +40,20 @@
  * the tag is seen within it, and a hot tag costs one read a second, not one per GET. */
 #define TAG_MEMO_S 1.0
 #define TAGLIST_MAX (8 * 1024 * 1024)
-#define KEY_MAX 200
 #define WRITEBACK_CHUNK (8LL << 20)
 #define TMP_BUFFER (256 * 1024)
 #define SHORT_PIECE (16 * 1024)
+#define WALK_DEPTH 64 /* directories below tags/ and taglists/: a repository has fewer parts */
+#define OPEN_FLAGS (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
 
 static const char *const store_dirs[] = {
     "blobs/sha256", "manifests/sha256", "tags", "taglists", "tmp", NULL,
+};
+static const char *const kind_dirs[STORE_KINDS] = {
+    [STORE_BLOB] = "blobs",
+    [STORE_MANIFEST] = "manifests",
+    [STORE_TAG] = "tags",
+    [STORE_TAGLIST] = "taglists",
 };
 
 /* --- paths --- */
@@ -83,18 +98,27 @@ static int repo_ok(const char *registry, const char *repo)
 	       !strstr(repo, "..") && repo[0] != '/';
 }
 
-/* A file name: visible ASCII but '/', not starting with '.' (so neither "." nor ".."). */
-static int key_ok(const char *key)
+/* A tag's or tag list's NAME, its path below its kind's directory: relative, visible ASCII, no
+ * empty component and none that starts with '.' (so neither "." nor ".."). */
+static int rel_ok(const char *name)
 {
 	size_t i;
 
-	if (!key || key[0] == '.' || key[0] == '\0')
+	if (!name || strlen(name) >= PATH_MAX - 64)
 		return 0;
-	for (i = 0; key[i] != '\0'; i++) {
-		if (i >= KEY_MAX || key[i] <= ' ' || key[i] == '/' || key[i] == 0x7f)
+	for (i = 0; name[i] != '\0'; i++) {
+		if (name[i] <= ' ' || name[i] == 0x7f)
+			return 0;
+		if ((i == 0 || name[i - 1] == '/') && (name[i] == '/' || name[i] == '.'))
 			return 0;
 	}
-	return 1;
+	return i > 0 && name[i - 1] != '/';
+}
+
+/* NAME of the file PATH of KIND (a tag's or tag list's: PATH below ROOT/KIND/). */
+static const char *name_of(const struct store *s, enum store_kind kind, const char *path)
+{
+	return path + strlen(s->root) + 1 + strlen(kind_dirs[kind]) + 1;
 }
 
 int store_media_type_valid(const char *mt)
@@ -237,39 +261,108 @@ static int tmp_install(int fd, const char *tmp, const char *dst)
 	return with_parent(dst, fsync_dir);
 }
 
-/* Writes HEAD then BODY to DST atomically. The daemon's store writes behind (store_sync.c): the
- * bytes go to a temp file now, the fsyncs and the rename happen off the loop and done reports
- * the end. The offline tools' store has no store_sync: there it all happens before this returns
- * (and done, when given, is called before, too). MEMO: HEAD is DST's whole content, to keep in
- * the memo once it is visible. -1 (errno) when nothing was started; done is then not called. */
-static int write_atomic(struct store *s, const char *dst, const void *head, size_t headlen,
-			const void *body, size_t bodylen, int memo, store_done_fn done, void *arg)
+/* A small file to put in place: HEAD then BODY become PATH, a KIND whose DIGEST is the manifest
+ * it is or names ("" for a tag list). MEMO: HEAD is the whole content, to keep in the memo once
+ * it is visible. */
+struct put {
+	enum store_kind kind;
+	const char *digest;
+	char path[PATH_MAX];
+	const char *head, *body;
+	size_t headlen, bodylen;
+	int memo;
+	store_done_fn done;
+	void *arg;
+};
+
+/* A put on its way, for the watcher to hear of once it is durable (then the writer). */
+struct put_note {
+	struct store *s;
+	enum store_kind kind;
+	long long bytes;
+	char digest[DIGEST_STR_SIZE];
+	store_done_fn done;
+	void *arg;
+	char name[]; /* NAME */
+};
+
+static void put_noted(void *arg, int err)
+{
+	struct put_note *n = arg;
+	const struct store_watch *w = &n->s->watch;
+
+	if (err == 0 && w->stored)
+		w->stored(w->arg, n->kind, n->name, n->digest, n->bytes);
+	if (n->done)
+		n->done(n->arg, err);
+	free(n);
+}
+
+/* With a watcher, P's done goes through a note that tells it first. -1 (ENOMEM): no note, and
+ * nothing may be written that the budget would not hear of. */
+static int put_watched(struct store *s, struct put *p, long long bytes)
+{
+	const char *name = p->kind == STORE_MANIFEST ? p->digest : name_of(s, p->kind, p->path);
+	struct put_note *n;
+
+	if (!s->watch.stored)
+		return 0;
+	n = malloc(sizeof(*n) + strlen(name) + 1);
+	if (!n) {
+		errno = ENOMEM;
+		return -1;
+	}
+	n->s = s;
+	n->kind = p->kind;
+	n->bytes = bytes;
+	snprintf(n->digest, sizeof(n->digest), "%s", p->digest);
+	n->done = p->done;
+	n->arg = p->arg;
+	strcpy(n->name, name); /* sized for it above */
+	p->done = put_noted;
+	p->arg = n;
+	return 0;
+}
+
+/* Writes P atomically. The daemon's store writes behind (store_sync.c): the bytes go to a temp
+ * file now, the fsyncs and the rename happen off the loop and done reports the end. The offline
+ * tools' store has no store_sync: there it all happens before this returns (and done, when
+ * given, is called before, too). -1 (errno) when nothing was started; done is then not called. */
+static int write_atomic(struct store *s, struct put *p)
 {
 	char tmp[PATH_MAX];
 	int fd, saved;
 
+	if (put_watched(s, p, (long long)(p->headlen + p->bodylen)) != 0)
+		return -1;
 	fd = tmp_create(s, tmp);
 	if (fd < 0)
-		return -1;
-	if (write_all(fd, head, headlen) != 0 || write_all(fd, body, bodylen) != 0 ||
-	    (s->sync && (with_parent(dst, mkdirs) != 0 ||
-			 store_sync_install(s->sync, fd, tmp, dst, memo ? head : NULL, headlen,
-					    done, arg) != 0))) {
+		goto fail;
+	if (write_all(fd, p->head, p->headlen) != 0 || write_all(fd, p->body, p->bodylen) != 0 ||
+	    (s->sync && (with_parent(p->path, mkdirs) != 0 ||
+			 store_sync_install(s->sync, fd, tmp, p->path, p->memo ? p->head : NULL,
+					    p->headlen, p->done, p->arg) != 0))) {
 		saved = errno;
 		close(fd);
 		unlink(tmp);
 		errno = saved;
-		return -1;
+		goto fail;
 	}
 	if (s->sync)
 		return 0;
-	if (tmp_install(fd, tmp, dst) != 0)
-		return -1;
-	if (memo)
-		memo_put(&s->memo, dst, head, headlen, monotime_s());
-	if (done)
-		done(arg, 0);
+	if (tmp_install(fd, tmp, p->path) != 0)
+		goto fail;
+	if (p->memo)
+		memo_put(&s->memo, p->path, p->head, p->headlen, monotime_s());
+	if (p->done)
+		p->done(p->arg, 0);
 	return 0;
+fail:
+	saved = errno;
+	if (p->done == put_noted)
+		free(p->arg); /* the note: nothing was started */
+	errno = saved;
+	return -1;
 }
 
 int store_read_exact(int fd, char *buf, size_t len)
@@ -290,21 +383,115 @@ int store_read_exact(int fd, char *buf, size_t len)
 	return 0;
 }
 
+/* Renames PATH to ROOT/quarantine/BASE.<unix time>[.<n>] (into TO), never over an earlier one
+ * (RENAME_NOREPLACE): each is kept for its post-mortem. */
+static int quarantine_rename(const struct store *s, const char *path, const char *base,
+			     char to[PATH_MAX])
+{
+	long long now = (long long)time(NULL);
+	struct stat st;
+	int n, rc;
+
+	if (store_path(s, to, "quarantine") != 0 || (mkdir(to, 0755) != 0 && errno != EEXIST) ||
+	    lstat(to, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) { /* a link, say: nothing goes through it */
+		errno = ENOTDIR;
+		return -1;
+	}
+	for (n = 0; n < 100; n++) {
+		rc = n == 0 ? store_path(s, to, "quarantine/%s.%lld", base, now)
+			    : store_path(s, to, "quarantine/%s.%lld.%d", base, now, n);
+		if (rc != 0)
+			return -1;
+		rc = renameat2(AT_FDCWD, path, AT_FDCWD, to, RENAME_NOREPLACE);
+		if (rc == 0 || errno != EEXIST)
+			return rc;
+	}
+	return -1;
+}
+
+/* Moves PATH, found at a store path but not what the store puts there (WHY), to quarantine, or
+ * removes it when that fails: either way it is never read again. DST (may be NULL) gets where
+ * it went. */
+static int quarantine_path(const struct store *s, const char *path, const char *why,
+			   char dst[PATH_MAX])
+{
+	const char *base = strrchr(path, '/');
+	char to[PATH_MAX];
+	int saved;
+
+	base = base ? base + 1 : path;
+	if (quarantine_rename(s, path, base, to) == 0) {
+		log_warn("store_quarantined", "file=%s moved_to=%s reason=\"%s\"", path, to, why);
+		if (dst)
+			snprintf(dst, PATH_MAX, "%s", to);
+		return 0;
+	}
+	saved = errno;
+	log_warn("store_quarantined", "file=%s moved_to=none reason=\"%s\" error=\"%s\"", path, why,
+		 strerror(saved));
+	if (remove(path) != 0 && errno != ENOENT)
+		log_error("store_foreign", "file=%s error=\"cannot remove: %s\"", path,
+			  strerror(errno));
+	errno = saved;
+	return -1;
+}
+
+/* Opens the store file PATH to read it: never through a symbolic link, never blocking (on a
+ * FIFO with no writer, or a device), and only a regular file, whose stat goes into *st. Anything
+ * else there was not put by the store: it is quarantined and the file counts as absent
+ * (ENOENT), so that the caller fetches the real one instead of failing for ever. */
+static int open_stored(const struct store *s, const char *path, struct stat *st)
+{
+	int fd = open(path, OPEN_FLAGS), link = fd < 0 && errno == ELOOP;
+
+	if (fd < 0 && !link &&
+	    errno != ENXIO) /* ELOOP: the last component is a link; ENXIO: a socket */
+		return -1;
+	if (fd >= 0 && fstat(fd, st) != 0) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (fd >= 0 && S_ISREG(st->st_mode))
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	quarantine_path(s, path, link ? "a symbolic link" : "not a regular file", NULL);
+	errno = ENOENT;
+	return -1;
+}
+
+/* Whether the store's own file is at PATH: a regular file (a link is not, whatever it points
+ * at). Something else there is quarantined, so that a rename can put the real one in place. */
+static int object_present(const struct store *s, const char *path, struct stat *st)
+{
+	if (lstat(path, st) != 0)
+		return 0;
+	if (S_ISREG(st->st_mode))
+		return 1;
+	quarantine_path(s, path, S_ISLNK(st->st_mode) ? "a symbolic link" : "not a regular file",
+			NULL);
+	return 0;
+}
+
 /* Reads a whole regular file of at most MAX bytes into a malloc'd, NUL-terminated buffer.
- * -1 with errno: ENOENT when absent, EFBIG when larger than MAX. */
-static int read_small(const char *path, size_t max, char **data, size_t *len)
+ * -1 with errno: ENOENT when absent (or not a regular file: see open_stored), EFBIG when
+ * larger than MAX. */
+static int read_small(const struct store *s, const char *path, size_t max, char **data, size_t *len)
 {
 	struct stat st;
 	char *buf = NULL;
 	int fd, saved;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_stored(s, path, &st);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) != 0)
-		goto fail;
-	if (!S_ISREG(st.st_mode) || st.st_size < 0 || (uintmax_t)st.st_size > max) {
-		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+	if (st.st_size < 0 || (uintmax_t)st.st_size > max) {
+		errno = EFBIG;
 		goto fail;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -323,16 +510,22 @@ fail:
 	return -1;
 }
 
-/* Removes every entry of ROOT/tmp: temp files left by a crash. */
+/* Removes every entry of ROOT/tmp: temp files left by a crash. Only in the directory itself
+ * (O_NOFOLLOW): never in one a link points at. */
 static int tmp_clear(const struct store *s)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
-	int rc = 0;
+	int fd, rc = 0;
 
-	if (store_path(s, path, "tmp") != 0 || !(d = opendir(path)))
+	if (store_path(s, path, "tmp") != 0 ||
+	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return -1;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return -1;
+	}
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -345,22 +538,56 @@ static int tmp_clear(const struct store *s)
 
 /* --- open and close --- */
 
-int store_open(struct store *s, const char *root, char *err, size_t errlen)
+/* ROOT/DIR, each of its components made when missing and checked to be a directory, not a link
+ * to one: through ROOT/tmp -> /etc, say, start-up would clear /etc, and through ROOT/blobs ->
+ * /var the store would serve and write files there. (ROOT itself may be a link.) */
+static int own_dir(const struct store *s, const char *dir, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
+	struct stat st;
+	size_t at = strlen(s->root) + 1, len;
 
+	if (store_path(s, path, "%s", dir) != 0) {
+		snprintf(err, errlen, "%s/%s: %s", s->root, dir, strerror(errno));
+		return -1;
+	}
+	len = strlen(path);
+	for (; at <= len; at++) { /* at: the end of the next component */
+		at += strcspn(path + at, "/");
+		path[at] = '\0';
+		if ((mkdir(path, 0755) != 0 && errno != EEXIST) || lstat(path, &st) != 0) {
+			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "%s is %s: refusing to use it", path,
+				 S_ISLNK(st.st_mode) ? "a symbolic link, not a directory"
+						     : "not a directory");
+			return -1;
+		}
+		if (at < len)
+			path[at] = '/';
+	}
+	return 0;
+}
+
+int store_open(struct store *s, const char *root, char *err, size_t errlen)
+{
 	s->memo = NULL;
 	s->sync = NULL; /* the daemon sets it once its syncq is up */
+	memset(&s->watch, 0, sizeof(s->watch));
 	s->root = strdup(root);
 	if (!s->root) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (mkdirs(root) != 0) {
+		snprintf(err, errlen, "cannot create %s: %s", root, strerror(errno));
+		goto fail;
+	}
 	for (const char *const *d = store_dirs; *d; d++) {
-		if (store_path(s, path, "%s", *d) != 0 || mkdirs(path) != 0) {
-			snprintf(err, errlen, "cannot create %s/%s: %s", root, *d, strerror(errno));
+		if (own_dir(s, *d, err, errlen) != 0)
 			goto fail;
-		}
 	}
 	if (tmp_clear(s) != 0) {
 		snprintf(err, errlen, "cannot clear %s/tmp: %s", root, strerror(errno));
@@ -394,25 +621,16 @@ int store_blob_open(struct store *s, const char *digest, off_t *size)
 	}
 	if (object_path(s, "blobs", digest, path) != 0)
 		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_stored(s, path, &st);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		errno = EIO;
-		return -1;
-	}
 	*size = st.st_size;
 	return fd;
 }
 
 int store_blob_remove(struct store *s, const char *digest)
 {
-	char path[PATH_MAX];
-
-	if (digest_check(digest) != 0 || object_path(s, "blobs", digest, path) != 0)
-		return -1;
-	return unlink(path);
+	return store_remove(s, STORE_BLOB, digest);
 }
 
 int store_blob_exists(struct store *s, const char *digest, long long *size)
@@ -421,7 +639,7 @@ int store_blob_exists(struct store *s, const char *digest, long long *size)
 	struct stat st;
 
 	if (digest_check(digest) != 0 || object_path(s, "blobs", digest, path) != 0 ||
-	    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+	    !object_present(s, path, &st))
 		return 0;
 	if (size)
 		*size = st.st_size;
@@ -430,15 +648,94 @@ int store_blob_exists(struct store *s, const char *digest, long long *size)
 
 /* --- every object --- */
 
-static const char *const kind_dirs[] = {[STORE_BLOB] = "blobs", [STORE_MANIFEST] = "manifests"};
+/* The path of KIND and NAME; -1 (EINVAL) for a name the store never makes. */
+static int named_path(const struct store *s, enum store_kind kind, const char *name,
+		      char out[PATH_MAX])
+{
+	if (kind == STORE_BLOB || kind == STORE_MANIFEST) {
+		if (digest_check(name) == 0)
+			return object_path(s, kind_dirs[kind], name, out);
+	} else if (rel_ok(name)) {
+		return store_path(s, out, "%s/%s", kind_dirs[kind], name);
+	}
+	errno = EINVAL;
+	return -1;
+}
 
-/* One <2 hex> directory: only <64 hex> regular files are the store's; anything else in there is
- * left alone. */
+/* Removes the directories PATH leaves empty, up to (not including) its kind's directory or a
+ * <2 hex> one. A write into one of them may be on its way (store_sync renames later): it then
+ * fails, is logged, and its file is fetched again when next asked for. */
+static void prune_dirs(const struct store *s, enum store_kind kind, char path[PATH_MAX])
+{
+	size_t stop = strlen(s->root) + 1 + strlen(kind_dirs[kind]);
+	char *slash;
+
+	if (kind == STORE_BLOB || kind == STORE_MANIFEST)
+		return;
+	while ((slash = strrchr(path, '/')) && (size_t)(slash - path) > stop) {
+		*slash = '\0';
+		if (rmdir(path) != 0)
+			return;
+	}
+}
+
+int store_remove(struct store *s, enum store_kind kind, const char *name)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (named_path(s, kind, name, path) != 0)
+		return -1;
+	rc = unlink(path);
+	if (rc == 0 && kind != STORE_BLOB)
+		memo_drop(s->memo, path);
+	if (rc == 0)
+		prune_dirs(s, kind, path);
+	return rc;
+}
+
+/* The digest the tag FILE (in directory DFD) names into o->digest; "" when it names none. */
+static void tag_target(struct store_object *o, int dfd, const char *file)
+{
+	char line[DIGEST_STR_SIZE];
+	int fd = openat(dfd, file, OPEN_FLAGS);
+	ssize_t n = fd >= 0 ? read(fd, line, sizeof(line) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return;
+	line[n] = '\0';
+	line[strcspn(line, " \n")] = '\0';
+	if (digest_check(line) == 0)
+		memcpy(o->digest, line, sizeof(line));
+}
+
+/* The store object FILE in directory DFD (at o->path): its size and mtime, whether it is a
+ * regular file (a link is not: it is looked at, not followed), and for a tag the digest it
+ * names. */
+static int object_stat(struct store_object *o, int dfd, const char *file)
+{
+	struct stat st;
+
+	if (fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return -1;
+	o->foreign = !S_ISREG(st.st_mode);
+	o->size = st.st_size;
+	o->mtime = st.st_mtime;
+	if (o->kind == STORE_TAG || o->kind == STORE_TAGLIST)
+		o->digest[0] = '\0';
+	if (o->kind == STORE_TAG && !o->foreign)
+		tag_target(o, dfd, file);
+	return 0;
+}
+
+/* One <2 hex> directory: only <64 hex> names are the store's; anything else in there is left
+ * alone. */
 static int each_in_dir(struct store_object *o, DIR *d, store_each_fn fn, void *arg)
 {
 	size_t dirlen = strlen(o->path);
 	struct dirent *de;
-	struct stat st;
 	int rc = 0;
 
 	while (rc == 0 && (de = readdir(d))) {
@@ -446,40 +743,78 @@ static int each_in_dir(struct store_object *o, DIR *d, store_each_fn fn, void *a
 			continue;
 		snprintf(o->digest, sizeof(o->digest), "sha256:%.64s", de->d_name);
 		if (digest_check(o->digest) != 0 || dirlen + 1 + DIGEST_HEX_LEN >= PATH_MAX ||
-		    fstatat(dirfd(d), de->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+		    object_stat(o, dirfd(d), de->d_name) != 0)
 			continue;
 		snprintf(o->path + dirlen, PATH_MAX - dirlen, "/%s", de->d_name);
-		o->size = st.st_size;
-		o->mtime = st.st_mtime;
 		rc = fn(arg, o);
 		o->path[dirlen] = '\0';
 	}
 	return rc;
 }
 
-int store_each(struct store *s, enum store_kind kind, store_each_fn fn, void *arg)
+static int each_object(struct store *s, struct store_object *o, store_each_fn fn, void *arg)
 {
-	struct store_object o = {.kind = kind};
 	int i, rc = 0;
 	DIR *d;
 
+	o->name = o->digest;
 	for (i = 0; i < 256 && rc == 0; i++) {
-		if (store_path(s, o.path, "%s/sha256/%02x", kind_dirs[kind], i) != 0 ||
-		    !(d = opendir(o.path)))
+		if (store_path(s, o->path, "%s/sha256/%02x", kind_dirs[o->kind], i) != 0 ||
+		    !(d = opendir(o->path)))
 			continue;
-		rc = each_in_dir(&o, d, fn, arg);
+		rc = each_in_dir(o, d, fn, arg);
 		closedir(d);
 	}
 	return rc;
 }
 
+/* Below ROOT/tags/ and ROOT/taglists/ every file is one, at any depth (a repository has several
+ * parts); directories are entered without following links (O_NOFOLLOW), DEPTH of them at most. */
+static int each_below(struct store_object *o, int dfd, int depth, store_each_fn fn, void *arg)
+{
+	size_t dirlen = strlen(o->path);
+	struct dirent *de;
+	int rc = 0, sub;
+	DIR *d = fdopendir(dfd);
+
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	while (rc == 0 && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || dirlen + 1 + strlen(de->d_name) >= PATH_MAX)
+			continue;
+		snprintf(o->path + dirlen, PATH_MAX - dirlen, "/%s", de->d_name);
+		sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub >= 0 && depth < WALK_DEPTH)
+			rc = each_below(o, sub, depth + 1, fn, arg);
+		else if (sub >= 0)
+			close(sub);
+		else if (errno == ENOTDIR || errno == ELOOP)
+			rc = object_stat(o, dirfd(d), de->d_name) == 0 ? fn(arg, o) : 0;
+		o->path[dirlen] = '\0';
+	}
+	closedir(d);
+	return rc;
+}
+
+int store_each(struct store *s, enum store_kind kind, store_each_fn fn, void *arg)
+{
+	struct store_object o = {.kind = kind};
+	int dfd;
+
+	if (kind == STORE_BLOB || kind == STORE_MANIFEST)
+		return each_object(s, &o, fn, arg);
+	if (store_path(s, o.path, "%s", kind_dirs[kind]) != 0)
+		return 0;
+	o.name = o.path + strlen(o.path) + 1;
+	dfd = open(o.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return dfd < 0 ? 0 : each_below(&o, dfd, 0, fn, arg);
+}
+
 int store_quarantine(struct store *s, const struct store_object *o, char dst[PATH_MAX])
 {
-	if (store_path(s, dst, "quarantine") != 0 || (mkdir(dst, 0755) != 0 && errno != EEXIST) ||
-	    store_path(s, dst, "quarantine/%s.%lld", digest_hex(o->digest),
-		       (long long)time(NULL)) != 0)
-		return -1;
-	return rename(o->path, dst);
+	return quarantine_path(s, o->path, "verify found it bad", dst);
 }
 
 int store_tmp_begin(struct store *s, struct store_tmp *t)
@@ -596,6 +931,7 @@ static int blob_install(struct store *s, struct store_tmp *t, const char *digest
 			char *err, size_t errlen)
 {
 	char dst[PATH_MAX];
+	struct stat st;
 	int fd = t->fd, rc, saved;
 
 	if (object_path(s, "blobs", digest, dst) != 0) {
@@ -603,7 +939,7 @@ static int blob_install(struct store *s, struct store_tmp *t, const char *digest
 		store_tmp_abort(t);
 		return -1;
 	}
-	if (access(dst, F_OK) == 0) {
+	if (object_present(s, dst, &st)) {
 		store_tmp_abort(t); /* content-addressed: what is there is the same */
 		return 0;
 	}
@@ -653,6 +989,13 @@ void store_tmp_abort(struct store_tmp *t)
 }
 
 /* --- manifests --- */
+
+/* A file of KIND was read: the watcher counts it as used now. */
+static void tell_used(struct store *s, enum store_kind kind, const char *name)
+{
+	if (s->watch.used)
+		s->watch.used(s->watch.arg, kind, name);
+}
 
 /* A manifest file is "MEDIATYPE\nBODY". Checks that BODY is what digest names and takes the
  * media type out; *body_at is where BODY starts. A corrupt file is removed. */
@@ -716,9 +1059,11 @@ int store_manifest_get(struct store *s, const char *digest, char **data, size_t 
 		return -1;
 	/* Immutable under its digest and verified before it was kept: any memo is good. */
 	memo = memo_get(s->memo, path, &n, &stamp);
-	if (memo)
+	if (memo) {
+		tell_used(s, STORE_MANIFEST, digest);
 		return manifest_body(memo, n, data, len, mediatype);
-	if (read_small(path, MANIFEST_MAX_BYTES + MEDIA_TYPE_MAX, &buf, &n) != 0)
+	}
+	if (read_small(s, path, MANIFEST_MAX_BYTES + MEDIA_TYPE_MAX, &buf, &n) != 0)
 		return -1;
 	if (manifest_parse(path, digest, buf, n, mediatype, &body_at) != 0) {
 		saved = errno;
@@ -727,10 +1072,80 @@ int store_manifest_get(struct store *s, const char *digest, char **data, size_t 
 		return -1;
 	}
 	memo_put(&s->memo, path, buf, n, 0);
+	tell_used(s, STORE_MANIFEST, digest);
 	memmove(buf, buf + body_at, n - body_at + 1); /* with its NUL */
 	*data = buf;
 	*len = n - body_at;
 	return 0;
+}
+
+/* The "<media type>\n" line of an open manifest file of SIZE bytes into m; a corrupt one is
+ * removed, as manifest_parse does. */
+static int manifest_head(int fd, const char *path, off_t size, struct store_manifest *m)
+{
+	char head[MEDIA_TYPE_MAX];
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	const char *nl = n > 0 ? memchr(head, '\n', (size_t)n) : NULL;
+
+	if (n < 0)
+		return -1;
+	if (nl) {
+		memcpy(m->type, head, (size_t)(nl - head));
+		m->type[nl - head] = '\0';
+		m->body_at = nl - head + 1;
+		m->len = (size_t)(size - m->body_at);
+	}
+	if (!nl || !store_media_type_valid(m->type) || m->len > MANIFEST_MAX_BYTES) {
+		log_warn("store_corrupt", "path=%s", path);
+		unlink(path);
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+int store_manifest_open(struct store *s, const char *digest, size_t copy_max,
+			struct store_manifest *m)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	size_t n;
+	double stamp;
+	int fd, saved;
+
+	*m = (struct store_manifest){.fd = -1};
+	if (digest_check(digest) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (object_path(s, "manifests", digest, path) != 0)
+		return -1;
+	if (memo_get(s->memo, path, &n, &stamp)) /* small, and read before */
+		return store_manifest_get(s, digest, &m->data, &m->len, m->type);
+	if ((fd = open_stored(s, path, &st)) < 0)
+		return -1;
+	if ((uintmax_t)st.st_size <= copy_max) { /* read (and memoized) the usual way */
+		close(fd);
+		return store_manifest_get(s, digest, &m->data, &m->len, m->type);
+	}
+	if (manifest_head(fd, path, st.st_size, m) != 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	tell_used(s, STORE_MANIFEST, digest);
+	m->fd = fd;
+	return 0;
+}
+
+void store_manifest_close(struct store_manifest *m)
+{
+	free(m->data);
+	m->data = NULL;
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
 }
 
 /* The manifest is what its digest names, bounded, with a media type we can store. */
@@ -760,34 +1175,50 @@ static int manifest_verify(const char *digest, const char *data, size_t len, con
 }
 
 /* A manifest already stored is the same (content-addressed): nothing to write, but done still
- * means durable, so behind a store_sync it waits its turn. */
-static int manifest_present(struct store *s, const char *path, store_done_fn done, void *arg)
+ * means durable, so behind a store_sync it waits its turn (and the watcher hears of it as
+ * stored again: it is the most recently used now). */
+static int manifest_present(struct store *s, struct put *p, long long bytes)
 {
-	if (s->sync)
-		return store_sync_install(s->sync, -1, NULL, path, NULL, 0, done, arg);
-	if (done)
-		done(arg, 0);
-	return 0;
+	if (put_watched(s, p, bytes) != 0)
+		return -1;
+	if (!s->sync) {
+		if (p->done)
+			p->done(p->arg, 0);
+		return 0;
+	}
+	if (store_sync_install(s->sync, -1, NULL, p->path, NULL, 0, p->done, p->arg) == 0)
+		return 0;
+	if (p->done == put_noted)
+		free(p->arg);
+	return -1;
 }
 
 int store_manifest_put(struct store *s, const char *digest, const char *data, size_t len,
 		       const char *mediatype, store_done_fn done, void *arg, char *err,
 		       size_t errlen)
 {
-	char path[PATH_MAX], head[MEDIA_TYPE_MAX + 1];
+	char head[MEDIA_TYPE_MAX + 1];
+	struct put p = {.kind = STORE_MANIFEST,
+			.digest = digest,
+			.head = head,
+			.body = data,
+			.bodylen = len,
+			.done = done,
+			.arg = arg};
+	struct stat st;
 	int rc;
 
 	if (manifest_verify(digest, data, len, mediatype, err, errlen) != 0)
 		return -1;
-	if (object_path(s, "manifests", digest, path) != 0) {
+	if (object_path(s, "manifests", digest, p.path) != 0) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
-	snprintf(head, sizeof(head), "%s\n", mediatype);
-	if (access(path, F_OK) == 0)
-		rc = manifest_present(s, path, done, arg);
+	p.headlen = (size_t)snprintf(head, sizeof(head), "%s\n", mediatype);
+	if (object_present(s, p.path, &st))
+		rc = manifest_present(s, &p, st.st_size);
 	else
-		rc = write_atomic(s, path, head, strlen(head), data, len, 0, done, arg);
+		rc = write_atomic(s, &p);
 	if (rc != 0)
 		snprintf(err, errlen, "cannot store %s: %s", digest, strerror(errno));
 	return rc;
@@ -822,7 +1253,7 @@ int store_tag_get(struct store *s, const char *registry, const char *repo, const
 	if (memo && now - stamp < TAG_MEMO_S) {
 		n = sscanf(memo, "%71s %lld%c", d, &ts, &nl);
 	} else {
-		if (read_small(path, TAG_FILE_MAX, &buf, &len) != 0)
+		if (read_small(s, path, TAG_FILE_MAX, &buf, &len) != 0)
 			return -1;
 		n = sscanf(buf, "%71s %lld%c", d, &ts, &nl);
 		if (n == 3)
@@ -833,6 +1264,7 @@ int store_tag_get(struct store *s, const char *registry, const char *repo, const
 		errno = EIO;
 		return -1;
 	}
+	tell_used(s, STORE_TAG, name_of(s, STORE_TAG, path));
 	memcpy(digest, d, DIGEST_STR_SIZE);
 	*fetched_at = (time_t)ts;
 	return 0;
@@ -841,49 +1273,74 @@ int store_tag_get(struct store *s, const char *registry, const char *repo, const
 int store_tag_put(struct store *s, const char *registry, const char *repo, const char *tag,
 		  const char *digest, time_t fetched_at, store_done_fn done, void *arg)
 {
-	char path[PATH_MAX], line[TAG_FILE_MAX];
-	int n;
+	char line[TAG_FILE_MAX];
+	struct put p = {.kind = STORE_TAG,
+			.digest = digest,
+			.head = line,
+			.body = "",
+			.memo = 1,
+			.done = done,
+			.arg = arg};
 
 	if (digest_check(digest) != 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (tag_path(s, registry, repo, tag, path) != 0)
+	if (tag_path(s, registry, repo, tag, p.path) != 0)
 		return -1;
-	n = snprintf(line, sizeof(line), "%s %lld\n", digest, (long long)fetched_at);
-	return write_atomic(s, path, line, (size_t)n, "", 0, 1, done, arg);
+	p.headlen =
+	    (size_t)snprintf(line, sizeof(line), "%s %lld\n", digest, (long long)fetched_at);
+	return write_atomic(s, &p);
 }
 
+/* One answer per repository: what is kept for tags/list does not grow with the queries asked. */
 static int taglist_path(const struct store *s, const char *registry, const char *repo,
-			const char *key, char out[PATH_MAX])
+			char out[PATH_MAX])
 {
-	if (!repo_ok(registry, repo) || !key_ok(key)) {
+	if (!repo_ok(registry, repo)) {
 		errno = EINVAL;
 		return -1;
 	}
-	return store_path(s, out, "taglists/%s/%s/_lists/%s", registry, repo, key);
+	return store_path(s, out, "taglists/%s/%s/_list", registry, repo);
 }
 
-int store_taglist_get(struct store *s, const char *registry, const char *repo, const char *key,
-		      char **data, size_t *len)
+int store_taglist_get(struct store *s, const char *registry, const char *repo,
+		      char link[STORE_LINK_MAX], char **body, size_t *len)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], *buf, *nl;
+	size_t n;
 
-	if (taglist_path(s, registry, repo, key, path) != 0)
+	if (taglist_path(s, registry, repo, path) != 0 ||
+	    read_small(s, path, STORE_LINK_MAX + TAGLIST_MAX, &buf, &n) != 0)
 		return -1;
-	return read_small(path, TAGLIST_MAX, data, len);
-}
-
-int store_taglist_put(struct store *s, const char *registry, const char *repo, const char *key,
-		      const char *data, size_t len)
-{
-	char path[PATH_MAX];
-
-	if (taglist_path(s, registry, repo, key, path) != 0)
-		return -1;
-	if (len > TAGLIST_MAX) {
-		errno = EFBIG;
+	nl = memchr(buf, '\n', n < STORE_LINK_MAX ? n : STORE_LINK_MAX);
+	if (!nl) {
+		free(buf);
+		errno = EIO;
 		return -1;
 	}
-	return write_atomic(s, path, data, len, "", 0, 0, NULL, NULL);
+	memcpy(link, buf, (size_t)(nl - buf));
+	link[nl - buf] = '\0';
+	*len = n - (size_t)(nl + 1 - buf);
+	memmove(buf, nl + 1, *len + 1); /* with its NUL */
+	*body = buf;
+	tell_used(s, STORE_TAGLIST, name_of(s, STORE_TAGLIST, path));
+	return 0;
+}
+
+int store_taglist_put(struct store *s, const char *registry, const char *repo, const char *link,
+		      const char *body, size_t len)
+{
+	char head[STORE_LINK_MAX + 1];
+	struct put p = {
+	    .kind = STORE_TAGLIST, .digest = "", .head = head, .body = body, .bodylen = len};
+
+	if (taglist_path(s, registry, repo, p.path) != 0)
+		return -1;
+	if (len > TAGLIST_MAX || strlen(link) >= STORE_LINK_MAX || strchr(link, '\n')) {
+		errno = len > TAGLIST_MAX ? EFBIG : EINVAL;
+		return -1;
+	}
+	p.headlen = (size_t)snprintf(head, sizeof(head), "%s\n", link);
+	return write_atomic(s, &p);
 }

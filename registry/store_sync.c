@@ -141,7 +141,8 @@ int store_sync_install(struct store_sync *ss, int fd, const char *tmp, const cha
 	}
 	w->ss = ss;
 	w->in_place = !tmp;
-	w->fd = w->in_place ? open(dst, O_RDONLY | O_CLOEXEC) : fd;
+	/* in place: the store checked it is a regular file; never block on what replaced it */
+	w->fd = w->in_place ? open(dst, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : fd;
 	snprintf(w->tmp, sizeof(w->tmp), "%s", tmp ? tmp : "");
 	snprintf(w->dst, sizeof(w->dst), "%s", dst);
 	if (memo) {

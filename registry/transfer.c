@@ -3,9 +3,17 @@
  * prewarm) are told through their ops when the body starts, how much of the temp file they may
  * read, and how it ended.
  *
- * The safety rule lives here: every byte but the last is released while the digest is
- * unverified, the last only once it is verified. A failed or mismatched transfer stores nothing
- * and tells every reader it failed, so that none takes wrong content as complete.
+ * The safety rule lives here. Each reader says which bytes it reads: the whole blob, or the
+ * bytes before the end of a range. Of those, every one but its last is released while the
+ * digest is unverified, its last only once the whole blob is verified. A range is no exception:
+ * its bytes are as unverified as any other until the digest of the whole blob is, so a range
+ * complete before then would be wrong content taken as complete. A failed or mismatched
+ * transfer stores nothing and tells every reader it failed, so that none takes wrong content as
+ * complete (blob.c closes the connection of a response still short of its last byte).
+ *
+ * Why hold back one byte rather than answer ranges once the blob is stored: a range of a big
+ * blob still streams while the blob arrives, at the cost of that one byte; and a range is
+ * served the one way a whole blob is, with no second path to get wrong.
  *
  * Nothing of the commit fsyncs on the loop: verified, the temp file is fsynced on the syncq;
  * only then is it renamed into place (a visible blob is durable), and its directory is fsynced
@@ -43,12 +51,12 @@ struct transfer {
 	TAILQ_HEAD(, transfer_reader) readers;
 };
 
-/* Everything but the last byte, until the blob is verified. */
-static long long releasable(const struct transfer *t)
+/* Of the bytes before the reader's end, everything but its last until the blob is verified. */
+static long long releasable(const struct transfer *t, const struct transfer_reader *rd)
 {
 	if (t->state >= TRANSFER_SYNCING)
 		return t->size;
-	return t->tmp.on_disk < t->size ? t->tmp.on_disk : t->size - 1;
+	return t->tmp.on_disk < rd->end ? t->tmp.on_disk : rd->end - 1;
 }
 
 /* Readers may read the temp file once its length is known, until it is renamed away. */
@@ -63,18 +71,19 @@ static void reader_start(struct transfer *t, struct transfer_reader *rd)
 	if (!rd->ops->on_start)
 		return;
 	rd->started = 1;
-	rd->ops->on_start(rd->arg, t->tmp.path, t->size, releasable(t));
+	rd->ops->on_start(rd->arg, t->tmp.path, t->size);
 }
 
-/* A reader whose range is complete leaves inside on_avail: keep next first. */
+/* Readers that said what they read. One whose part is complete (the blob is verified, then)
+ * may leave inside on_avail: keep next first. */
 static void tell_avail(struct transfer *t)
 {
 	struct transfer_reader *rd, *next;
 
 	for (rd = TAILQ_FIRST(&t->readers); rd; rd = next) {
 		next = TAILQ_NEXT(rd, link);
-		if (rd->started && rd->ops->on_avail)
-			rd->ops->on_avail(rd->arg, releasable(t));
+		if (rd->end > 0 && rd->ops->on_avail)
+			rd->ops->on_avail(rd->arg, releasable(t, rd));
 	}
 }
 
@@ -310,10 +319,21 @@ int transfer_join(struct registry *r, const struct blob_ask *ask, struct transfe
 		return -1;
 	rd->t = t;
 	rd->started = 0;
+	rd->end = 0;
 	TAILQ_INSERT_TAIL(&t->readers, rd, link);
 	if (readable(t))
 		reader_start(t, rd); /* the last use of rd: it may be gone after */
 	return 0;
+}
+
+long long transfer_read(struct transfer_reader *rd, long long end)
+{
+	struct transfer *t = rd->t;
+
+	if (!t || !rd->started || end <= 0)
+		return 0;
+	rd->end = end < t->size ? end : t->size;
+	return releasable(t, rd);
 }
 
 void transfer_leave(struct transfer_reader *rd)

@@ -1,13 +1,15 @@
 /* verify: `microscale-registry verify [--root DIR | -c FILE]` re-hashes every blob and manifest in
- * the store; one whose bytes do not match its name is moved aside to ROOT/quarantine/ (never
- * served again, kept for a post-mortem) and the command exits 1. Safe beside a running daemon: it
- * only reads, and a rename is atomic. */
+ * the store; one whose bytes do not match its name, or that is not a regular file at all (a
+ * symbolic link, a FIFO: never followed nor waited on), is moved aside to ROOT/quarantine/
+ * (never served again, kept for a post-mortem) and the command exits 1. Safe beside a running
+ * daemon: it only reads, and a rename is atomic. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "registry.h"
@@ -22,13 +24,24 @@ struct verify {
 	int bad, errors;
 };
 
-/* Hashes FILE (a manifest's bytes start after its media-type line) into got. */
-static int hash_file(struct verify *v, const char *file, int manifest, char got[DIGEST_STR_SIZE])
+/* Hashes FILE (a manifest's bytes start after its media-type line) into got. -1 with errno;
+ * *foreign when FILE turned out not to be a regular file (it is then not read). */
+static int hash_file(struct verify *v, const char *file, int manifest, char got[DIGEST_STR_SIZE],
+		     int *foreign)
 {
-	int fd = open(file, O_RDONLY | O_CLOEXEC), skip = manifest, rc = -1;
+	int fd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), skip = manifest,
+	    rc = -1;
+	struct stat st;
 	ssize_t n;
 
-	if (fd < 0 || digest_reset(v->dg) < 0)
+	*foreign = fd < 0 && errno == ELOOP;
+	if (fd < 0 || fstat(fd, &st) != 0)
+		goto out;
+	if (!S_ISREG(st.st_mode)) { /* replaced since it was listed */
+		*foreign = 1;
+		goto out;
+	}
+	if (digest_reset(v->dg) < 0)
 		goto out;
 	while ((n = read(fd, v->buf, VERIFY_CHUNK)) > 0) {
 		char *p = v->buf;
@@ -53,29 +66,33 @@ out:
 	return rc;
 }
 
-static void quarantine(struct verify *v, const struct store_object *o)
+static void quarantine(struct verify *v, const struct store_object *o, const char *why)
 {
 	char dst[PATH_MAX];
 
+	v->bad++;
 	if (store_quarantine(v->s, o, dst) == 0)
-		log_error("verify_bad", "file=%s moved_to=%s", o->path, dst);
+		log_error("verify_bad", "file=%s reason=\"%s\" moved_to=%s", o->path, why, dst);
 	else
-		log_error("verify_bad", "file=%s error=\"cannot move aside: %s\"", o->path,
-			  strerror(errno));
+		log_error("verify_bad", "file=%s reason=\"%s\" error=\"cannot move aside: %s\"",
+			  o->path, why, strerror(errno));
 }
 
 static int check_object(void *arg, const struct store_object *o)
 {
 	struct verify *v = arg;
 	char got[DIGEST_STR_SIZE];
+	int foreign = o->foreign;
 
 	v->files++;
-	if (hash_file(v, o->path, o->kind == STORE_MANIFEST, got) < 0) {
+	if (!foreign && hash_file(v, o->path, o->kind == STORE_MANIFEST, got, &foreign) < 0 &&
+	    !foreign) {
 		log_error("verify_unreadable", "file=%s error=\"%s\"", o->path, strerror(errno));
 		v->errors++;
+	} else if (foreign) {
+		quarantine(v, o, "not a regular file");
 	} else if (strcmp(got, o->digest) != 0) {
-		v->bad++;
-		quarantine(v, o);
+		quarantine(v, o, "digest mismatch");
 	}
 	return 0;
 }

@@ -48,11 +48,30 @@ static void conn_response_free(struct httpd_conn *c)
 	httpd_conn_stream_free(c);
 }
 
+/* A connection borrows its buffers only while a request is under way (struct httpd_buf). */
+static int conn_buf_take(struct httpd_conn *c)
+{
+	if (!c->buf)
+		c->buf = httpd_buf_get(&c->h->pool);
+	return c->buf ? 0 : -1;
+}
+
+static void conn_buf_give(struct httpd_conn *c)
+{
+	if (c->buf)
+		httpd_buf_put(&c->h->pool, c->buf);
+	c->buf = NULL;
+}
+
+/* The one destructor, run by the reaper once the connection is off the loop (httpd_close): the
+ * response first (it may hold a file), then the request's body, then the buffers the request
+ * pointed into (the log line and the release function, both run by httpd_close, read them),
+ * then the struct. */
 static void conn_free(struct httpd_conn *c)
 {
 	conn_response_free(c);
-	free(c->arena);
 	free(c->body);
+	conn_buf_give(c);
 	free(c);
 }
 
@@ -149,17 +168,25 @@ static void read_more(struct httpd_conn *c)
 {
 	ssize_t n;
 
-	if (c->in_len == sizeof(c->in))
+	if (conn_buf_take(c) < 0) {
+		log_error("http_read", "fd=%d error=\"out of memory\"", c->fd);
+		httpd_close(c);
+		return;
+	}
+	if (c->in_len == HTTPD_INBUF)
 		return; /* the parser has not consumed what is here yet */
-	n = read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
+	n = read(c->fd, c->buf->in + c->in_len, HTTPD_INBUF - c->in_len);
 	if (n > 0) {
 		c->in_len += (size_t)n;
 		if (c->head_bytes == 0) /* a request began: the head timeout replaces idle */
 			httpd_conn_watch(c, EV_READ, c->h->opts.head_timeout_s);
 		return;
 	}
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		if (c->in_len == 0 && c->head_bytes == 0)
+			conn_buf_give(c); /* woken with nothing to read: still idle */
 		return;
+	}
 	if (n < 0)
 		log_debug("http_read_error", "fd=%d error=\"%s\"", c->fd, strerror(errno));
 	httpd_close(c);
@@ -182,7 +209,7 @@ static void conn_parse(struct httpd_conn *c)
 		conn_dispatch(c);
 		break;
 	case HTTPD_PARSE_ERROR:
-		httpd_conn_error(c, err.status, err.code, err.reason);
+		httpd_conn_error(c, err.status, err.reason);
 		break;
 	case HTTPD_PARSE_MORE:
 		break;
@@ -268,6 +295,8 @@ void httpd_conn_next_request(struct httpd_conn *c)
 	/* Parse leftovers on the next loop turn, not here, so pipelined requests never recurse. */
 	if (c->in_len > 0)
 		ev_feed_event(h->loop, &c->io, EV_READ);
+	else
+		conn_buf_give(c); /* idle: the next request's first byte takes one again */
 }
 
 static struct httpd_conn *conn_new(struct httpd *h, int fd, const struct sockaddr_storage *peer)
@@ -276,11 +305,6 @@ static struct httpd_conn *conn_new(struct httpd *h, int fd, const struct sockadd
 
 	if (!c)
 		return NULL;
-	c->arena = malloc(h->opts.max_head_bytes + 1);
-	if (!c->arena) {
-		free(c);
-		return NULL;
-	}
 	c->h = h;
 	c->fd = fd;
 	c->file_fd = -1;
@@ -297,11 +321,12 @@ static struct httpd_conn *conn_new(struct httpd *h, int fd, const struct sockadd
 	return c;
 }
 
-/* Over the limit: tell the client why, best effort, and hang up. */
+/* Over the limit: tell the client why, best effort, and hang up. TOOMANYREQUESTS is the
+ * spec's code nearest to it; the 503 and Retry-After say it is the server's limit. */
 static void refuse_busy(int fd)
 {
-	static const char body[] =
-	    "{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"too many open connections\"}]}\n";
+	static const char body[] = "{\"errors\":[{\"code\":\"TOOMANYREQUESTS\",\"message\":\"too "
+				   "many open connections\"}]}\n";
 	char msg[512];
 	int len = snprintf(msg, sizeof(msg),
 			   "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -389,6 +414,7 @@ struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_opts *opts, htt
 	h->lfd = -1;
 	LIST_INIT(&h->conns);
 	LIST_INIT(&h->graveyard);
+	httpd_buf_pool_init(&h->pool, opts->max_head_bytes + 1);
 	ev_check_init(&h->reaper, reap_cb);
 	h->reaper.data = h;
 	ev_timer_init(&h->accept_retry, accept_retry_cb, 0.1, 0);
@@ -502,6 +528,7 @@ void httpd_free(struct httpd *h)
 	while (!LIST_EMPTY(&h->conns))
 		httpd_close(LIST_FIRST(&h->conns));
 	reap_cb(h->loop, &h->reaper, 0);
+	httpd_buf_pool_free(&h->pool); /* after the reaper gave the connections' back */
 	free(h);
 }
 
@@ -632,8 +659,8 @@ int httpd_respond_stream(struct httpd_conn *c, int status, size_t max_queued)
 	c->sq_max = c->head_len + max_queued;
 	c->streamed = 0;
 	httpd_conn_watch(c, EV_READ, 0);
-	/* The head goes the way the body does; c->head is left to what it says for the log. */
-	return httpd_stream_write(c, c->head, c->head_len);
+	/* The head goes the way the body does; buf->head is left to what it says for the log. */
+	return httpd_stream_write(c, c->buf->head, c->head_len);
 }
 
 int httpd_stream_write(struct httpd_conn *c, const char *buf, size_t len)
@@ -643,11 +670,11 @@ int httpd_stream_write(struct httpd_conn *c, const char *buf, size_t len)
 	return conn_stream(c, httpd_conn_stream_put(c, buf, len));
 }
 
-void httpd_conn_error(struct httpd_conn *c, int status, const char *code, const char *message)
+void httpd_conn_error(struct httpd_conn *c, int status, const char *message)
 {
 	char body[512];
 	int n = snprintf(body, sizeof(body),
-			 "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}]}\n", code, message);
+			 "{\"errors\":[{\"code\":\"UNSUPPORTED\",\"message\":\"%s\"}]}\n", message);
 
 	log_info("http_bad_request", "fd=%d status=%d reason=\"%s\"", c->fd, status, message);
 	c->must_close = 1;

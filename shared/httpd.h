@@ -17,7 +17,9 @@ struct httpd_header {
 	const char *value;
 };
 
-/* One parsed request. Valid until the response to it has been handed to httpd_respond*(). */
+/* One parsed request. Valid until the response to it has been handed to httpd_respond*(): its
+ * strings live in a buffer the connection gives back (to be another request's) once that
+ * response has been sent. */
 struct httpd_req {
 	const char *method; /* "GET", "HEAD", … */
 	const char *path;   /* raw path, without the query */

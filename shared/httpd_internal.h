@@ -1,6 +1,6 @@
 /* httpd_internal: the connection object shared by httpd.c (lifecycle, reading, dispatch),
- * httpd_parse.c (request parsing), httpd_write.c (sending responses) and httpd_stream.c (streamed
- * bodies). Not for users of httpd.h. */
+ * httpd_parse.c (request parsing), httpd_write.c (sending responses), httpd_stream.c (streamed
+ * bodies) and httpd_buf.c (the buffers a request borrows). Not for users of httpd.h. */
 #ifndef MS_HTTPD_INTERNAL_H
 #define MS_HTTPD_INTERNAL_H
 
@@ -14,6 +14,8 @@
 #define HTTPD_MAX_HEADERS 64
 #define HTTPD_INBUF 16384
 #define HTTPD_RESP_HEAD 8192
+/* Buffers given back and kept for the next request rather than freed, per server. */
+#define HTTPD_SPARE_BUFS 16
 
 /* A connection moves READING -> HANDLING -> WRITING (<-> WAITING) -> READING … -> CLOSED, or
  * HANDLING -> STREAMING -> CLOSED. Every change goes through httpd_conn_set_state, which asserts
@@ -30,6 +32,28 @@ enum conn_state {
 };
 #define CONN_STATES 6
 
+/* What a request needs while it is under way, and an idle connection does not: lent to a
+ * connection when its first byte arrives (read_more) and given back when its response is done
+ * and no pipelined byte waits (httpd_conn_next_request), or when the connection is freed. An
+ * idle keep-alive connection so holds only its struct httpd_conn. Valid in READING (while
+ * bytes of a request are buffered or parsed), HANDLING, WRITING, WAITING and STREAMING. */
+struct httpd_buf {
+	SLIST_ENTRY(httpd_buf) spare; /* in the pool, while no connection holds it */
+	struct httpd_header headers[HTTPD_MAX_HEADERS];
+	char extra[HTTPD_RESP_HEAD];	  /* headers added by httpd_add_header */
+	char head[HTTPD_RESP_HEAD + 256]; /* the response head, extra included */
+	char in[HTTPD_INBUF];		  /* bytes read and not yet parsed */
+	char arena[]; /* max_head_bytes + 1: NUL-terminated copies of the URL and header fields */
+};
+
+/* The server's spare buffers: at most HTTPD_SPARE_BUFS, so a warm keep-alive GET costs no
+ * malloc and what is kept stays bounded. */
+struct httpd_buf_pool {
+	SLIST_HEAD(, httpd_buf) spares;
+	unsigned nspares;
+	size_t arena_size;
+};
+
 struct httpd {
 	struct ev_loop *loop;
 	struct httpd_opts opts;
@@ -42,6 +66,7 @@ struct httpd {
 	ev_check reaper;       /* frees closed connections outside any of their callbacks */
 	LIST_HEAD(, httpd_conn) conns, graveyard;
 	unsigned nconns;
+	struct httpd_buf_pool pool;
 	int shutting_down;
 	void (*observer)(const struct httpd_req *, int, long long, void *);
 	void *observer_arg;
@@ -59,18 +84,16 @@ struct httpd_conn {
 	/* request side */
 	http_parser parser;
 	struct httpd_strict strict; /* what http-parser lets through and RFC 9112 does not */
-	char in[HTTPD_INBUF];
-	size_t in_len;
-	size_t head_bytes; /* bytes of the current request head so far */
-	char *arena;	   /* NUL-terminated copies of the URL and header fields */
-	size_t arena_len;
+	struct httpd_buf *buf;	    /* NULL while idle; see struct httpd_buf */
+	size_t in_len;		    /* bytes in buf->in */
+	size_t head_bytes;	    /* bytes of the current request head so far */
+	size_t arena_len;	    /* bytes used of buf->arena */
 	int piece; /* which kind of piece the parser sent last (enum in httpd_parse.c) */
 	char *url; /* in the arena */
 	int head_too_large;
 	int headers_done;
 	int message_done;
-	struct httpd_header headers[HTTPD_MAX_HEADERS];
-	size_t nheaders;
+	size_t nheaders; /* in buf->headers */
 	char *body;
 	size_t body_len;
 	int keep_alive;
@@ -81,12 +104,10 @@ struct httpd_conn {
 	int status;
 	long long resp_length;
 	ev_tstamp req_start;
-	char extra[HTTPD_RESP_HEAD]; /* headers added by httpd_add_header */
-	size_t extra_len;
+	size_t extra_len; /* of buf->extra */
 	int extra_overflow;
-	char head[HTTPD_RESP_HEAD + 256];
-	size_t head_len, head_sent;
-	char *mem; /* memory body */
+	size_t head_len, head_sent; /* of buf->head */
+	char *mem;		    /* memory body */
 	size_t mem_len, mem_sent;
 	int file_fd; /* file body, or -1 */
 	off_t file_off, file_end, avail_end;
@@ -101,8 +122,9 @@ struct httpd_conn {
 };
 
 /* The files call one way: httpd.c (lifecycle, the state machine, dispatch and the public
- * responding calls) -> httpd_stream.c, httpd_write.c -> httpd_parse.c, httpd_strict.c. A lower
- * file reports what happened by its return value and never changes the state itself. */
+ * responding calls) -> httpd_stream.c, httpd_write.c -> httpd_parse.c, httpd_strict.c, and
+ * httpd.c -> httpd_buf.c. A lower file reports what happened by its return value and never
+ * changes the state itself. */
 
 /* httpd.c */
 void httpd_conn_set_state(struct httpd_conn *c, enum conn_state s);
@@ -110,7 +132,18 @@ void httpd_conn_watch(struct httpd_conn *c, int events, double timeout_s);
 void httpd_conn_next_request(struct httpd_conn *c);
 void httpd_conn_run_release(struct httpd_conn *c);
 /* Errors found by httpd itself, in the OCI error format; the connection closes afterwards. */
-void httpd_conn_error(struct httpd_conn *c, int status, const char *code, const char *message);
+/* Answers a request head that could not be taken, and closes. The body is an OCI error whose
+ * code is the spec's UNSUPPORTED ("an invalid set of parameters"): the spec has none for a bad
+ * head, and a client must see no code it does not know; the status says what was wrong. */
+void httpd_conn_error(struct httpd_conn *c, int status, const char *message);
+
+/* httpd_buf.c */
+void httpd_buf_pool_init(struct httpd_buf_pool *p, size_t arena_size);
+/* A spare buffer, or a new one; NULL when out of memory. Its contents are undefined. */
+struct httpd_buf *httpd_buf_get(struct httpd_buf_pool *p);
+/* Back to the spares, or freed when HTTPD_SPARE_BUFS are kept already. */
+void httpd_buf_put(struct httpd_buf_pool *p, struct httpd_buf *b);
+void httpd_buf_pool_free(struct httpd_buf_pool *p);
 
 /* httpd_parse.c */
 enum httpd_parse_verdict {
@@ -120,7 +153,6 @@ enum httpd_parse_verdict {
 };
 struct httpd_parse_error {
 	int status; /* 400, 431, 505 */
-	const char *code;
 	const char *reason;
 };
 void httpd_conn_parser_reset(struct httpd_conn *c);

@@ -20,7 +20,7 @@ static int arena_put(struct httpd_conn *c, const char *at, size_t len)
 		c->head_too_large = 1;
 		return -1;
 	}
-	memcpy(c->arena + c->arena_len, at, len);
+	memcpy(c->buf->arena + c->arena_len, at, len);
 	c->arena_len += len;
 	return 0;
 }
@@ -38,7 +38,7 @@ static int piece_begin(struct httpd_conn *c, enum piece p)
 	if (c->piece == P_VALUE)
 		c->nheaders++;
 	c->piece = p;
-	start = c->arena + c->arena_len;
+	start = c->buf->arena + c->arena_len;
 	if (p == P_URL) {
 		c->url = start;
 	} else if (p == P_FIELD) {
@@ -46,9 +46,9 @@ static int piece_begin(struct httpd_conn *c, enum piece p)
 			c->head_too_large = 1;
 			return -1;
 		}
-		c->headers[c->nheaders].name = start;
+		c->buf->headers[c->nheaders].name = start;
 	} else if (p == P_VALUE) {
-		c->headers[c->nheaders].value = start;
+		c->buf->headers[c->nheaders].value = start;
 	}
 	return 0;
 }
@@ -85,11 +85,11 @@ static int on_value(http_parser *p, const char *at, size_t len)
 static void expect_continue(struct httpd_conn *c)
 {
 	static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	const struct httpd_header *hd = c->buf->headers;
 
 	for (size_t i = 0; i < c->nheaders; i++) {
-		if (strcasecmp(c->headers[i].name, "Expect") == 0 &&
-		    strcasecmp(c->headers[i].value, "100-continue") == 0 &&
-		    c->parser.http_minor == 1) {
+		if (strcasecmp(hd[i].name, "Expect") == 0 &&
+		    strcasecmp(hd[i].value, "100-continue") == 0 && c->parser.http_minor == 1) {
 			(void)!send(c->fd, interim, sizeof(interim) - 1,
 				    MSG_NOSIGNAL | MSG_DONTWAIT);
 			return;
@@ -174,9 +174,9 @@ void httpd_conn_parser_reset(struct httpd_conn *c)
 }
 
 static enum httpd_parse_verdict parse_error(struct httpd_parse_error *err, int status,
-					    const char *code, const char *reason)
+					    const char *reason)
 {
-	*err = (struct httpd_parse_error){.status = status, .code = code, .reason = reason};
+	*err = (struct httpd_parse_error){.status = status, .reason = reason};
 	return HTTPD_PARSE_ERROR;
 }
 
@@ -190,8 +190,7 @@ static enum httpd_parse_verdict request_ready(struct httpd_conn *c, struct httpd
 	if (!c->message_done)
 		c->must_close = 1;
 	if (!c->url || c->url[0] != '/')
-		return parse_error(err, 400, "BAD_REQUEST",
-				   "request target must be an absolute path");
+		return parse_error(err, 400, "request target must be an absolute path");
 	q = strchr(c->url, '?');
 	if (q)
 		*q++ = '\0';
@@ -199,7 +198,7 @@ static enum httpd_parse_verdict request_ready(struct httpd_conn *c, struct httpd
 	    .method = http_method_str(c->parser.method),
 	    .path = c->url,
 	    .query = q ? q : "",
-	    .headers = c->headers,
+	    .headers = c->buf->headers,
 	    .nheaders = c->nheaders,
 	    .body = c->message_done ? c->body : NULL,
 	    .body_len = c->message_done ? c->body_len : 0,
@@ -211,9 +210,7 @@ static enum httpd_parse_verdict request_ready(struct httpd_conn *c, struct httpd
 /* What the strict scanner rejects in head bytes that http-parser would let through. */
 static enum httpd_parse_verdict strict_error(struct httpd_conn *c, struct httpd_parse_error *err)
 {
-	return parse_error(err, c->strict.status,
-			   c->strict.status == 505 ? "HTTP_VERSION_NOT_SUPPORTED" : "BAD_REQUEST",
-			   c->strict.why);
+	return parse_error(err, c->strict.status, c->strict.why);
 }
 
 /* Feeds the parser no more head bytes than the limit allows, so a head one byte too long is
@@ -221,6 +218,7 @@ static enum httpd_parse_verdict strict_error(struct httpd_conn *c, struct httpd_
 enum httpd_parse_verdict httpd_conn_parse(struct httpd_conn *c, struct httpd_parse_error *err)
 {
 	size_t max = c->h->opts.max_head_bytes;
+	char *in = c->buf ? c->buf->in : NULL; /* no buffer: nothing was read */
 
 	while (c->in_len > 0) {
 		size_t feed = c->in_len, n;
@@ -230,21 +228,20 @@ enum httpd_parse_verdict httpd_conn_parse(struct httpd_conn *c, struct httpd_par
 			c->head_too_large = 1;
 		else if (!c->headers_done && feed > max - c->head_bytes)
 			feed = max - c->head_bytes;
-		if (!c->headers_done && httpd_strict_feed(&c->strict, c->in, feed) < 0)
+		if (!c->headers_done && httpd_strict_feed(&c->strict, in, feed) < 0)
 			return strict_error(c, err);
-		n = c->head_too_large ? 0 : http_parser_execute(&c->parser, &settings, c->in, feed);
+		n = c->head_too_large ? 0 : http_parser_execute(&c->parser, &settings, in, feed);
 		e = HTTP_PARSER_ERRNO(&c->parser);
 		if (!c->headers_done)
 			c->head_bytes += n;
-		memmove(c->in, c->in + n, c->in_len - n);
+		memmove(in, in + n, c->in_len - n);
 		c->in_len -= n;
 		if (c->head_too_large || e == HPE_HEADER_OVERFLOW)
-			return parse_error(err, 431, "HEADERS_TOO_LARGE",
-					   "request header fields too large");
+			return parse_error(err, 431, "request header fields too large");
 		if (e == HPE_PAUSED)
 			return request_ready(c, err);
 		if (e != HPE_OK)
-			return parse_error(err, 400, "BAD_REQUEST", http_errno_description(e));
+			return parse_error(err, 400, http_errno_description(e));
 		if (n == 0)
 			return HTTPD_PARSE_MORE;
 	}

@@ -123,7 +123,7 @@ static enum httpd_stream_verdict stream_send(struct httpd_conn *c)
 /* The peer has nothing to say on a streamed connection but its end. */
 static enum httpd_stream_verdict stream_read(struct httpd_conn *c)
 {
-	ssize_t n = read(c->fd, c->in, sizeof(c->in));
+	ssize_t n = read(c->fd, c->buf->in, HTTPD_INBUF);
 
 	if (n == 0)
 		return HTTPD_STREAM_END;

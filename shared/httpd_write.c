@@ -75,24 +75,30 @@ const char *httpd_status_text(int status)
 
 void httpd_add_header(struct httpd_conn *c, const char *name, const char *fmt, ...)
 {
-	size_t room = sizeof(c->extra) - c->extra_len;
+	char *at;
+	size_t room = HTTPD_RESP_HEAD - c->extra_len;
 	va_list ap;
 	int n;
 
-	n = snprintf(c->extra + c->extra_len, room, "%s: ", name);
+	if (c->state != CONN_HANDLING) { /* no request being answered, maybe no buffer */
+		log_error("http_add_header", "fd=%d error=\"no request being answered\"", c->fd);
+		return;
+	}
+	at = c->buf->extra + c->extra_len;
+	n = snprintf(at, room, "%s: ", name);
 	if (n >= 0 && (size_t)n < room) {
 		va_start(ap, fmt);
-		n += vsnprintf(c->extra + c->extra_len + n, room - (size_t)n, fmt, ap);
+		n += vsnprintf(at + n, room - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
-	if (n < 0 || (size_t)n + 2 >= room || strpbrk(c->extra + c->extra_len, "\r\n")) {
+	if (n < 0 || (size_t)n + 2 >= room || strpbrk(at, "\r\n")) {
 		/* Never send a header cut short, or one that could split the response. */
 		c->extra_overflow = 1;
-		c->extra[c->extra_len] = '\0';
+		*at = '\0';
 		return;
 	}
 	c->extra_len += (size_t)n;
-	memcpy(c->extra + c->extra_len, "\r\n", 2);
+	memcpy(c->buf->extra + c->extra_len, "\r\n", 2);
 	c->extra_len += 2;
 }
 
@@ -110,6 +116,7 @@ void httpd_conn_response_free(struct httpd_conn *c)
 void httpd_conn_build_head(struct httpd_conn *c, int status, long long length)
 {
 	char clen[48] = "";
+	size_t size = sizeof(c->buf->head);
 	int n;
 
 	if (c->h->shutting_down)
@@ -118,11 +125,11 @@ void httpd_conn_build_head(struct httpd_conn *c, int status, long long length)
 	c->resp_length = length;
 	if (length >= 0)
 		snprintf(clen, sizeof(clen), "Content-Length: %lld\r\n", length);
-	n = snprintf(c->head, sizeof(c->head), "HTTP/1.1 %d %s\r\n%sConnection: %s\r\n%.*s\r\n",
-		     status, httpd_status_text(status), clen,
+	n = snprintf(c->buf->head, size, "HTTP/1.1 %d %s\r\n%sConnection: %s\r\n%.*s\r\n", status,
+		     httpd_status_text(status), clen,
 		     c->keep_alive && !c->must_close ? "keep-alive" : "close", (int)c->extra_len,
-		     c->extra);
-	c->head_len = (size_t)n < sizeof(c->head) ? (size_t)n : sizeof(c->head) - 1;
+		     c->buf->extra);
+	c->head_len = (size_t)n < size ? (size_t)n : size - 1;
 	c->head_sent = 0;
 }
 
@@ -140,7 +147,8 @@ static int send_head_and_mem(struct httpd_conn *c)
 		ssize_t n;
 
 		if (head_left > 0)
-			iov[msg.msg_iovlen++] = (struct iovec){c->head + c->head_sent, head_left};
+			iov[msg.msg_iovlen++] =
+			    (struct iovec){c->buf->head + c->head_sent, head_left};
 		if (c->mem_sent < c->mem_len)
 			iov[msg.msg_iovlen++] =
 			    (struct iovec){c->mem + c->mem_sent, c->mem_len - c->mem_sent};

@@ -221,7 +221,7 @@ _cl_prewarm() {
 	local i code limit
 	for i in $CLUSTER_AGENTS; do
 		code=$(cluster_cache_curl "$i" /_microscale/v1/prewarm -X POST \
-			-d "{\"ref\": \"$1\", \"pin\": false}") || return 1
+			-H 'Content-Type: application/json' -d "{\"ref\": \"$1\", \"pin\": false}") || return 1
 		[ "$code" = 202 ] || { echo "bench: prewarm on agent $i: $code" >&2; return 1; }
 	done
 	limit=$((CL_BYTES * 3 / (LINK_MBPS * 1000000) + 60))

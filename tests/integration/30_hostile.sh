@@ -55,7 +55,8 @@ LOGS=("$CACHE_LOG")
 # --- faults, one row each -----------------------------------------------------------------
 # CLIENT: ok    200, every byte, curl exits 0, bytes hash to the digest
 #         cut   curl reports an error or gets fewer bytes: never a complete body
-#         error an error status (5xx) with an OCI error body saying UNAVAILABLE
+#         error an error status (5xx) with an OCI error body saying BLOB_UNKNOWN (the spec has no
+#               code for a failed upstream: the 5xx says it is for now)
 # STORED: yes   the verified blob is in the store;  no: nothing under blobs/ for it
 # GETS:   GETs of the blob path the upstream logged (retries and auth rounds included)
 # SECS:   the client's answer took between LO and HI seconds (err429: Retry-After is 1 s;
@@ -90,7 +91,7 @@ for row in "${SCENARIOS[@]}"; do
 		;;
 	error)
 		check "$prefix: client gets an error status (got $CODE)" test "${CODE:0:1}" = 5
-		check_eq "$prefix: error body is OCI JSON saying UNAVAILABLE" UNAVAILABLE \
+		check_eq "$prefix: error body is OCI JSON saying BLOB_UNKNOWN" BLOB_UNKNOWN \
 			"$(oci_error_code "$T/body")"
 		;;
 	esac

@@ -39,7 +39,7 @@ check_eq "the idle timeout closes a silent connection" "closed by the server" "$
 hold 4 3
 code=$(curl -s -o "$T/busy" -w '%{http_code}' "$CACHE_URL/v2/")
 check_eq "a fifth connection gets 503" 503 "$code"
-check_eq "... in OCI error JSON" UNAVAILABLE "$(jq -r '.errors[0].code' "$T/busy")"
+check_eq "... in OCI error JSON" TOOMANYREQUESTS "$(jq -r '.errors[0].code' "$T/busy")"
 check "... and the limit is logged" grep -q 'event=http_conn_limit max_connections=4' "$CACHE_LOG"
 kill "$HOLD_PID" 2>/dev/null
 wait "$HOLD_PID" 2>/dev/null

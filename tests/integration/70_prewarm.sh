@@ -36,14 +36,14 @@ check_eq "malformed ref -> 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' "$
 check_eq "missing ref -> 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' "$CACHE_URL/_microscale/v1/ready")"
 
 # POST prewarm warms an unlisted image (202, idempotent).
-code=$(curl -s -o "$T/post" -w '%{http_code}' -d "{\"ref\":\"$FIX_SHARED_A\",\"pin\":false}" "$CACHE_URL/_microscale/v1/prewarm")
+code=$(curl -s -o "$T/post" -w '%{http_code}' -H 'Content-Type: application/json' -d "{\"ref\":\"$FIX_SHARED_A\",\"pin\":false}" "$CACHE_URL/_microscale/v1/prewarm")
 check_eq "POST prewarm -> 202" 202 "$code"
-code=$(curl -s -o /dev/null -w '%{http_code}' -d "{\"ref\":\"$FIX_SHARED_A\"}" "$CACHE_URL/_microscale/v1/prewarm")
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "{\"ref\":\"$FIX_SHARED_A\"}" "$CACHE_URL/_microscale/v1/prewarm")
 check_eq "POST prewarm again -> 202" 202 "$code"
 check "POSTed image becomes ready" wait_ready "$FIX_SHARED_A"
 check_eq "its manifest was fetched once" 1 "$(upstream_count_gets "$FIX_SHARED_A_REPO/manifests/")"
-check_eq "bad POST body -> 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' -d '{"ref":5}' "$CACHE_URL/_microscale/v1/prewarm")"
-check_eq "unknown registry -> 404" 404 "$(curl -s -o /dev/null -w '%{http_code}' -d '{"ref":"ghcr.io/x/y:1"}' "$CACHE_URL/_microscale/v1/prewarm")"
+check_eq "bad POST body -> 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d '{"ref":5}' "$CACHE_URL/_microscale/v1/prewarm")"
+check_eq "unknown registry -> 404" 404 "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d '{"ref":"ghcr.io/x/y:1"}' "$CACHE_URL/_microscale/v1/prewarm")"
 check_eq "GET on prewarm -> 405" 405 "$(curl -s -o /dev/null -w '%{http_code}' "$CACHE_URL/_microscale/v1/prewarm")"
 cache_stop
 

@@ -36,7 +36,7 @@ field() { api "ready?ref=$1" | jq -r ".$2"; }
 rt_is() { [ "$(field "$1" runtime)" = "$2" ]; }
 is_ready() { [ "$(field "$1" ready)" = true ]; }
 digest_is() { [ "$(field "$1" digest)" = "$2" ]; }
-prewarm() { curl -s -o /dev/null -w '%{http_code}' -d "{\"ref\":\"$1\"}" "$CACHE_URL/_microscale/v1/prewarm"; }
+prewarm() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "{\"ref\":\"$1\"}" "$CACHE_URL/_microscale/v1/prewarm"; }
 in_docker() { $DOCKER images --format '{{.Repository}}:{{.Tag}}' | grep -qxF "$1"; }
 repo_digests() { $DOCKER image inspect --format '{{join .RepoDigests " "}}' "$1" 2>/dev/null; }
 metric() { curl -s "$CACHE_URL/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }

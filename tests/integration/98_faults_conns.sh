@@ -3,12 +3,17 @@
 #      clients (one python process, tests/lib/connhold.py): 1,000 idle connections and 20
 #      slowloris ones (a request head one byte a second, reconnecting when cut).
 #      the cache must: answer a normal client's manifest GET in < 50 ms (median of 5), keep its
-#      RSS bounded (< 64 MiB more than before the load), close every idle connection after
-#      idle_timeout_s (3 s, give or take 1 s) and every slowloris one after header_timeout_s.
+#      RSS bounded (< 64 MiB more than before the load, and <= 8 KiB per connection held), close
+#      every idle connection after idle_timeout_s (3 s, give or take 1 s) and every slowloris
+#      one after header_timeout_s.
 #   B. cache: started under `ulimit -n 128`; clients: 200 idle connections, more than fit.
 #      the cache must: log the accept error with its retry ("http_accept … retry_s=0.1"), not
 #      spin (< 0.3 s of CPU over 2 s while saturated), log once per episode (not once per
 #      retry), and serve again once they close.
+#   C. cache: http.max_connections 1100, idle_timeout_s 60; clients: 1,000 keep-alive
+#      connections that have each had one request answered (GET /v2/), then stay idle.
+#      the cache must: hold each in <= 8 KiB of RSS, (VmRSS held - VmRSS before) / 1,000: an idle
+#      connection keeps no request buffer.
 . "$(dirname "$0")/../lib/common.sh"
 . "$MS_ROOT/tests/lib/upstream.sh"
 . "$MS_ROOT/tests/lib/fixtures.sh"
@@ -17,6 +22,7 @@
 
 IDLE=1000
 SLOW=20
+PER_CONN_KIB=8 # parts A and C: resident memory per idle connection, at most
 FD_LIMIT=128 # part B: the cache's descriptors
 OVER=200     # part B: idle connections, more than fit in FD_LIMIT
 [ "$(ulimit -n)" -ge 4096 ] || ulimit -n 4096 || { echo "# skip: cannot raise ulimit -n"; exit 0; }
@@ -37,6 +43,13 @@ hold() {
 	HOLD_PID=$!
 	MS_PIDS+=("$HOLD_PID")
 	wait_for 30 test -s "$T/held"
+}
+# per_conn_kib RSS0 RSS1 N: (RSS1 - RSS0) / N, KiB to one decimal. not_more A B: A <= B.
+per_conn_kib() {
+	awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f\n", (b - a) / n }'
+}
+not_more() {
+	awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'
 }
 # median_ms CMD…: CMD prints seconds (curl's %{time_total}); runs it 5 times, prints the median
 # in milliseconds.
@@ -65,6 +78,9 @@ rss2=$(rss_kib "$CACHE_PID")
 hwm=$(hwm_kib "$CACHE_PID")
 echo "# cache VmRSS: ${rss0} KiB before, ${rss1} KiB with the connections held, ${rss2} KiB after; VmHWM ${hwm} KiB"
 check "RSS bounded under the load ($rss1 KiB, $(((rss1 - rss0) / 1024)) MiB more than before; bound 64 MiB more)" test $((rss1 - rss0)) -lt 65536
+per_conn=$(per_conn_kib "$rss0" "$rss1" $((IDLE + SLOW)))
+check "... and <= $PER_CONN_KIB KiB per connection held ($per_conn KiB, $((IDLE + SLOW)) held)" \
+	not_more "$per_conn" "$PER_CONN_KIB"
 res=$(cat "$T/held.json")
 jq -c '{idle_connected, idle_closed, slow_closed, refused, data,
 	idle_close_s: (.idle_close_s | sort | {min: .[0], median: .[length / 2 | floor], max: .[-1]}),
@@ -109,5 +125,25 @@ wait "$HOLD_PID"
 serves() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$CACHE_URL/v2/")" = 200 ]; }
 check "service resumes once the connections close (GET /v2/ 200)" wait_for 10 serves
 check_eq "... and serves the cached manifest" 200 "$(cache_curl "$mf" -H "Accept: $FIX_ACCEPT")"
+cache_stop
+check_eq "cache exits 0 on SIGTERM" 0 "$?"
+
+# --- C: 1,000 idle keep-alive connections, each after one request --------------------------------
+echo '{"http": {"max_connections": 1100, "idle_timeout_s": 60}}' >"$T/cache.ka.json"
+cache_start -c "$T/cache.ka.json" --upstream "$UPSTREAM_URL" || exit 1
+check_eq "GET /v2/ answers" 200 "$(cache_curl /v2/)"
+rss0=$(rss_kib "$CACHE_PID")
+hold --idle "$IDLE" --request /v2/ --seconds 2 || exit 1
+rss1=$(rss_kib "$CACHE_PID")
+conns=$(find "/proc/$CACHE_PID/fd" -mindepth 1 2>/dev/null | wc -l)
+wait "$HOLD_PID"
+res=$(cat "$T/held.json")
+per_conn=$(per_conn_kib "$rss0" "$rss1" "$IDLE")
+echo "# cache VmRSS: ${rss0} KiB before, ${rss1} KiB with $IDLE keep-alive connections held after a request each ($conns fds open): $per_conn KiB per connection"
+check_eq "all $IDLE connections were answered and held (held, failed)" "$IDLE 0" \
+	"$(jq -r '"\(.idle_connected) \(.refused)"' <<<"$res")"
+check "... and all open while measured ($conns fds)" test "$conns" -ge "$IDLE"
+check "an idle keep-alive connection holds <= $PER_CONN_KIB KiB ($per_conn KiB)" \
+	not_more "$per_conn" "$PER_CONN_KIB"
 cache_stop
 check_eq "cache exits 0 on SIGTERM" 0 "$?"

@@ -71,7 +71,7 @@ check "no busy loop while the upstream is down (${cpu}s of CPU over 3 s < 0.5)" 
 wait "$asker"
 code=$(cache_curl "/v2/$FIX_SHARED_B_REPO/manifests/$FIX_SHARED_B_TAG" -H "Accept: $FIX_ACCEPT")
 check_eq "an uncached manifest while the upstream is down: 503" 503 "$code"
-check "... saying why" grep -q 'UNAVAILABLE' "$T/body"
+check "... saying why" grep -q 'upstream unreachable' "$T/body"
 
 # --- flapping ---------------------------------------------------------------------------------
 # client NAME CMD…: until $T/stop exists, pulls with CMD again and again, each pull retried

@@ -2,17 +2,21 @@
 """Holds many connections to a server at once, from one process, for resource-limit tests.
 
     connhold.py --port P --idle N --slow M --seconds S --ready FILE --out FILE [--reconnect]
+                [--request PATH]
 
 Opens N idle connections (they never send a byte) and M slowloris connections (they send a
 request head one byte a second and never finish it), writes FILE (--ready) once all are
 connected, then watches them for S seconds. A slowloris connection the server closes is opened
-again at once, so M stay present; with --reconnect idle ones are too. --out gets JSON:
+again at once, so M stay present; with --reconnect idle ones are too. With --request an idle
+connection first sends one GET of PATH and reads its whole answer (Content-Length framed), so it
+is held as a keep-alive connection that has served a request. --out gets JSON:
   idle_connected, idle_closed: counts; idle_close_s: for each closed idle connection, seconds
   from its connect to the server's EOF; slow_closed, slow_close_s: the same for slowloris ones,
-  from their first byte; slow_bytes_sent; refused: connects that failed; data: bytes the server
-  sent (an error page before closing is fine)."""
+  from their first byte; slow_bytes_sent; refused: connects (or --request answers) that failed;
+  data: bytes the server sent (an error page before closing is fine)."""
 import argparse
 import json
+import re
 import selectors
 import socket
 import time
@@ -29,14 +33,34 @@ def main():
     ap.add_argument("--ready", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--reconnect", action="store_true")
+    ap.add_argument("--request")
     a = ap.parse_args()
     sel = selectors.DefaultSelector()
     res = {"idle_connected": 0, "idle_closed": 0, "idle_close_s": [], "slow_closed": 0,
            "slow_close_s": [], "slow_bytes_sent": 0, "refused": 0, "data": 0}
 
+    def recv_more(s, buf):
+        data = s.recv(65536)
+        if not data:
+            raise OSError("closed before the answer ended")
+        return buf + data
+
+    def request(s):  # one GET, its answer read to its last byte
+        s.sendall(b"GET " + a.request.encode() + b" HTTP/1.1\r\nHost: connhold\r\n\r\n")
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf = recv_more(s, buf)
+        head = buf.split(b"\r\n\r\n", 1)[0]
+        m = re.search(rb"(?im)^content-length: *(\d+)", head)
+        while len(buf) < len(head) + 4 + (int(m.group(1)) if m else 0):
+            buf = recv_more(s, buf)
+        res["data"] += len(buf)
+
     def connect(kind):
         try:
             s = socket.create_connection(("127.0.0.1", a.port), timeout=5)
+            if kind == "idle" and a.request:
+                request(s)
         except OSError:
             res["refused"] += 1
             return

@@ -21,6 +21,12 @@ name picks how /v2/<name>/{blobs,manifests}/<ref> misbehaves:
              http://localhost:PORT/storage/<hex> ("?manifest" added for manifests): another host
              name, so a client must drop Authorization; the /storage/ log line's auth= shows
              whether one arrived there
+  gated/     like ok/, but a manifest or blob is answered only once a file named "gate" exists
+             in --dir (the test decides when a fetch may finish, e.g. once clients have joined)
+
+With --downconvert a tag that names an image index (or Docker manifest list) is answered, to a
+client whose Accept names neither index type, with the index's linux/amd64 manifest instead (or
+the index itself when it has none), as Docker Hub does; a digest is always answered as stored.
 
 Log (--log): one line per request, "METHOD PATH MODE auth=none|basic|bearer|other", with
 --verbose also accept="…" and ua="…". PATH keeps the query string (containerd's ?ns=).
@@ -37,7 +43,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-MODES = {"ok", "wrong", "truncate", "stall", "slow", "err429", "err503", "always503", "auth", "redirect"}
+MODES = {"ok", "wrong", "truncate", "stall", "slow", "err429", "err503", "always503", "auth", "redirect", "gated"}
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 ROUTE = re.compile(r"^/v2/(?P<name>[^?]+)/(?P<kind>blobs|manifests)/(?P<ref>[^/]+)$")
 DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
@@ -150,6 +156,10 @@ class Handler(BaseHTTPRequestHandler):
         if not d or not os.path.isfile(os.path.join(ARGS.dir, d.group(1))):
             return self.error(404, *unknown)
         hexd = d.group(1)
+        if mode == "gated":
+            self.wait_gate()
+        if ARGS.downconvert and kind == "manifests" and not DIGEST.match(ref):
+            hexd = self.downconvert(hexd)
         if mode == "redirect":
             q = "?manifest" if kind == "manifests" else ""
             return self.reply(307, headers=[("Location", f"http://localhost:{PORT}/storage/{hexd}{q}")])
@@ -189,6 +199,29 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.wfile.write(data)
 
+    def wait_gate(self):
+        gate = os.path.join(ARGS.dir, "gate")
+        while not os.path.exists(gate) and not stop.wait(0.05):
+            pass
+
+    def downconvert(self, hexd):
+        """The hex of what a tag's GET answers with under --downconvert."""
+        accept = ", ".join(self.headers.get_all("Accept", []))
+        if self.ctype(hexd, OCI_MANIFEST) not in INDEX_TYPES or any(t in accept for t in INDEX_TYPES):
+            return hexd
+        with open(os.path.join(ARGS.dir, hexd), "rb") as f:
+            index = json.load(f)
+        for desc in index.get("manifests", []):
+            p = desc.get("platform", {})
+            m = DIGEST.match(desc.get("digest", ""))
+            if p.get("os") == "linux" and p.get("architecture") == "amd64" and m:
+                return m.group(1)
+        return hexd
+
+
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
+               "application/vnd.docker.distribution.manifest.list.v2+json")
+
 
 def main():
     global ARGS, LOG, PORT
@@ -199,6 +232,8 @@ def main():
     p.add_argument("--basic", metavar="USER:PASS", help="the token endpoint requires this Basic auth")
     p.add_argument("--ping-auth", action="store_true", help="GET /v2/ also answers 401 without a token")
     p.add_argument("--verbose", action="store_true", help="log Accept and User-Agent too")
+    p.add_argument("--downconvert", action="store_true",
+                   help="a tag naming an index, asked without index types: its linux/amd64 manifest")
     ARGS = p.parse_args()
     LOG = open(ARGS.log, "a", buffering=1)
     ThreadingHTTPServer.daemon_threads = True

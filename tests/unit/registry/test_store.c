@@ -455,8 +455,7 @@ static void test_path_traversal(void **state)
 	    "..", "../x", "a/../../b", "/abs", "a//b", "A", "a/", "", "a/./b",
 	};
 	static const char *const tags[] = {"..", ".x", "a/b", "", "-x"};
-	static const char *const keys[] = {"..", ".", ".x", "a/b", "", "a b", "a\nb"};
-	char digest[DIGEST_STR_SIZE];
+	char digest[DIGEST_STR_SIZE], link[STORE_LINK_MAX];
 	char *data;
 	size_t len;
 	time_t t;
@@ -467,21 +466,21 @@ static void test_path_traversal(void **state)
 				 -1);
 		assert_int_equal(errno, EINVAL);
 		assert_int_equal(store_tag_get(&f->s, regs[i], "x", "t", digest, &t), -1);
-		assert_int_equal(store_taglist_put(&f->s, regs[i], "x", "k", "[]", 2), -1);
+		assert_int_equal(store_taglist_put(&f->s, regs[i], "x", "", "[]", 2), -1);
 	}
 	for (size_t i = 0; i < sizeof(repos) / sizeof(repos[0]); i++) {
 		assert_int_equal(
 		    store_tag_put(&f->s, "docker.io", repos[i], "t", ABC_DIGEST, 1, NULL, NULL),
 		    -1);
-		assert_int_equal(store_taglist_put(&f->s, "docker.io", repos[i], "k", "[]", 2), -1);
-		assert_int_equal(store_taglist_get(&f->s, "docker.io", repos[i], "k", &data, &len),
+		assert_int_equal(store_taglist_put(&f->s, "docker.io", repos[i], "", "[]", 2), -1);
+		assert_int_equal(store_taglist_get(&f->s, "docker.io", repos[i], link, &data, &len),
 				 -1);
 	}
 	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
 		assert_int_equal(
 		    store_tag_put(&f->s, "docker.io", "x", tags[i], ABC_DIGEST, 1, NULL, NULL), -1);
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		assert_int_equal(store_taglist_put(&f->s, "docker.io", "x", keys[i], "[]", 2), -1);
+	/* A Link is one line: it could not be told from the body otherwise. */
+	assert_int_equal(store_taglist_put(&f->s, "docker.io", "x", "a\nb", "[]", 2), -1);
 	assert_int_equal(store_tag_put(&f->s, NULL, "x", "t", ABC_DIGEST, 1, NULL, NULL), -1);
 	/* Nothing was written anywhere. */
 	assert_int_equal(count_entries(at(f, "tags")), 0);
@@ -493,36 +492,109 @@ static void test_taglists(void **state)
 {
 	struct fixture *f = *state;
 	const char *body = "{\"name\":\"library/busybox\",\"tags\":[\"1\",\"latest\"]}";
-	char *data = NULL;
+	char link[STORE_LINK_MAX], *data = NULL;
 	size_t len = 0;
 
 	errno = 0;
 	assert_int_equal(
-	    store_taglist_get(&f->s, "docker.io", "library/busybox", "n=100", &data, &len), -1);
+	    store_taglist_get(&f->s, "docker.io", "library/busybox", link, &data, &len), -1);
 	assert_int_equal(errno, ENOENT);
 	assert_int_equal(
-	    store_taglist_put(&f->s, "docker.io", "library/busybox", "n=100", body, strlen(body)),
-	    0);
+	    store_taglist_put(&f->s, "docker.io", "library/busybox", "", body, strlen(body)), 0);
 	assert_int_equal(
-	    store_taglist_get(&f->s, "docker.io", "library/busybox", "n=100", &data, &len), 0);
+	    store_taglist_get(&f->s, "docker.io", "library/busybox", link, &data, &len), 0);
 	assert_int_equal(len, strlen(body));
 	assert_string_equal(data, body); /* NUL-terminated for convenience */
+	assert_string_equal(link, "");
 	free(data);
-	/* A key next to a repository of the same name ("…/busybox/all" vs key "all"). */
-	assert_int_equal(store_taglist_put(&f->s, "docker.io", "library/busybox", "all", "1", 1),
+	/* One per repository: the next answer replaces it, with its Link. */
+	assert_int_equal(store_taglist_put(&f->s, "docker.io", "library/busybox", "<next>", "1", 1),
 			 0);
 	assert_int_equal(
-	    store_taglist_put(&f->s, "docker.io", "library/busybox/all", "all", "2", 1), 0);
+	    store_taglist_get(&f->s, "docker.io", "library/busybox", link, &data, &len), 0);
+	assert_memory_equal(data, "1", 1);
+	assert_string_equal(link, "<next>");
+	free(data);
+	/* Next to a repository under it ("…/busybox/all"). */
+	assert_int_equal(store_taglist_put(&f->s, "docker.io", "library/busybox/all", "", "2", 1),
+			 0);
 	assert_int_equal(
-	    store_taglist_get(&f->s, "docker.io", "library/busybox", "all", &data, &len), 0);
+	    store_taglist_get(&f->s, "docker.io", "library/busybox", link, &data, &len), 0);
 	assert_memory_equal(data, "1", 1);
 	free(data);
 	/* Empty answers are stored too. */
-	assert_int_equal(store_taglist_put(&f->s, "docker.io", "x", "k", "", 0), 0);
-	assert_int_equal(store_taglist_get(&f->s, "docker.io", "x", "k", &data, &len), 0);
+	assert_int_equal(store_taglist_put(&f->s, "docker.io", "x", "", "", 0), 0);
+	assert_int_equal(store_taglist_get(&f->s, "docker.io", "x", link, &data, &len), 0);
 	assert_int_equal(len, 0);
 	free(data);
 	assert_int_equal(count_entries(at(f, "tmp")), 0);
+}
+
+/* What the store did not put there: a link, a FIFO, a directory at a blob path. Never followed
+ * nor waited on; moved to quarantine; the blob counts as absent, and a commit puts it in place. */
+static void test_foreign_at_object_paths(void **state)
+{
+	struct fixture *f = *state;
+	char secret[160], dir[512];
+	struct store_tmp t;
+	off_t size;
+	FILE *fp;
+
+	snprintf(secret, sizeof(secret), "%s/secret", f->dir);
+	fp = fopen(secret, "w");
+	assert_non_null(fp);
+	fputs("abc", fp); /* the blob's very bytes: a link is refused for what it is */
+	fclose(fp);
+	snprintf(dir, sizeof(dir), "%s", at(f, "blobs/sha256/ba"));
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(symlink(secret, at(f, ABC_PATH)), 0);
+	errno = 0;
+	assert_false(store_blob_exists(&f->s, ABC_DIGEST, NULL));
+	assert_false(exists(at(f, ABC_PATH)));
+	assert_int_equal(count_entries(at(f, "quarantine")), 1);
+	assert_true(exists(secret));
+	/* A FIFO: the open does not wait for a writer. */
+	assert_int_equal(mkfifo(at(f, ABC_PATH), 0644), 0);
+	assert_int_equal(store_blob_open(&f->s, ABC_DIGEST, &size), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_false(exists(at(f, ABC_PATH)));
+	/* A directory: the real blob is committed in its place. */
+	assert_int_equal(mkdir(at(f, ABC_PATH), 0755), 0);
+	write_blob(f, &t, "abc");
+	assert_int_equal(commit(f, &t, ABC_DIGEST, 3), 0);
+	assert_true(store_blob_exists(&f->s, ABC_DIGEST, NULL));
+	assert_int_equal(count_entries(at(f, "quarantine")), 3);
+}
+
+/* A store directory that is a link refuses the open, and nothing is cleared through it. */
+static void test_open_refuses_linked_dirs(void **state)
+{
+	struct fixture *f = *state;
+	char victim[160], keep[200];
+	FILE *fp;
+
+	snprintf(victim, sizeof(victim), "%s/victim", f->dir);
+	snprintf(keep, sizeof(keep), "%s/keep", victim);
+	assert_int_equal(mkdir(victim, 0755), 0);
+	fp = fopen(keep, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	store_close(&f->s);
+	assert_int_equal(rmdir(at(f, "tmp")), 0);
+	assert_int_equal(symlink(victim, at(f, "tmp")), 0);
+	assert_int_equal(store_open(&f->s, f->root, f->err, sizeof(f->err)), -1);
+	assert_non_null(strstr(f->err, "/tmp is a symbolic link, not a directory"));
+	assert_true(exists(keep));
+	/* Inside a path too: ROOT/blobs a link, ROOT/blobs/sha256 would be made in its target. */
+	assert_int_equal(unlink(at(f, "tmp")), 0);
+	assert_int_equal(rmdir(at(f, "blobs/sha256")), 0);
+	assert_int_equal(rmdir(at(f, "blobs")), 0);
+	assert_int_equal(symlink(victim, at(f, "blobs")), 0);
+	assert_int_equal(store_open(&f->s, f->root, f->err, sizeof(f->err)), -1);
+	assert_non_null(strstr(f->err, "/blobs is a symbolic link"));
+	assert_int_equal(count_entries(victim), 1);
+	assert_int_equal(unlink(at(f, "blobs")), 0);
+	assert_int_equal(store_open(&f->s, f->root, f->err, sizeof(f->err)), 0);
 }
 
 int main(void)
@@ -544,6 +616,8 @@ int main(void)
 	    T(test_tag_file_corrupt),
 	    T(test_path_traversal),
 	    T(test_taglists),
+	    T(test_foreign_at_object_paths),
+	    T(test_open_refuses_linked_dirs),
 	};
 #undef T
 

@@ -1,9 +1,10 @@
 /* transfer: one upstream transfer per blob, its readers told what they may read. The upstream is
  * stubbed here (upreq_* below, driven by the test); the store and the syncq are real. What must
  * hold: readers joining before the 200 and mid-body read the same one transfer; no reader sees
- * the last byte before the digest is verified; a mismatch stores nothing and tells every reader
- * it failed; a reader may leave mid-body (a range complete); an internal fetch hears only the
- * end, and only once the blob's name is durable. */
+ * the last byte of what it reads (the whole blob, or a range) before the digest is verified; a
+ * mismatch stores nothing and tells every reader it failed, ranged ones too; a range is complete
+ * only once the whole blob is verified, and its reader may leave then, before the blob is
+ * stored; an internal fetch hears only the end, and only once the blob's name is durable. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -188,24 +189,16 @@ struct reader {
 	int fd;		  /* the temp file, from on_start */
 	int starts, ends;
 	long long size, avail;
-	long long leave_at; /* > 0: a range [0, leave_at) that leaves once it is released */
+	long long range_end; /* > 0: a range ending there, left once it is released */
+	long long want;	     /* the end it reads: range_end or the blob's, whichever is first */
+	int silent;	     /* says nothing of what it reads */
 	int saw_last_unverified;
 	struct transfer_end end; /* its err and retry_after are gone after on_end: see err */
 	char err[256];
 };
 
-static void r_start(void *arg, const char *path, long long size, long long avail)
-{
-	struct reader *rd = arg;
-
-	rd->starts++;
-	rd->fd = open(path, O_RDONLY | O_CLOEXEC);
-	assert_true(rd->fd >= 0);
-	rd->size = size;
-	rd->avail = avail;
-}
-
-/* What is released is what the upstream sent, and the last byte waits for the digest. */
+/* What is released is what the upstream sent, and the last byte it reads waits for the digest.
+ * A range complete leaves, as httpd's release does. */
 static void r_avail(void *arg, long long avail)
 {
 	struct reader *rd = arg;
@@ -214,13 +207,29 @@ static void r_avail(void *arg, long long avail)
 	assert_non_null(got);
 	assert_true(avail >= rd->avail);
 	rd->avail = avail;
-	if (avail == rd->size && rd->rd.t->state < TRANSFER_SYNCING)
+	if (avail >= rd->want && rd->rd.t->state < TRANSFER_SYNCING)
 		rd->saw_last_unverified = 1;
 	assert_int_equal(pread(rd->fd, got, (size_t)avail, 0), avail);
 	assert_memory_equal(got, rd->blob, (size_t)avail);
 	free(got);
-	if (rd->leave_at > 0 && avail >= rd->leave_at)
-		transfer_leave(&rd->rd); /* as httpd's release does when a range is complete */
+	if (rd->range_end > 0 && avail >= rd->want)
+		transfer_leave(&rd->rd);
+}
+
+static void r_start(void *arg, const char *path, long long size)
+{
+	struct reader *rd = arg;
+	long long avail;
+
+	rd->starts++;
+	rd->fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(rd->fd >= 0);
+	rd->size = size;
+	if (rd->silent)
+		return;
+	avail = transfer_read(&rd->rd, rd->range_end > 0 ? rd->range_end : size);
+	rd->want = rd->rd.end; /* at most the blob's end */
+	r_avail(rd, avail);
 }
 
 static void r_end(void *arg, const struct transfer_end *end)
@@ -346,29 +355,128 @@ static void test_mismatch_cuts_every_reader(void **state)
 	free(wrong);
 }
 
-/* A range ends before the blob does: that reader leaves, the transfer goes on for the others. */
+/* A range ends before the blob does: its last byte waits for the digest of the whole blob all
+ * the same, then the reader leaves and the transfer goes on for the others. A range asked for
+ * past the blob's end reads to the end, and its last byte is the blob's. */
 static void test_ranged_reader(void **state)
 {
 	struct fixture *f = *state;
-	struct reader ranged, whole;
+	struct reader ranged, late, whole, past;
 
 	reader_init(&ranged, f->blob);
+	reader_init(&late, f->blob);
 	reader_init(&whole, f->blob);
-	ranged.leave_at = 100;
+	reader_init(&past, f->blob);
+	ranged.range_end = 100;
+	late.range_end = 3 * PIECE;
+	past.range_end = BLOB_SIZE + 10;
 	assert_int_equal(transfer_join(&f->r, &f->ask, &ranged.rd), 0);
 	assert_int_equal(transfer_join(&f->r, &f->ask, &whole.rd), 0);
+	assert_int_equal(transfer_join(&f->r, &f->ask, &past.rd), 0);
 	respond(&stubs[0], 200, BLOB_SIZE);
-	feed(&stubs[0], f->blob, PIECE);
-	assert_null(ranged.rd.t); /* left inside on_avail */
-	feed(&stubs[0], f->blob + PIECE, BLOB_SIZE - PIECE);
+	assert_int_equal(ranged.avail, 0);
+	feed(&stubs[0], f->blob, 4 * PIECE);
+	assert_int_equal(ranged.avail, 99); /* all of the range on disk but its last byte */
+	assert_non_null(ranged.rd.t);
+	assert_int_equal(whole.avail, 4 * PIECE);
+	assert_int_equal(past.want, BLOB_SIZE);
+
+	/* Joining a range that is all on disk: all of it but its last byte, at once. */
+	assert_int_equal(transfer_join(&f->r, &f->ask, &late.rd), 0);
+	assert_int_equal(late.starts, 1);
+	assert_int_equal(late.avail, 3 * PIECE - 1);
+	assert_non_null(late.rd.t);
+
+	feed(&stubs[0], f->blob + 4 * PIECE, BLOB_SIZE - 4 * PIECE);
+	assert_int_equal(ranged.avail, 99); /* the whole blob is in, unverified */
+	assert_int_equal(late.avail, 3 * PIECE - 1);
+	assert_int_equal(past.avail, BLOB_SIZE - 1);
 	stubs[0].hooks->on_done(&stubs[0], 1, NULL, stubs[0].arg);
+	assert_null(ranged.rd.t); /* verified: complete, and left inside on_avail */
+	assert_null(late.rd.t);
+	assert_int_equal(ranged.avail, BLOB_SIZE);
 	run_until_idle(f);
 	assert_int_equal(ranged.ends, 0); /* gone: told nothing more */
-	assert_int_equal(ranged.avail, PIECE);
+	assert_int_equal(late.ends, 0);
 	assert_int_equal(whole.ends, 1);
 	assert_int_equal(whole.end.ok, 1);
 	assert_int_equal(whole.avail, BLOB_SIZE);
-	reader_close(&ranged);
+	assert_null(past.rd.t); /* as complete as the whole blob, and as late */
+	assert_int_equal(past.avail, BLOB_SIZE);
+	for (int i = 0; i < 4; i++) {
+		struct reader *rd = (struct reader *[]){&ranged, &late, &whole, &past}[i];
+
+		assert_int_equal(rd->saw_last_unverified, 0);
+		reader_close(rd);
+	}
+}
+
+/* The upstream lies: ranged readers, early and late, never get the last byte of their range,
+ * and hear that the transfer failed, whether the lie lies inside their range or past it. */
+static void test_mismatch_cuts_ranged_readers(void **state)
+{
+	struct fixture *f = *state;
+	struct reader before, inside, late;
+	char *wrong = malloc(BLOB_SIZE);
+
+	assert_non_null(wrong);
+	memcpy(wrong, f->blob, BLOB_SIZE);
+	wrong[BLOB_SIZE / 2] ^= 1;
+	reader_init(&before, wrong);
+	reader_init(&inside, wrong);
+	reader_init(&late, wrong);
+	before.range_end = 100;		       /* ends before the wrong byte */
+	inside.range_end = BLOB_SIZE / 2 + 10; /* holds it */
+	late.range_end = PIECE;		       /* joins once it is all on disk */
+	assert_int_equal(transfer_join(&f->r, &f->ask, &before.rd), 0);
+	assert_int_equal(transfer_join(&f->r, &f->ask, &inside.rd), 0);
+	respond(&stubs[0], 200, BLOB_SIZE);
+	feed(&stubs[0], wrong, BLOB_SIZE - PIECE);
+	assert_int_equal(transfer_join(&f->r, &f->ask, &late.rd), 0);
+	feed(&stubs[0], wrong + BLOB_SIZE - PIECE, PIECE);
+	stubs[0].hooks->on_done(&stubs[0], 1, NULL, stubs[0].arg);
+
+	for (int i = 0; i < 3; i++) {
+		struct reader *rd = (struct reader *[]){&before, &inside, &late}[i];
+
+		assert_int_equal(rd->ends, 1);
+		assert_int_equal(rd->end.ok, 0);
+		assert_int_equal(rd->end.status, 502);
+		assert_int_equal(rd->avail, rd->range_end - 1); /* never its last byte */
+		assert_int_equal(rd->saw_last_unverified, 0);
+		reader_close(rd);
+	}
+	assert_false(store_blob_exists(&f->r.store, f->digest, NULL));
+	assert_int_equal(tmp_files(f), 0);
+	free(wrong);
+}
+
+/* A reader reads nothing until it says what it reads (as blob.c's does not after a 416), and
+ * transfer_read means nothing before on_start or after the end. */
+static void test_reads_only_what_it_says(void **state)
+{
+	struct fixture *f = *state;
+	struct reader silent, whole;
+
+	reader_init(&silent, f->blob);
+	reader_init(&whole, f->blob);
+	silent.silent = 1;
+	assert_int_equal(transfer_read(&silent.rd, 10), 0); /* not joined */
+	assert_int_equal(transfer_join(&f->r, &f->ask, &silent.rd), 0);
+	assert_int_equal(transfer_join(&f->r, &f->ask, &whole.rd), 0);
+	assert_int_equal(transfer_read(&silent.rd, 10), 0); /* no 200 yet */
+	respond(&stubs[0], 200, BLOB_SIZE);
+	feed(&stubs[0], f->blob, BLOB_SIZE);
+	stubs[0].hooks->on_done(&stubs[0], 1, NULL, stubs[0].arg);
+	run_until_idle(f);
+	assert_int_equal(silent.starts, 1);
+	assert_int_equal(silent.rd.end, 0);
+	assert_int_equal(silent.avail, 0); /* never told: on_avail would have raised it */
+	assert_int_equal(silent.ends, 1);
+	assert_int_equal(silent.end.ok, 1);
+	assert_int_equal(whole.avail, BLOB_SIZE);
+	assert_int_equal(transfer_read(&silent.rd, 10), 0); /* ended */
+	reader_close(&silent);
 	reader_close(&whole);
 }
 
@@ -447,6 +555,8 @@ int main(void)
 	    T(test_readers_early_and_late),
 	    T(test_mismatch_cuts_every_reader),
 	    T(test_ranged_reader),
+	    T(test_mismatch_cuts_ranged_readers),
+	    T(test_reads_only_what_it_says),
 	    T(test_fetch),
 	    T(test_abort_all),
 	};
