@@ -19,7 +19,11 @@
  * Only the store writes here, so anything else found at a store path was put there from outside:
  * no store file is opened through a symbolic link (O_NOFOLLOW) or in a way that could block on
  * a FIFO (O_NONBLOCK), one that is not a regular file is moved to quarantine and counts as
- * absent (fetched again), and a store directory that is a link refuses the start. */
+ * absent (fetched again), and a store directory that is a link refuses the start.
+ *
+ * This file holds the layout, the paths, how a file is written, opened and quarantined, the
+ * blobs and the walk; store_tmp.c the temp file a blob is fetched into; store_small.c the
+ * manifests, tags and tag lists. store_internal.h is what this file lends them. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,17 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "registry.h"
 #include "ref.h"
+#include "registry.h"
+#include "store_internal.h"
 
-#define TAG_FILE_MAX 128
-/* A tag read from disk is trusted from memory this long: another process (import) that moves
- * the tag is seen within it, and a hot tag costs one read a second, not one per GET. */
-#define TAG_MEMO_S 1.0
-#define TAGLIST_MAX (8 * 1024 * 1024)
-#define WRITEBACK_CHUNK (8LL << 20)
-#define TMP_BUFFER (256 * 1024)
-#define SHORT_PIECE (16 * 1024)
 #define WALK_DEPTH 64 /* directories below tags/ and taglists/: a repository has fewer parts */
 #define OPEN_FLAGS (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
 
@@ -58,11 +55,8 @@ static const char *const kind_dirs[STORE_KINDS] = {
 
 /* --- paths --- */
 
-static int store_path(const struct store *s, char out[PATH_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* ROOT/<formatted>. -1 (ENAMETOOLONG) when it does not fit. */
-static int store_path(const struct store *s, char out[PATH_MAX], const char *fmt, ...)
+int store_path(const struct store *s, char out[PATH_MAX], const char *fmt, ...)
 {
 	va_list ap;
 	int n, m;
@@ -82,8 +76,8 @@ toolong:
 }
 
 /* ROOT/KIND/sha256/<2 hex>/<64 hex>; only for a digest that digest_check() accepted. */
-static int object_path(const struct store *s, const char *kind, const char *digest,
-		       char out[PATH_MAX])
+int store_object_path(const struct store *s, const char *kind, const char *digest,
+		      char out[PATH_MAX])
 {
 	const char *hex = digest_hex(digest);
 
@@ -92,7 +86,7 @@ static int object_path(const struct store *s, const char *kind, const char *dige
 
 /* Registry, repository and tag reach file names. Callers validate them with ref.h already;
  * checking again here is cheap and keeps a path traversal out whatever the caller did. */
-static int repo_ok(const char *registry, const char *repo)
+int store_repo_ok(const char *registry, const char *repo)
 {
 	return registry && repo && ref_host_valid(registry) && ref_name_valid(repo, strlen(repo)) &&
 	       !strstr(repo, "..") && repo[0] != '/';
@@ -116,7 +110,7 @@ static int rel_ok(const char *name)
 }
 
 /* NAME of the file PATH of KIND (a tag's or tag list's: PATH below ROOT/KIND/). */
-static const char *name_of(const struct store *s, enum store_kind kind, const char *path)
+const char *store_name_of(const struct store *s, enum store_kind kind, const char *path)
 {
 	return path + strlen(s->root) + 1 + strlen(kind_dirs[kind]) + 1;
 }
@@ -159,7 +153,7 @@ static int mkdirs(const char *path)
 }
 
 /* Runs fn on the directory part of FILE (mkdirs, or fsync of the directory). */
-static int with_parent(const char *file, int (*fn)(const char *dir))
+int store_with_parent(const char *file, int (*fn)(const char *dir))
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(file, '/');
@@ -175,7 +169,7 @@ static int with_parent(const char *file, int (*fn)(const char *dir))
 	return fn(dir);
 }
 
-static int open_dir(const char *dir)
+int store_open_dir(const char *dir)
 {
 	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
@@ -183,7 +177,7 @@ static int open_dir(const char *dir)
 /* A rename is durable only once the directory holding the new name is on disk too. */
 static int fsync_dir(const char *dir)
 {
-	int fd = open_dir(dir);
+	int fd = store_open_dir(dir);
 	int rc, saved;
 
 	if (fd < 0)
@@ -195,7 +189,7 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+int store_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 	ssize_t n;
@@ -213,7 +207,7 @@ static int write_all(int fd, const void *buf, size_t len)
 }
 
 /* A new, empty, uniquely named file in ROOT/tmp (O_EXCL, O_CLOEXEC). Returns its fd. */
-static int tmp_create(const struct store *s, char path[PATH_MAX])
+int store_tmpfile_create(const struct store *s, char path[PATH_MAX])
 {
 	int fd;
 
@@ -229,7 +223,7 @@ static int tmp_create(const struct store *s, char path[PATH_MAX])
 
 /* Fsyncs (unless synced) and closes fd, renames TMP to DST (creating DST's directories). fd is
  * closed and TMP is gone in every case. */
-static int tmp_rename(int fd, const char *tmp, const char *dst, int synced)
+int store_tmpfile_rename(int fd, const char *tmp, const char *dst, int synced)
 {
 	int rc, saved;
 
@@ -241,7 +235,7 @@ static int tmp_rename(int fd, const char *tmp, const char *dst, int synced)
 	}
 	if (rc != 0)
 		goto fail;
-	if (with_parent(dst, mkdirs) != 0 || rename(tmp, dst) != 0) {
+	if (store_with_parent(dst, mkdirs) != 0 || rename(tmp, dst) != 0) {
 		saved = errno;
 		goto fail;
 	}
@@ -252,28 +246,14 @@ fail:
 	return -1;
 }
 
-/* tmp_rename, then DST's directory fsynced. DST stays if only that last fsync failed: its
+/* store_tmpfile_rename, then DST's directory fsynced. DST stays if only that last fsync failed: its
  * content is complete, just maybe not yet durable. */
-static int tmp_install(int fd, const char *tmp, const char *dst)
+int store_tmpfile_install(int fd, const char *tmp, const char *dst)
 {
-	if (tmp_rename(fd, tmp, dst, 0) != 0)
+	if (store_tmpfile_rename(fd, tmp, dst, 0) != 0)
 		return -1;
-	return with_parent(dst, fsync_dir);
+	return store_with_parent(dst, fsync_dir);
 }
-
-/* A small file to put in place: HEAD then BODY become PATH, a KIND whose DIGEST is the manifest
- * it is or names ("" for a tag list). MEMO: HEAD is the whole content, to keep in the memo once
- * it is visible. */
-struct put {
-	enum store_kind kind;
-	const char *digest;
-	char path[PATH_MAX];
-	const char *head, *body;
-	size_t headlen, bodylen;
-	int memo;
-	store_done_fn done;
-	void *arg;
-};
 
 /* A put on its way, for the watcher to hear of once it is durable (then the writer). */
 struct put_note {
@@ -300,9 +280,10 @@ static void put_noted(void *arg, int err)
 
 /* With a watcher, P's done goes through a note that tells it first. -1 (ENOMEM): no note, and
  * nothing may be written that the budget would not hear of. */
-static int put_watched(struct store *s, struct put *p, long long bytes)
+int store_put_watched(struct store *s, struct store_put *p, long long bytes)
 {
-	const char *name = p->kind == STORE_MANIFEST ? p->digest : name_of(s, p->kind, p->path);
+	const char *name =
+	    p->kind == STORE_MANIFEST ? p->digest : store_name_of(s, p->kind, p->path);
 	struct put_note *n;
 
 	if (!s->watch.stored)
@@ -324,22 +305,29 @@ static int put_watched(struct store *s, struct put *p, long long bytes)
 	return 0;
 }
 
+void store_put_unwatch(struct store_put *p)
+{
+	if (p->done == put_noted)
+		free(p->arg); /* the note: its put never started */
+}
+
 /* Writes P atomically. The daemon's store writes behind (store_sync.c): the bytes go to a temp
  * file now, the fsyncs and the rename happen off the loop and done reports the end. The offline
  * tools' store has no store_sync: there it all happens before this returns (and done, when
  * given, is called before, too). -1 (errno) when nothing was started; done is then not called. */
-static int write_atomic(struct store *s, struct put *p)
+int store_write_atomic(struct store *s, struct store_put *p)
 {
 	char tmp[PATH_MAX];
 	int fd, saved;
 
-	if (put_watched(s, p, (long long)(p->headlen + p->bodylen)) != 0)
+	if (store_put_watched(s, p, (long long)(p->headlen + p->bodylen)) != 0)
 		return -1;
-	fd = tmp_create(s, tmp);
+	fd = store_tmpfile_create(s, tmp);
 	if (fd < 0)
 		goto fail;
-	if (write_all(fd, p->head, p->headlen) != 0 || write_all(fd, p->body, p->bodylen) != 0 ||
-	    (s->sync && (with_parent(p->path, mkdirs) != 0 ||
+	if (store_write_all(fd, p->head, p->headlen) != 0 ||
+	    store_write_all(fd, p->body, p->bodylen) != 0 ||
+	    (s->sync && (store_with_parent(p->path, mkdirs) != 0 ||
 			 store_sync_install(s->sync, fd, tmp, p->path, p->memo ? p->head : NULL,
 					    p->headlen, p->done, p->arg) != 0))) {
 		saved = errno;
@@ -350,7 +338,7 @@ static int write_atomic(struct store *s, struct put *p)
 	}
 	if (s->sync)
 		return 0;
-	if (tmp_install(fd, tmp, p->path) != 0)
+	if (store_tmpfile_install(fd, tmp, p->path) != 0)
 		goto fail;
 	if (p->memo)
 		memo_put(&s->memo, p->path, p->head, p->headlen, monotime_s());
@@ -359,8 +347,7 @@ static int write_atomic(struct store *s, struct put *p)
 	return 0;
 fail:
 	saved = errno;
-	if (p->done == put_noted)
-		free(p->arg); /* the note: nothing was started */
+	store_put_unwatch(p);
 	errno = saved;
 	return -1;
 }
@@ -442,7 +429,7 @@ static int quarantine_path(const struct store *s, const char *path, const char *
  * FIFO with no writer, or a device), and only a regular file, whose stat goes into *st. Anything
  * else there was not put by the store: it is quarantined and the file counts as absent
  * (ENOENT), so that the caller fetches the real one instead of failing for ever. */
-static int open_stored(const struct store *s, const char *path, struct stat *st)
+int store_open_file(const struct store *s, const char *path, struct stat *st)
 {
 	int fd = open(path, OPEN_FLAGS), link = fd < 0 && errno == ELOOP;
 
@@ -467,7 +454,7 @@ static int open_stored(const struct store *s, const char *path, struct stat *st)
 
 /* Whether the store's own file is at PATH: a regular file (a link is not, whatever it points
  * at). Something else there is quarantined, so that a rename can put the real one in place. */
-static int object_present(const struct store *s, const char *path, struct stat *st)
+int store_object_present(const struct store *s, const char *path, struct stat *st)
 {
 	if (lstat(path, st) != 0)
 		return 0;
@@ -479,15 +466,15 @@ static int object_present(const struct store *s, const char *path, struct stat *
 }
 
 /* Reads a whole regular file of at most MAX bytes into a malloc'd, NUL-terminated buffer.
- * -1 with errno: ENOENT when absent (or not a regular file: see open_stored), EFBIG when
+ * -1 with errno: ENOENT when absent (or not a regular file: see store_open_file), EFBIG when
  * larger than MAX. */
-static int read_small(const struct store *s, const char *path, size_t max, char **data, size_t *len)
+int store_read_small(const struct store *s, const char *path, size_t max, char **data, size_t *len)
 {
 	struct stat st;
 	char *buf = NULL;
 	int fd, saved;
 
-	fd = open_stored(s, path, &st);
+	fd = store_open_file(s, path, &st);
 	if (fd < 0)
 		return -1;
 	if (st.st_size < 0 || (uintmax_t)st.st_size > max) {
@@ -619,9 +606,9 @@ int store_blob_open(struct store *s, const char *digest, off_t *size)
 		errno = EINVAL;
 		return -1;
 	}
-	if (object_path(s, "blobs", digest, path) != 0)
+	if (store_object_path(s, "blobs", digest, path) != 0)
 		return -1;
-	fd = open_stored(s, path, &st);
+	fd = store_open_file(s, path, &st);
 	if (fd < 0)
 		return -1;
 	*size = st.st_size;
@@ -638,8 +625,8 @@ int store_blob_exists(struct store *s, const char *digest, long long *size)
 	char path[PATH_MAX];
 	struct stat st;
 
-	if (digest_check(digest) != 0 || object_path(s, "blobs", digest, path) != 0 ||
-	    !object_present(s, path, &st))
+	if (digest_check(digest) != 0 || store_object_path(s, "blobs", digest, path) != 0 ||
+	    !store_object_present(s, path, &st))
 		return 0;
 	if (size)
 		*size = st.st_size;
@@ -654,7 +641,7 @@ static int named_path(const struct store *s, enum store_kind kind, const char *n
 {
 	if (kind == STORE_BLOB || kind == STORE_MANIFEST) {
 		if (digest_check(name) == 0)
-			return object_path(s, kind_dirs[kind], name, out);
+			return store_object_path(s, kind_dirs[kind], name, out);
 	} else if (rel_ok(name)) {
 		return store_path(s, out, "%s/%s", kind_dirs[kind], name);
 	}
@@ -817,530 +804,9 @@ int store_quarantine(struct store *s, const struct store_object *o, char dst[PAT
 	return quarantine_path(s, o->path, "verify found it bad", dst);
 }
 
-int store_tmp_begin(struct store *s, struct store_tmp *t)
-{
-	int saved;
-
-	memset(t, 0, sizeof(*t));
-	t->fd = -1;
-	t->dg = digest_new();
-	t->pending = malloc(TMP_BUFFER);
-	if (!t->dg || !t->pending) {
-		store_tmp_abort(t);
-		errno = ENOMEM;
-		return -1;
-	}
-	t->fd = tmp_create(s, t->path);
-	if (t->fd < 0) {
-		saved = errno;
-		store_tmp_abort(t);
-		errno = saved;
-		return -1;
-	}
-	return 0;
-}
-
-/* Starts write-back of every full WRITEBACK_CHUNK as it completes, without waiting for it, so
- * that the fsync at commit finds little left to do. */
-static void start_writeback(struct store_tmp *t)
-{
-	long long end = t->on_disk - t->on_disk % WRITEBACK_CHUNK;
-
-	if (end > t->flushed) {
-		sync_file_range(t->fd, t->flushed, end - t->flushed, SYNC_FILE_RANGE_WRITE);
-		t->flushed = end;
-	}
-}
-
-int store_tmp_flush(struct store_tmp *t)
-{
-	if (t->pending_len == 0)
-		return 0;
-	if (write_all(t->fd, t->pending, t->pending_len) != 0)
-		return -1;
-	t->on_disk += (long long)t->pending_len;
-	t->pending_len = 0;
-	start_writeback(t);
-	return 0;
-}
-
-/* libcurl hands data over in pieces of at most 16 KiB; writing each at once would cost a write
- * and, downstream, a sendfile per client for every piece. So pieces collect in a buffer, which
- * goes out when full -- or at once when a piece comes in short, a sign that the sender paused
- * and a streaming client would otherwise wait. */
-int store_tmp_write(struct store_tmp *t, const void *buf, size_t len)
-{
-	if (digest_update(t->dg, buf, len) != 0) {
-		errno = EIO;
-		return -1;
-	}
-	t->written += (long long)len;
-	if (t->pending_len + len > TMP_BUFFER && store_tmp_flush(t) != 0)
-		return -1;
-	if (len >= TMP_BUFFER) {
-		if (write_all(t->fd, buf, len) != 0)
-			return -1;
-		t->on_disk += (long long)len;
-		start_writeback(t);
-		return 0;
-	}
-	memcpy(t->pending + t->pending_len, buf, len);
-	t->pending_len += len;
-	return len < SHORT_PIECE ? store_tmp_flush(t) : 0;
-}
-
-/* The bytes written match what the manifest promised; err says how they do not. */
-static int tmp_check(struct store_tmp *t, const char *digest, long long size, char *err,
-		     size_t errlen)
-{
-	char got[DIGEST_STR_SIZE];
-
-	if (digest_check(digest) != 0) {
-		snprintf(err, errlen, "invalid digest");
-		return -1;
-	}
-	if (size >= 0 && t->written != size) {
-		snprintf(err, errlen, "size mismatch: expected %lld, got %lld", size, t->written);
-		return -1;
-	}
-	if (digest_final(t->dg, got) != 0) {
-		snprintf(err, errlen, "cannot compute the digest");
-		return -1;
-	}
-	if (strcmp(got, digest) != 0) {
-		snprintf(err, errlen, "digest mismatch: expected %s, got %s", digest, got);
-		return -1;
-	}
-	return 0;
-}
-
-int store_tmp_verify(struct store_tmp *t, const char *digest, long long size, char *err,
-		     size_t errlen)
-{
-	if (store_tmp_flush(t) != 0)
-		snprintf(err, errlen, "writing temp file: %s", strerror(errno));
-	else if (tmp_check(t, digest, size, err, errlen) == 0)
-		return 0;
-	store_tmp_abort(t);
-	return -1;
-}
-
-/* Puts a verified blob in place: fsynced, renamed and its directory fsynced here (dirfd NULL);
- * or, its bytes fsynced by the caller, renamed, with the directory opened into *dirfd. */
-static int blob_install(struct store *s, struct store_tmp *t, const char *digest, int *dirfd,
-			char *err, size_t errlen)
-{
-	char dst[PATH_MAX];
-	struct stat st;
-	int fd = t->fd, rc, saved;
-
-	if (object_path(s, "blobs", digest, dst) != 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		store_tmp_abort(t);
-		return -1;
-	}
-	if (object_present(s, dst, &st)) {
-		store_tmp_abort(t); /* content-addressed: what is there is the same */
-		return 0;
-	}
-	/* tmp_rename owns fd and the temp file from here on: it renames or removes it. */
-	t->fd = -1;
-	if (!dirfd)
-		rc = tmp_install(fd, t->path, dst);
-	else if ((rc = tmp_rename(fd, t->path, dst, 1)) == 0 &&
-		 (*dirfd = with_parent(dst, open_dir)) < 0) {
-		saved = errno;
-		unlink(dst); /* visible means durable, and its name cannot be made so */
-		errno = saved;
-		rc = -1;
-	}
-	t->path[0] = '\0';
-	if (rc != 0)
-		snprintf(err, errlen, "cannot store %s: %s", digest, strerror(errno));
-	store_tmp_abort(t);
-	return rc;
-}
-
-int store_tmp_commit_blob(struct store *s, struct store_tmp *t, const char *digest, char *err,
-			  size_t errlen)
-{
-	return blob_install(s, t, digest, NULL, err, errlen);
-}
-
-int store_tmp_rename_blob(struct store *s, struct store_tmp *t, const char *digest, int *dirfd,
-			  char *err, size_t errlen)
-{
-	*dirfd = -1;
-	return blob_install(s, t, digest, dirfd, err, errlen);
-}
-
-void store_tmp_abort(struct store_tmp *t)
-{
-	if (t->fd >= 0)
-		close(t->fd);
-	if (t->path[0] != '\0')
-		unlink(t->path);
-	digest_free(t->dg);
-	free(t->pending);
-	t->fd = -1;
-	t->path[0] = '\0';
-	t->dg = NULL;
-	t->pending = NULL;
-}
-
-/* --- manifests --- */
-
 /* A file of KIND was read: the watcher counts it as used now. */
-static void tell_used(struct store *s, enum store_kind kind, const char *name)
+void store_tell_used(struct store *s, enum store_kind kind, const char *name)
 {
 	if (s->watch.used)
 		s->watch.used(s->watch.arg, kind, name);
-}
-
-/* A manifest file is "MEDIATYPE\nBODY". Checks that BODY is what digest names and takes the
- * media type out; *body_at is where BODY starts. A corrupt file is removed. */
-static int manifest_parse(const char *path, const char *digest, const char *buf, size_t len,
-			  char mediatype[MEDIA_TYPE_MAX], size_t *body_at)
-{
-	char got[DIGEST_STR_SIZE];
-	const char *nl = memchr(buf, '\n', len < MEDIA_TYPE_MAX ? len : MEDIA_TYPE_MAX);
-	size_t mtlen;
-
-	if (!nl)
-		goto corrupt;
-	mtlen = (size_t)(nl - buf);
-	*body_at = mtlen + 1;
-	if (digest_buffer(nl + 1, len - *body_at, got) != 0 || strcmp(got, digest) != 0)
-		goto corrupt;
-	memcpy(mediatype, buf, mtlen);
-	mediatype[mtlen] = '\0';
-	if (!store_media_type_valid(mediatype))
-		goto corrupt;
-	return 0;
-corrupt:
-	log_warn("store_corrupt", "path=%s", path);
-	unlink(path);
-	errno = EIO;
-	return -1;
-}
-
-/* The body of a manifest file that passed manifest_parse (a memo of it) into a malloc'd copy. */
-static int manifest_body(const char *file, size_t len, char **data, size_t *body_len,
-			 char mediatype[MEDIA_TYPE_MAX])
-{
-	const char *nl = memchr(file, '\n', len);
-	size_t mtlen = (size_t)(nl - file);
-
-	*body_len = len - mtlen - 1;
-	*data = malloc(*body_len + 1);
-	if (!*data)
-		return -1;
-	memcpy(*data, nl + 1, *body_len + 1); /* with its NUL */
-	memcpy(mediatype, file, mtlen);
-	mediatype[mtlen] = '\0';
-	return 0;
-}
-
-int store_manifest_get(struct store *s, const char *digest, char **data, size_t *len,
-		       char mediatype[MEDIA_TYPE_MAX])
-{
-	char path[PATH_MAX];
-	const char *memo;
-	char *buf;
-	size_t n, body_at;
-	double stamp;
-	int saved;
-
-	if (digest_check(digest) != 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (object_path(s, "manifests", digest, path) != 0)
-		return -1;
-	/* Immutable under its digest and verified before it was kept: any memo is good. */
-	memo = memo_get(s->memo, path, &n, &stamp);
-	if (memo) {
-		tell_used(s, STORE_MANIFEST, digest);
-		return manifest_body(memo, n, data, len, mediatype);
-	}
-	if (read_small(s, path, MANIFEST_MAX_BYTES + MEDIA_TYPE_MAX, &buf, &n) != 0)
-		return -1;
-	if (manifest_parse(path, digest, buf, n, mediatype, &body_at) != 0) {
-		saved = errno;
-		free(buf);
-		errno = saved;
-		return -1;
-	}
-	memo_put(&s->memo, path, buf, n, 0);
-	tell_used(s, STORE_MANIFEST, digest);
-	memmove(buf, buf + body_at, n - body_at + 1); /* with its NUL */
-	*data = buf;
-	*len = n - body_at;
-	return 0;
-}
-
-/* The "<media type>\n" line of an open manifest file of SIZE bytes into m; a corrupt one is
- * removed, as manifest_parse does. */
-static int manifest_head(int fd, const char *path, off_t size, struct store_manifest *m)
-{
-	char head[MEDIA_TYPE_MAX];
-	ssize_t n = pread(fd, head, sizeof(head), 0);
-	const char *nl = n > 0 ? memchr(head, '\n', (size_t)n) : NULL;
-
-	if (n < 0)
-		return -1;
-	if (nl) {
-		memcpy(m->type, head, (size_t)(nl - head));
-		m->type[nl - head] = '\0';
-		m->body_at = nl - head + 1;
-		m->len = (size_t)(size - m->body_at);
-	}
-	if (!nl || !store_media_type_valid(m->type) || m->len > MANIFEST_MAX_BYTES) {
-		log_warn("store_corrupt", "path=%s", path);
-		unlink(path);
-		errno = EIO;
-		return -1;
-	}
-	return 0;
-}
-
-int store_manifest_open(struct store *s, const char *digest, size_t copy_max,
-			struct store_manifest *m)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	size_t n;
-	double stamp;
-	int fd, saved;
-
-	*m = (struct store_manifest){.fd = -1};
-	if (digest_check(digest) != 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (object_path(s, "manifests", digest, path) != 0)
-		return -1;
-	if (memo_get(s->memo, path, &n, &stamp)) /* small, and read before */
-		return store_manifest_get(s, digest, &m->data, &m->len, m->type);
-	if ((fd = open_stored(s, path, &st)) < 0)
-		return -1;
-	if ((uintmax_t)st.st_size <= copy_max) { /* read (and memoized) the usual way */
-		close(fd);
-		return store_manifest_get(s, digest, &m->data, &m->len, m->type);
-	}
-	if (manifest_head(fd, path, st.st_size, m) != 0) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	tell_used(s, STORE_MANIFEST, digest);
-	m->fd = fd;
-	return 0;
-}
-
-void store_manifest_close(struct store_manifest *m)
-{
-	free(m->data);
-	m->data = NULL;
-	if (m->fd >= 0)
-		close(m->fd);
-	m->fd = -1;
-}
-
-/* The manifest is what its digest names, bounded, with a media type we can store. */
-static int manifest_verify(const char *digest, const char *data, size_t len, const char *mediatype,
-			   char *err, size_t errlen)
-{
-	char got[DIGEST_STR_SIZE];
-	const char *why = NULL;
-
-	if (digest_check(digest) != 0)
-		why = "invalid digest";
-	else if (!mediatype || !store_media_type_valid(mediatype))
-		why = "invalid media type";
-	else if (len > MANIFEST_MAX_BYTES)
-		why = "manifest too large";
-	else if (digest_buffer(data, len, got) != 0)
-		why = "cannot compute the digest";
-	if (why) {
-		snprintf(err, errlen, "%s", why);
-		return -1;
-	}
-	if (strcmp(got, digest) != 0) {
-		snprintf(err, errlen, "digest mismatch: expected %s, got %s", digest, got);
-		return -1;
-	}
-	return 0;
-}
-
-/* A manifest already stored is the same (content-addressed): nothing to write, but done still
- * means durable, so behind a store_sync it waits its turn (and the watcher hears of it as
- * stored again: it is the most recently used now). */
-static int manifest_present(struct store *s, struct put *p, long long bytes)
-{
-	if (put_watched(s, p, bytes) != 0)
-		return -1;
-	if (!s->sync) {
-		if (p->done)
-			p->done(p->arg, 0);
-		return 0;
-	}
-	if (store_sync_install(s->sync, -1, NULL, p->path, NULL, 0, p->done, p->arg) == 0)
-		return 0;
-	if (p->done == put_noted)
-		free(p->arg);
-	return -1;
-}
-
-int store_manifest_put(struct store *s, const char *digest, const char *data, size_t len,
-		       const char *mediatype, store_done_fn done, void *arg, char *err,
-		       size_t errlen)
-{
-	char head[MEDIA_TYPE_MAX + 1];
-	struct put p = {.kind = STORE_MANIFEST,
-			.digest = digest,
-			.head = head,
-			.body = data,
-			.bodylen = len,
-			.done = done,
-			.arg = arg};
-	struct stat st;
-	int rc;
-
-	if (manifest_verify(digest, data, len, mediatype, err, errlen) != 0)
-		return -1;
-	if (object_path(s, "manifests", digest, p.path) != 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		return -1;
-	}
-	p.headlen = (size_t)snprintf(head, sizeof(head), "%s\n", mediatype);
-	if (object_present(s, p.path, &st))
-		rc = manifest_present(s, &p, st.st_size);
-	else
-		rc = write_atomic(s, &p);
-	if (rc != 0)
-		snprintf(err, errlen, "cannot store %s: %s", digest, strerror(errno));
-	return rc;
-}
-
-/* --- tags and tag lists --- */
-
-static int tag_path(const struct store *s, const char *registry, const char *repo, const char *tag,
-		    char out[PATH_MAX])
-{
-	if (!repo_ok(registry, repo) || !ref_tag_valid(tag)) {
-		errno = EINVAL;
-		return -1;
-	}
-	return store_path(s, out, "tags/%s/%s/_tags/%s", registry, repo, tag);
-}
-
-int store_tag_get(struct store *s, const char *registry, const char *repo, const char *tag,
-		  char digest[DIGEST_STR_SIZE], time_t *fetched_at)
-{
-	char path[PATH_MAX], d[DIGEST_STR_SIZE], nl;
-	double now = monotime_s(), stamp;
-	const char *memo;
-	long long ts;
-	char *buf;
-	size_t len;
-	int n;
-
-	if (tag_path(s, registry, repo, tag, path) != 0)
-		return -1;
-	memo = memo_get(s->memo, path, &len, &stamp);
-	if (memo && now - stamp < TAG_MEMO_S) {
-		n = sscanf(memo, "%71s %lld%c", d, &ts, &nl);
-	} else {
-		if (read_small(s, path, TAG_FILE_MAX, &buf, &len) != 0)
-			return -1;
-		n = sscanf(buf, "%71s %lld%c", d, &ts, &nl);
-		if (n == 3)
-			memo_put(&s->memo, path, buf, len, now);
-		free(buf);
-	}
-	if (n != 3 || nl != '\n' || digest_check(d) != 0) {
-		errno = EIO;
-		return -1;
-	}
-	tell_used(s, STORE_TAG, name_of(s, STORE_TAG, path));
-	memcpy(digest, d, DIGEST_STR_SIZE);
-	*fetched_at = (time_t)ts;
-	return 0;
-}
-
-int store_tag_put(struct store *s, const char *registry, const char *repo, const char *tag,
-		  const char *digest, time_t fetched_at, store_done_fn done, void *arg)
-{
-	char line[TAG_FILE_MAX];
-	struct put p = {.kind = STORE_TAG,
-			.digest = digest,
-			.head = line,
-			.body = "",
-			.memo = 1,
-			.done = done,
-			.arg = arg};
-
-	if (digest_check(digest) != 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (tag_path(s, registry, repo, tag, p.path) != 0)
-		return -1;
-	p.headlen =
-	    (size_t)snprintf(line, sizeof(line), "%s %lld\n", digest, (long long)fetched_at);
-	return write_atomic(s, &p);
-}
-
-/* One answer per repository: what is kept for tags/list does not grow with the queries asked. */
-static int taglist_path(const struct store *s, const char *registry, const char *repo,
-			char out[PATH_MAX])
-{
-	if (!repo_ok(registry, repo)) {
-		errno = EINVAL;
-		return -1;
-	}
-	return store_path(s, out, "taglists/%s/%s/_list", registry, repo);
-}
-
-int store_taglist_get(struct store *s, const char *registry, const char *repo,
-		      char link[STORE_LINK_MAX], char **body, size_t *len)
-{
-	char path[PATH_MAX], *buf, *nl;
-	size_t n;
-
-	if (taglist_path(s, registry, repo, path) != 0 ||
-	    read_small(s, path, STORE_LINK_MAX + TAGLIST_MAX, &buf, &n) != 0)
-		return -1;
-	nl = memchr(buf, '\n', n < STORE_LINK_MAX ? n : STORE_LINK_MAX);
-	if (!nl) {
-		free(buf);
-		errno = EIO;
-		return -1;
-	}
-	memcpy(link, buf, (size_t)(nl - buf));
-	link[nl - buf] = '\0';
-	*len = n - (size_t)(nl + 1 - buf);
-	memmove(buf, nl + 1, *len + 1); /* with its NUL */
-	*body = buf;
-	tell_used(s, STORE_TAGLIST, name_of(s, STORE_TAGLIST, path));
-	return 0;
-}
-
-int store_taglist_put(struct store *s, const char *registry, const char *repo, const char *link,
-		      const char *body, size_t len)
-{
-	char head[STORE_LINK_MAX + 1];
-	struct put p = {
-	    .kind = STORE_TAGLIST, .digest = "", .head = head, .body = body, .bodylen = len};
-
-	if (taglist_path(s, registry, repo, p.path) != 0)
-		return -1;
-	if (len > TAGLIST_MAX || strlen(link) >= STORE_LINK_MAX || strchr(link, '\n')) {
-		errno = len > TAGLIST_MAX ? EFBIG : EINVAL;
-		return -1;
-	}
-	p.headlen = (size_t)snprintf(head, sizeof(head), "%s\n", link);
-	return write_atomic(s, &p);
 }

@@ -37,11 +37,12 @@ import hashlib
 import json
 import os
 import re
-import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from testserver import serve_until_signalled, write_port_file
 
 MODES = {"ok", "wrong", "truncate", "stall", "slow", "err429", "err503", "always503", "auth", "redirect", "gated"}
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -239,17 +240,8 @@ def main():
     ThreadingHTTPServer.daemon_threads = True
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     PORT = srv.server_address[1]
-    with open(ARGS.port_file + ".tmp", "w") as f:
-        f.write(f"{PORT}\n")
-    os.rename(ARGS.port_file + ".tmp", ARGS.port_file)  # readers never see a half-written file
-    def on_signal(*_):  # shutdown() waits for serve_forever(), so it cannot run in this thread
-        stop.set()
-        threading.Thread(target=srv.shutdown).start()
-
-    for s in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(s, on_signal)
-    srv.serve_forever(poll_interval=0.1)
-    srv.server_close()
+    write_port_file(ARGS.port_file, PORT)
+    serve_until_signalled(srv, stop)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ GET /_stats: {"requests": …, "inflight": …, "max_inflight": …, "limited": 
 """
 import argparse
 import json
-import os
-import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from testserver import serve_until_signalled, write_port_file
 
 lock = threading.Lock()
 gate = threading.Event()
@@ -88,18 +88,8 @@ def main():
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 1024  # a cache without bounds connects ~1,000 at once
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    with open(ARGS.port_file + ".tmp", "w") as f:
-        f.write(f"{srv.server_address[1]}\n")
-    os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
-
-    def on_signal(*_):
-        stop.set()
-        threading.Thread(target=srv.shutdown).start()
-
-    for s in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(s, on_signal)
-    srv.serve_forever(poll_interval=0.1)
-    srv.server_close()
+    write_port_file(ARGS.port_file, srv.server_address[1])
+    serve_until_signalled(srv, stop)
 
 
 if __name__ == "__main__":

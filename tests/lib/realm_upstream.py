@@ -17,12 +17,12 @@ so a token request's scope shows which upstream it was for). Secrets are not log
 """
 import argparse
 import json
-import os
-import signal
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from testserver import serve_until_signalled, write_port_file
 
 lock = threading.Lock()
 
@@ -90,17 +90,8 @@ def main():
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
         scheme = "https"
     REALM = (a.realm or f"{scheme}://127.0.0.1:{{port}}/token").replace("{port}", str(port))
-    with open(a.port_file + ".tmp", "w") as f:
-        f.write(f"{port}\n")
-    os.rename(a.port_file + ".tmp", a.port_file)
-
-    def on_signal(*_):
-        threading.Thread(target=srv.shutdown).start()
-
-    for s in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(s, on_signal)
-    srv.serve_forever(poll_interval=0.1)
-    srv.server_close()
+    write_port_file(a.port_file, port)
+    serve_until_signalled(srv)
 
 
 if __name__ == "__main__":
