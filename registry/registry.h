@@ -230,7 +230,7 @@ struct stats {
 	struct metrics *m;
 	struct metric_family *requests, *cache, *bytes, *in_flight, *upstream_errors;
 	struct metric_family *fetch_seconds, *prewarm, *store_bytes, *store_budget, *evicted;
-	struct metric_family *mismatches;
+	struct metric_family *mismatches, *upstream_spared;
 	struct metric_family *runtime_pulls, *runtime_errors, *runtime_images;
 };
 

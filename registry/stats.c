@@ -11,6 +11,7 @@ static const char *const l_source[] = {"source", NULL};
 static const char *const l_kind[] = {"kind", NULL};
 static const char *const l_state[] = {"state", NULL};
 static const char *const l_result[] = {"result", NULL};
+static const char *const l_reason[] = {"reason", NULL};
 static const double fetch_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
 
 static double in_flight(void *arg)
@@ -48,6 +49,11 @@ int stats_init(struct registry *r)
 				     "Upstream transfers running now", NULL);
 	s->upstream_errors = metrics_counter(m, "microscale_upstream_errors_total",
 					     "Failed upstream fetches, by kind", l_kind);
+	s->upstream_spared = metrics_counter(m, "microscale_upstream_spared_total",
+					     "Upstream requests answered without asking it: a miss "
+					     "remembered (miss), its Retry-After "
+					     "running (rate_limited), its queue full (queue_full)",
+					     l_reason);
 	s->fetch_seconds =
 	    metrics_histogram(m, "microscale_blob_fetch_duration_seconds",
 			      "Time to fetch and verify a blob from an upstream", NULL,

@@ -237,6 +237,7 @@ static int answered_before(struct upreq *u)
 	if (miss) {
 		log_debug("upstream_miss_remembered", "registry=%s url=\"%s\" status=%ld",
 			  u->up->conf->host, u->url, miss);
+		metrics_add(u->r->stats.upstream_spared, 1, "miss");
 		answer(u, miss, NULL);
 		return 1;
 	}
@@ -244,6 +245,7 @@ static int answered_before(struct upreq *u)
 		snprintf(ra, sizeof(ra), "%ld", whole_seconds(closed));
 		log_debug("upstream_closed", "registry=%s url=\"%s\" retry_after_s=%s",
 			  u->up->conf->host, u->url, ra);
+		metrics_add(u->r->stats.upstream_spared, 1, "rate_limited");
 		answer(u, 429, ra);
 		return 1;
 	}
@@ -468,6 +470,7 @@ static void admit(struct upreq *u, int admitted)
 			log_warn("upstream_queue_full", "registry=%s active=%u queued=%u",
 				 up->conf->host, up->gate.active, up->gate.queued);
 		up->full_logged = 1;
+		metrics_add(u->r->stats.upstream_spared, 1, "queue_full");
 		answer(u, 429, "1");
 		break;
 	}

@@ -102,5 +102,10 @@ check_eq "... with what is left of the Retry-After (1 to 120 s)" 0 \
 	"$(awk '!($2 ~ /^[0-9]+$/ && $2 >= 1 && $2 <= 120)' "$T/c.out" | wc -l)"
 check_eq "... without asking the upstream" 0 $(($(stat requests) - before))
 check "the full queue was logged" grep -q "event=upstream_queue_full registry=docker.io active=$CAP queued=$QUEUE" "$CACHE_LOG"
+# spared REASON: microscale_upstream_spared_total{reason="REASON"} from the cache's /metrics.
+spared() { curl -fsS "$CACHE_URL/metrics" | awk -v k="microscale_upstream_spared_total{reason=\"$1\"}" '$1 == k { printf "%.0f\n", $2 }'; }
+check_eq "the metrics count the misses answered from memory" $((CAP + QUEUE)) "$(spared miss)"
+check_eq "... the requests refused with the queue full" $((CLIENTS - CAP - QUEUE)) "$(spared queue_full)"
+check_eq "... and those answered while the Retry-After ran" 200 "$(spared rate_limited)"
 cache_stop
 check_eq "cache exits 0 on SIGTERM" 0 "$?"
