@@ -34,12 +34,7 @@ static int open_root(struct store *s, const char *root, char *err, size_t errlen
 	}
 	if (lstat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) /* a link: store_open refuses it */
 		return store_open(s, root, err, errlen);
-	s->root = strdup(root);
-	if (!s->root) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
+	return store_attach(s, root, err, errlen);
 }
 
 int archive_store_open(struct store *s, const char *config, const char *root, char *err,

@@ -96,6 +96,7 @@ struct store_watch {
 };
 struct store {
 	char *root;
+	int rootfd;	   /* ROOT (O_PATH): store files are resolved beneath it, through no link */
 	struct memo *memo; /* manifests and tags read last (memo.c); NULL until one is */
 	/* writes behind, off the loop (store_sync.c); NULL (the offline tools): a write is done
 	 * when it returns */
@@ -115,7 +116,11 @@ struct store_tmp {
 	size_t pending_len;
 };
 
+/* Opens (creating it) the store at ROOT; store_open, for the daemon starting, also clears
+ * ROOT/tmp, store_attach (the offline tools, which may run beside a daemon) leaves it. A store
+ * directory that is a link refuses either. -1 with err set. */
 int store_open(struct store *s, const char *root, char *err, size_t errlen);
+int store_attach(struct store *s, const char *root, char *err, size_t errlen);
 void store_close(struct store *s);
 /* Opens a verified blob read-only; -1 (errno ENOENT) when absent. *size is its length. What is
  * at a store path and not a regular file (a symbolic link, a FIFO, …) is moved to quarantine and

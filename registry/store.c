@@ -28,11 +28,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,6 +129,9 @@ int store_media_type_valid(const char *mt)
 }
 
 /* --- files --- */
+
+/* FILE's directory made, and reachable without a link (below, with the quarantine). */
+static int make_parent(const struct store *s, const char *file);
 
 /* mkdir -p PATH. */
 static int mkdirs(const char *path)
@@ -223,7 +228,8 @@ int store_tmpfile_create(const struct store *s, char path[PATH_MAX])
 
 /* Fsyncs (unless synced) and closes fd, renames TMP to DST (creating DST's directories). fd is
  * closed and TMP is gone in every case. */
-int store_tmpfile_rename(int fd, const char *tmp, const char *dst, int synced)
+int store_tmpfile_rename(const struct store *s, int fd, const char *tmp, const char *dst,
+			 int synced)
 {
 	int rc, saved;
 
@@ -235,7 +241,7 @@ int store_tmpfile_rename(int fd, const char *tmp, const char *dst, int synced)
 	}
 	if (rc != 0)
 		goto fail;
-	if (store_with_parent(dst, mkdirs) != 0 || rename(tmp, dst) != 0) {
+	if (make_parent(s, dst) != 0 || rename(tmp, dst) != 0) {
 		saved = errno;
 		goto fail;
 	}
@@ -248,9 +254,9 @@ fail:
 
 /* store_tmpfile_rename, then DST's directory fsynced. DST stays if only that last fsync failed: its
  * content is complete, just maybe not yet durable. */
-int store_tmpfile_install(int fd, const char *tmp, const char *dst)
+int store_tmpfile_install(const struct store *s, int fd, const char *tmp, const char *dst)
 {
-	if (store_tmpfile_rename(fd, tmp, dst, 0) != 0)
+	if (store_tmpfile_rename(s, fd, tmp, dst, 0) != 0)
 		return -1;
 	return store_with_parent(dst, fsync_dir);
 }
@@ -327,7 +333,7 @@ int store_write_atomic(struct store *s, struct store_put *p)
 		goto fail;
 	if (store_write_all(fd, p->head, p->headlen) != 0 ||
 	    store_write_all(fd, p->body, p->bodylen) != 0 ||
-	    (s->sync && (store_with_parent(p->path, mkdirs) != 0 ||
+	    (s->sync && (make_parent(s, p->path) != 0 ||
 			 store_sync_install(s->sync, fd, tmp, p->path, p->memo ? p->head : NULL,
 					    p->headlen, p->done, p->arg) != 0))) {
 		saved = errno;
@@ -338,7 +344,7 @@ int store_write_atomic(struct store *s, struct store_put *p)
 	}
 	if (s->sync)
 		return 0;
-	if (store_tmpfile_install(fd, tmp, p->path) != 0)
+	if (store_tmpfile_install(s, fd, tmp, p->path) != 0)
 		goto fail;
 	if (p->memo)
 		memo_put(&s->memo, p->path, p->head, p->headlen, monotime_s());
@@ -425,16 +431,99 @@ static int quarantine_path(const struct store *s, const char *path, const char *
 	return -1;
 }
 
+/* Opens PATH, a file under ROOT, with FLAGS through no symbolic link at all: openat2 resolves it
+ * beneath ROOT and refuses a link anywhere on the way (ELOOP), where O_NOFOLLOW alone checks
+ * only the last component. Without openat2 (before Linux 5.6, or a filter that refuses it), the
+ * last component is all that is checked. */
+static int open_beneath(const struct store *s, const char *path, int flags)
+{
+	size_t n = strlen(s->root);
+	struct open_how how = {.flags = (unsigned long long)(flags | O_NOFOLLOW),
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+	long fd;
+
+	if (s->rootfd < 0 || strncmp(path, s->root, n) != 0 || path[n] != '/')
+		return open(path, flags | O_NOFOLLOW);
+	fd = syscall(SYS_openat2, s->rootfd, path + n + 1, &how, sizeof(how));
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+		return open(path, flags | O_NOFOLLOW);
+	return (int)fd;
+}
+
+/* PATH could not be reached without a link: the first component below ROOT that is one was put
+ * there from outside. It is quarantined (the link itself moves; nothing is done through it), so
+ * that the store's own directory or file can take its place. */
+static void quarantine_first_link(const struct store *s, const char *path)
+{
+	char at[PATH_MAX];
+	struct stat st;
+	size_t i = strlen(s->root);
+
+	if (snprintf(at, sizeof(at), "%s", path) >= (int)sizeof(at))
+		return;
+	while (at[i] == '/') {
+		char *end = strchr(at + i + 1, '/');
+
+		if (end)
+			*end = '\0';
+		if (lstat(at, &st) != 0)
+			return;
+		if (S_ISLNK(st.st_mode)) {
+			quarantine_path(s, at, "a symbolic link", NULL);
+			return;
+		}
+		if (!end)
+			return;
+		*end = '/';
+		i = (size_t)(end - at);
+	}
+}
+
+/* mkdir -p of FILE's directory, which must then be reachable from ROOT through no link: a link
+ * planted on the way is quarantined and the directory made again, once. The rename that follows
+ * then puts the file in the store, not where a link points. */
+static int make_parent(const struct store *s, const char *file)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(file, '/');
+	int fd, tries;
+
+	if (!slash || (size_t)(slash - file) >= sizeof(dir)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(dir, file, (size_t)(slash - file));
+	dir[slash - file] = '\0';
+	for (tries = 0; tries < 2; tries++) {
+		if (mkdirs(dir) != 0)
+			return -1;
+		fd = open_beneath(s, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (errno != ELOOP)
+			return -1;
+		quarantine_first_link(s, dir);
+	}
+	errno = ELOOP;
+	return -1;
+}
+
 /* Opens the store file PATH to read it: never through a symbolic link, never blocking (on a
  * FIFO with no writer, or a device), and only a regular file, whose stat goes into *st. Anything
  * else there was not put by the store: it is quarantined and the file counts as absent
  * (ENOENT), so that the caller fetches the real one instead of failing for ever. */
 int store_open_file(const struct store *s, const char *path, struct stat *st)
 {
-	int fd = open(path, OPEN_FLAGS), link = fd < 0 && errno == ELOOP;
+	int fd = open_beneath(s, path, OPEN_FLAGS);
 
-	if (fd < 0 && !link &&
-	    errno != ENXIO) /* ELOOP: the last component is a link; ENXIO: a socket */
+	if (fd < 0 && errno == ELOOP) { /* a link, at the end or on the way */
+		quarantine_first_link(s, path);
+		errno = ENOENT;
+		return -1;
+	}
+	if (fd < 0 && errno != ENXIO) /* ENXIO: a socket */
 		return -1;
 	if (fd >= 0 && fstat(fd, st) != 0) {
 		int saved = errno;
@@ -447,7 +536,7 @@ int store_open_file(const struct store *s, const char *path, struct stat *st)
 		return fd;
 	if (fd >= 0)
 		close(fd);
-	quarantine_path(s, path, link ? "a symbolic link" : "not a regular file", NULL);
+	quarantine_path(s, path, "not a regular file", NULL);
 	errno = ENOENT;
 	return -1;
 }
@@ -456,12 +545,20 @@ int store_open_file(const struct store *s, const char *path, struct stat *st)
  * at). Something else there is quarantined, so that a rename can put the real one in place. */
 int store_object_present(const struct store *s, const char *path, struct stat *st)
 {
-	if (lstat(path, st) != 0)
+	int fd = open_beneath(s, path, O_PATH | O_CLOEXEC), rc;
+
+	if (fd < 0) {
+		if (errno == ELOOP)
+			quarantine_first_link(s, path);
+		return 0;
+	}
+	rc = fstat(fd, st);
+	close(fd);
+	if (rc != 0)
 		return 0;
 	if (S_ISREG(st->st_mode))
 		return 1;
-	quarantine_path(s, path, S_ISLNK(st->st_mode) ? "a symbolic link" : "not a regular file",
-			NULL);
+	quarantine_path(s, path, "not a regular file", NULL);
 	return 0;
 }
 
@@ -558,9 +655,12 @@ static int own_dir(const struct store *s, const char *dir, char *err, size_t err
 	return 0;
 }
 
-int store_open(struct store *s, const char *root, char *err, size_t errlen)
+/* The one constructor: CLEAR_TMP for the daemon starting up, not for an offline tool that may
+ * run beside a daemon on the same root. */
+static int store_init(struct store *s, const char *root, int clear_tmp, char *err, size_t errlen)
 {
 	s->memo = NULL;
+	s->rootfd = -1;
 	s->sync = NULL; /* the daemon sets it once its syncq is up */
 	memset(&s->watch, 0, sizeof(s->watch));
 	s->root = strdup(root);
@@ -576,8 +676,13 @@ int store_open(struct store *s, const char *root, char *err, size_t errlen)
 		if (own_dir(s, *d, err, errlen) != 0)
 			goto fail;
 	}
-	if (tmp_clear(s) != 0) {
+	if (clear_tmp && tmp_clear(s) != 0) {
 		snprintf(err, errlen, "cannot clear %s/tmp: %s", root, strerror(errno));
+		goto fail;
+	}
+	s->rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s->rootfd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", root, strerror(errno));
 		goto fail;
 	}
 	return 0;
@@ -586,8 +691,21 @@ fail:
 	return -1;
 }
 
+int store_open(struct store *s, const char *root, char *err, size_t errlen)
+{
+	return store_init(s, root, 1, err, errlen);
+}
+
+int store_attach(struct store *s, const char *root, char *err, size_t errlen)
+{
+	return store_init(s, root, 0, err, errlen);
+}
+
 void store_close(struct store *s)
 {
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	s->rootfd = -1;
 	free(s->root);
 	s->root = NULL;
 	memo_free(s->memo);

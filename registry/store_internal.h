@@ -41,8 +41,9 @@ int store_with_parent(const char *file, int (*fn)(const char *dir));
 int store_open_dir(const char *dir);
 int store_write_all(int fd, const void *buf, size_t len);
 int store_tmpfile_create(const struct store *s, char path[PATH_MAX]);
-int store_tmpfile_rename(int fd, const char *tmp, const char *dst, int synced);
-int store_tmpfile_install(int fd, const char *tmp, const char *dst);
+int store_tmpfile_rename(const struct store *s, int fd, const char *tmp, const char *dst,
+			 int synced);
+int store_tmpfile_install(const struct store *s, int fd, const char *tmp, const char *dst);
 int store_write_atomic(struct store *s, struct store_put *p);
 int store_put_watched(struct store *s, struct store_put *p, long long bytes);
 void store_put_unwatch(struct store_put *p);

@@ -148,8 +148,8 @@ static int blob_install(struct store *s, struct store_tmp *t, const char *digest
 	/* store_tmpfile_rename owns fd and the temp file from here on: it renames or removes it. */
 	t->fd = -1;
 	if (!dirfd)
-		rc = store_tmpfile_install(fd, t->path, dst);
-	else if ((rc = store_tmpfile_rename(fd, t->path, dst, 1)) == 0 &&
+		rc = store_tmpfile_install(s, fd, t->path, dst);
+	else if ((rc = store_tmpfile_rename(s, fd, t->path, dst, 1)) == 0 &&
 		 (*dirfd = store_with_parent(dst, store_open_dir)) < 0) {
 		saved = errno;
 		unlink(dst); /* visible means durable, and its name cannot be made so */

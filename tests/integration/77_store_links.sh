@@ -7,6 +7,8 @@
 #   blob path -> link to a secret file   the client gets the blob, not the secret; link quarantined
 #   FIFO at a blob path                  the blob is served, and other requests after it
 #   directory at a blob path             200 with the blob (was a 500 for ever)
+#   blobs/sha256/<2 hex> -> elsewhere    the blob fetched and stored in the store; nothing read
+#                                        or written through the link; the link quarantined
 #   link at a manifest path              the manifest by digest answers right
 #   FIFO at a blob path, then verify     verify ends, counts it bad and quarantines it
 #   ROOT/tmp -> another directory        the daemon exits non-zero naming ROOT/tmp; nothing deleted
@@ -58,6 +60,20 @@ rm -f "$(blob_path "$FIX_OCI_CONFIG")" && mkdir "$(blob_path "$FIX_OCI_CONFIG")"
 check_eq "a blob replaced by a directory: 200" 200 "$(get_blob "$FIX_OCI_CONFIG")"
 check "the client got the blob" got_is "$FIX_OCI_CONFIG"
 check "a regular file is in place again" test -f "$(blob_path "$FIX_OCI_CONFIG")"
+
+# A link in place of a directory on the way (blobs/sha256/<2 hex> -> elsewhere): O_NOFOLLOW
+# alone checks only the last component. The blob is neither read from where the link points
+# nor written there.
+dir=$(dirname "$(blob_path "$L1")")
+mkdir -p "$T/elsewhere" && echo "TOPSECRET" >"$T/elsewhere/${L1#sha256:}"
+rm -rf "$dir" && ln -s "$T/elsewhere" "$dir"
+check_eq "a blob behind a linked directory: 200" 200 "$(get_blob "$L1")"
+check "the client got the blob" got_is "$L1"
+check "the directory link was quarantined" bash -c "compgen -G '$CACHE_ROOT/quarantine/${L1:7:2}.*' >/dev/null"
+check "a real directory is in place again" test -d "$dir" -a ! -L "$dir"
+check "the blob is stored there" test -f "$(blob_path "$L1")"
+check_eq "nothing was written where the link pointed" "${L1#sha256:}" "$(ls "$T/elsewhere")"
+check_eq "... and the file there is untouched" TOPSECRET "$(cat "$T/elsewhere/${L1#sha256:}")"
 
 cache_stop
 check_eq "cache exits 0 on SIGTERM" 0 "$?"
