@@ -565,26 +565,22 @@ int store_object_present(const struct store *s, const char *path, struct stat *s
 /* Reads a whole regular file of at most MAX bytes into a malloc'd, NUL-terminated buffer.
  * -1 with errno: ENOENT when absent (or not a regular file: see store_open_file), EFBIG when
  * larger than MAX. */
-int store_read_small(const struct store *s, const char *path, size_t max, char **data, size_t *len)
+int store_read_whole(int fd, const struct stat *st, size_t max, char **data, size_t *len)
 {
-	struct stat st;
 	char *buf = NULL;
-	int fd, saved;
+	int saved;
 
-	fd = store_open_file(s, path, &st);
-	if (fd < 0)
-		return -1;
-	if (st.st_size < 0 || (uintmax_t)st.st_size > max) {
+	if (st->st_size < 0 || (uintmax_t)st->st_size > max) {
 		errno = EFBIG;
 		goto fail;
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf || store_read_exact(fd, buf, (size_t)st.st_size) != 0)
+	buf = malloc((size_t)st->st_size + 1);
+	if (!buf || store_read_exact(fd, buf, (size_t)st->st_size) != 0)
 		goto fail;
 	close(fd);
-	buf[st.st_size] = '\0';
+	buf[st->st_size] = '\0';
 	*data = buf;
-	*len = (size_t)st.st_size;
+	*len = (size_t)st->st_size;
 	return 0;
 fail:
 	saved = errno;
@@ -592,6 +588,14 @@ fail:
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+int store_read_small(const struct store *s, const char *path, size_t max, char **data, size_t *len)
+{
+	struct stat st;
+	int fd = store_open_file(s, path, &st);
+
+	return fd < 0 ? -1 : store_read_whole(fd, &st, max, data, len);
 }
 
 /* Removes every entry of ROOT/tmp: temp files left by a crash. Only in the directory itself

@@ -54,6 +54,8 @@ void store_put_unwatch(struct store_put *p);
 int store_open_file(const struct store *s, const char *path, struct stat *st);
 int store_object_present(const struct store *s, const char *path, struct stat *st);
 int store_read_small(const struct store *s, const char *path, size_t max, char **data, size_t *len);
+/* The same of a file open as FD (taken: closed whatever happens), whose stat is ST. */
+int store_read_whole(int fd, const struct stat *st, size_t max, char **data, size_t *len);
 
 /* A file of KIND was read: the budget's watcher counts it as used now. */
 void store_tell_used(struct store *s, enum store_kind kind, const char *name);

@@ -66,29 +66,42 @@ static int manifest_body(const char *file, size_t len, char **data, size_t *body
 	return 0;
 }
 
-int store_manifest_get(struct store *s, const char *digest, char **data, size_t *len,
-		       char mediatype[MEDIA_TYPE_MAX])
+/* ROOT/manifests/… of DIGEST; -1 (EINVAL) for what cannot be a digest. */
+static int manifest_path(const struct store *s, const char *digest, char path[PATH_MAX])
 {
-	char path[PATH_MAX];
-	const char *memo;
-	char *buf;
-	size_t n, body_at;
-	double stamp;
-	int saved;
-
 	if (digest_check(digest) != 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (store_object_path(s, "manifests", digest, path) != 0)
-		return -1;
-	/* Immutable under its digest and verified before it was kept: any memo is good. */
-	memo = memo_get(s->memo, path, &n, &stamp);
-	if (memo) {
-		store_tell_used(s, STORE_MANIFEST, digest);
-		return manifest_body(memo, n, data, len, mediatype);
-	}
-	if (store_read_small(s, path, MANIFEST_MAX_BYTES + MEDIA_TYPE_MAX, &buf, &n) != 0)
+	return store_object_path(s, "manifests", digest, path);
+}
+
+/* The manifest at PATH from the memo: 1 when it was there, 0 when not, -1 (ENOMEM). Immutable
+ * under its digest and verified before it was kept: any memo is good. */
+static int manifest_memo(struct store *s, const char *digest, const char *path, char **data,
+			 size_t *len, char mediatype[MEDIA_TYPE_MAX])
+{
+	size_t n;
+	double stamp;
+	const char *memo = memo_get(s->memo, path, &n, &stamp);
+
+	if (!memo)
+		return 0;
+	store_tell_used(s, STORE_MANIFEST, digest);
+	return manifest_body(memo, n, data, len, mediatype) == 0 ? 1 : -1;
+}
+
+/* Reads the manifest file at PATH, open as FD (taken), checks it against DIGEST and keeps it in
+ * the memo; its body into *data. */
+static int manifest_read(struct store *s, const char *digest, const char *path, int fd,
+			 const struct stat *st, char **data, size_t *len,
+			 char mediatype[MEDIA_TYPE_MAX])
+{
+	char *buf;
+	size_t n, body_at;
+	int saved;
+
+	if (store_read_whole(fd, st, MANIFEST_MAX_BYTES + MEDIA_TYPE_MAX, &buf, &n) != 0)
 		return -1;
 	if (manifest_parse(path, digest, buf, n, mediatype, &body_at) != 0) {
 		saved = errno;
@@ -102,6 +115,23 @@ int store_manifest_get(struct store *s, const char *digest, char **data, size_t 
 	*data = buf;
 	*len = n - body_at;
 	return 0;
+}
+
+int store_manifest_get(struct store *s, const char *digest, char **data, size_t *len,
+		       char mediatype[MEDIA_TYPE_MAX])
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int rc, fd;
+
+	if (manifest_path(s, digest, path) != 0)
+		return -1;
+	rc = manifest_memo(s, digest, path, data, len, mediatype);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if ((fd = store_open_file(s, path, &st)) < 0)
+		return -1;
+	return manifest_read(s, digest, path, fd, &st, data, len, mediatype);
 }
 
 /* The "<media type>\n" line of an open manifest file of SIZE bytes into m; a corrupt one is
@@ -134,25 +164,18 @@ int store_manifest_open(struct store *s, const char *digest, size_t copy_max,
 {
 	char path[PATH_MAX];
 	struct stat st;
-	size_t n;
-	double stamp;
-	int fd, saved;
+	int rc, fd, saved;
 
 	*m = (struct store_manifest){.fd = -1};
-	if (digest_check(digest) != 0) {
-		errno = EINVAL;
+	if (manifest_path(s, digest, path) != 0)
 		return -1;
-	}
-	if (store_object_path(s, "manifests", digest, path) != 0)
-		return -1;
-	if (memo_get(s->memo, path, &n, &stamp)) /* small, and read before */
-		return store_manifest_get(s, digest, &m->data, &m->len, m->type);
+	rc = manifest_memo(s, digest, path, &m->data, &m->len, m->type); /* small, read before */
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	if ((fd = store_open_file(s, path, &st)) < 0)
 		return -1;
-	if ((uintmax_t)st.st_size <= copy_max) { /* read (and memoized) the usual way */
-		close(fd);
-		return store_manifest_get(s, digest, &m->data, &m->len, m->type);
-	}
+	if ((uintmax_t)st.st_size <= copy_max) /* read (and memoized) the usual way */
+		return manifest_read(s, digest, path, fd, &st, &m->data, &m->len, m->type);
 	if (manifest_head(fd, path, st.st_size, m) != 0) {
 		saved = errno;
 		close(fd);

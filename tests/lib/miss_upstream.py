@@ -17,7 +17,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from testserver import serve_until_signalled, write_port_file
+from testserver import JSONReplies, serve_until_signalled, write_port_file
 
 lock = threading.Lock()
 gate = threading.Event()
@@ -25,22 +25,12 @@ stop = threading.Event()
 stats = {"requests": 0, "inflight": 0, "max_inflight": 0, "limited": 0}
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JSONReplies, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "miss/1"
 
     def log_message(self, fmt, *args):
         pass
-
-    def reply(self, code, body, headers=()):
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def error(self, code, err, headers=()):
         self.reply(code, json.dumps({"errors": [{"code": err, "message": err.lower()}]}).encode(), headers)

@@ -22,12 +22,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from testserver import serve_until_signalled, write_port_file
+from testserver import JSONReplies, serve_until_signalled, write_port_file
 
 lock = threading.Lock()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JSONReplies, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "realm/1"
 
@@ -40,16 +40,6 @@ class Handler(BaseHTTPRequestHandler):
         kind = kind if kind in ("none", "basic", "bearer") else "other"
         with lock:
             LOG.write(f"{self.command} {self.path} auth={kind}\n")
-
-    def reply(self, code, body, headers=()):
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def do_GET(self):
         self.log()

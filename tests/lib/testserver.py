@@ -6,6 +6,21 @@ import signal
 import threading
 
 
+class JSONReplies:
+    """Mixed into a BaseHTTPRequestHandler: reply() sends a JSON answer with its length (and,
+    to a HEAD, no body)."""
+
+    def reply(self, code, body, headers=()):
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
 def write_port_file(path, port):
     with open(path + ".tmp", "w") as f:
         f.write(f"{port}\n")

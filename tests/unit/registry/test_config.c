@@ -299,6 +299,29 @@ static void test_bad_configs(void **state)
 	     ": runtime.docker_socket: longer than 107 bytes, the limit of a unix socket path"},
 	    {"{\"runtime\": {\"parallel\": 0}}", ": runtime.parallel: must be between 1 and 16"},
 	    {"{\"runtime\": {\"parallel\": 17}}", ": runtime.parallel: must be between 1 and 16"},
+
+	    {"{\"upstreams\": {\"a.test\": {\"auth_realms\": \"https://x\"}}}",
+	     ": upstreams.a.test.auth_realms: expected an array"},
+	    {"{\"upstreams\": {\"a.test\": {\"auth_realms\": [1]}}}",
+	     ": upstreams.a.test.auth_realms: entry 0: expected a URL string"},
+	    {"{\"upstreams\": {\"a.test\": {\"auth_realms\": [\"https://x\", \"x\"]}}}",
+	     ": upstreams.a.test.auth_realms: entry 1: expected an http:// or https:// URL"},
+	    {"{\"upstreams\": {\"a.test\": {\"auth_realms\": [\"http://x/token\"]}}}",
+	     ": upstreams.a.test.auth_realms: entry 0: a plain http:// realm for an https:// "
+	     "upstream"},
+	    {"{\"upstreams\": {\"a.test\": {\"auth_realms\": [\"https://1\", \"https://2\", "
+	     "\"https://3\", \"https://4\", \"https://5\", \"https://6\", \"https://7\", "
+	     "\"https://8\", \"https://9\", \"https://10\", \"https://11\", \"https://12\", "
+	     "\"https://13\", \"https://14\", \"https://15\", \"https://16\", \"https://17\"]}}}",
+	     ": upstreams.a.test.auth_realms: at most 16 realms"},
+	    {"{\"upstreams\": {\"a.test\": {\"max_concurrent\": 0}}}",
+	     ": upstreams.a.test.max_concurrent: must be between 1 and 1024"},
+	    {"{\"upstreams\": {\"a.test\": {\"max_queued\": -1}}}",
+	     ": upstreams.a.test.max_queued: must be between 0 and 100000"},
+	    {"{\"upstreams\": {\"a.test\": {\"miss_ttl_s\": 3601}}}",
+	     ": upstreams.a.test.miss_ttl_s: must be between 0 and 3600"},
+	    {"{\"upstreams\": {\"a.test\": {\"miss_ttl_s\": \"5\"}}}",
+	     ": upstreams.a.test.miss_ttl_s: expected an integer"},
 	};
 	struct fixture *f = *state;
 	size_t n = strlen(f->file);
@@ -314,6 +337,56 @@ static void test_bad_configs(void **state)
 		assert_null(f->rc.upstreams);
 		assert_null(f->rc.listen);
 	}
+}
+
+/* An upstream's auth_realms, max_concurrent, max_queued and miss_ttl_s: defaults (Docker Hub's
+ * auth host for docker.io) and values. */
+static void test_upstream_limits_defaults(void **state)
+{
+	struct fixture *f = *state;
+	const struct upstream_conf *hub, *other;
+
+	assert_int_equal(load(f, "{\"upstreams\": {\"ghcr.io\": {}}}"), 0);
+	hub = find(&f->rc, "docker.io");
+	other = find(&f->rc, "ghcr.io");
+	assert_non_null(hub);
+	assert_non_null(other);
+	assert_non_null(hub->auth_realms);
+	assert_string_equal(hub->auth_realms[0], "https://auth.docker.io/token");
+	assert_null(hub->auth_realms[1]);
+	assert_null(other->auth_realms); /* its own host only */
+	assert_int_equal(other->max_concurrent, 32);
+	assert_int_equal(other->max_queued, 1024);
+	assert_int_equal(other->miss_ttl_s, 5);
+	assert_int_equal(hub->max_concurrent, 32);
+	/* --upstream keeps the defaults */
+	assert_int_equal(registry_conf_set_upstream(&f->rc, "http://127.0.0.1:5001"), 0);
+	assert_int_equal(find(&f->rc, "docker.io")->max_queued, 1024);
+}
+
+static void test_upstream_limits_values(void **state)
+{
+	struct fixture *f = *state;
+	const struct upstream_conf *u;
+
+	assert_int_equal(load(f, "{\"upstreams\": {\"docker.io\": {"
+				 "\"auth_realms\": [\"https://a.test/token\", \"https://b.test\"],"
+				 "\"max_concurrent\": 4, \"max_queued\": 0, \"miss_ttl_s\": 0}}}"),
+			 0);
+	u = find(&f->rc, "docker.io");
+	assert_string_equal(u->auth_realms[0], "https://a.test/token");
+	assert_string_equal(u->auth_realms[1], "https://b.test");
+	assert_null(u->auth_realms[2]);
+	assert_int_equal(u->max_concurrent, 4);
+	assert_int_equal(u->max_queued, 0);
+	assert_int_equal(u->miss_ttl_s, 0);
+	/* an empty list replaces Docker Hub's default: nothing but its own host */
+	assert_int_equal(load(f, "{\"upstreams\": {\"docker.io\": {\"auth_realms\": []}}}"), 0);
+	assert_null(find(&f->rc, "docker.io")->auth_realms[0]);
+	/* an http:// upstream may list an http:// realm */
+	assert_int_equal(load(f, "{\"upstreams\": {\"r.test\": {\"url\": \"http://r.test\","
+				 "\"auth_realms\": [\"http://auth.test/t\"]}}}"),
+			 0);
 }
 
 static void test_credentials_file_errors(void **state)
@@ -418,11 +491,17 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_defaults),	      T(test_full_config),
-	    T(test_partial_sections), T(test_runtime),
-	    T(test_bad_configs),      T(test_credentials_file_errors),
-	    T(test_password_file),    T(test_syntax_error_names_line),
+	    T(test_defaults),
+	    T(test_full_config),
+	    T(test_partial_sections),
+	    T(test_runtime),
+	    T(test_bad_configs),
+	    T(test_credentials_file_errors),
+	    T(test_password_file),
+	    T(test_syntax_error_names_line),
 	    T(test_set_upstream),
+	    T(test_upstream_limits_defaults),
+	    T(test_upstream_limits_values),
 	};
 #undef T
 
