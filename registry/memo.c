@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "registry.h"
+#include "strhash.h"
 
 #define MEMO_SLOTS 128
 
@@ -25,11 +26,7 @@ struct memo {
 
 static struct memo_slot *slot_of(struct memo *m, const char *key)
 {
-	unsigned long h = 2166136261u; /* FNV-1a */
-
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return &m->slot[h % MEMO_SLOTS];
+	return &m->slot[strhash(key) % MEMO_SLOTS];
 }
 
 const char *memo_get(struct memo *m, const char *key, size_t *len, double *stamp)

@@ -13,24 +13,19 @@
  * The counts and the droppable queue are derived from each image's flags in one place,
  * prewarm_table_review(), which its owner calls after every change of them. */
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "registry.h"
+#include "strhash.h"
 
 /* The index holds at most the list's 4096 images and max_requested more, so a fixed number of
  * buckets keeps chains short; a chain is at worst as long as the table, itself bounded. */
 #define NBUCKETS 1024
 
-/* FNV-1a */
 static size_t bucket_of(const char *name)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 16777619u;
-	return h & (NBUCKETS - 1);
+	return strhash(name) & (NBUCKETS - 1);
 }
 
 int prewarm_table_init(struct prewarm_table *t, struct ev_loop *loop, struct prewarm *owner,

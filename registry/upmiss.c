@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 
 #include "registry.h"
+#include "strhash.h"
 
 #define UPMISS_BUCKETS 256
 
@@ -30,14 +31,9 @@ struct upmiss {
 	unsigned n, max;
 };
 
-/* FNV-1a. */
 static unsigned hash(const char *s)
 {
-	unsigned h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % UPMISS_BUCKETS;
+	return strhash(s) % UPMISS_BUCKETS;
 }
 
 struct upmiss *upmiss_new(unsigned max)
